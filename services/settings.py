@@ -57,7 +57,10 @@ class Settings(BaseModel):
         "PARLEY_MAX_MESSAGE_BYTES", "Largest message content accepted (bytes).", default=32 * 1024, ge=1
     )
     ws_queue_size: int = env(
-        "PARLEY_WS_QUEUE_SIZE", "Frames queued per socket; on overflow the socket closes with 4008 and the client resumes.", default=1024, ge=8
+        "PARLEY_WS_QUEUE_SIZE",
+        "Frames queued per socket; on overflow the socket closes with 4008 and the client resumes.",
+        default=1024,
+        ge=8,
     )
     ws_heartbeat_s: float = env(
         "PARLEY_WS_HEARTBEAT_S", "Seconds between server pings; two missed pongs close the socket.", default=20.0, gt=0

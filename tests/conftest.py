@@ -76,3 +76,23 @@ async def db(database_url):
 def settings(nats, tmp_path) -> Settings:
     """Settings a service under test would read from its environment."""
     return load({"NATS_URL": nats.url, "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_LOG_FORMAT": "json"})
+
+
+@pytest.fixture
+def make_system(nats, database_url, tmp_path):
+    """Factory for the whole system as real processes (tests/support/system.py), stopped afterwards.
+
+    ``make_system(generation_workers=2, edges=2, llm_args=["--tokens-per-s", "50"])``
+    """
+    from tests.support.system import System
+
+    started = []
+
+    def make(**kwargs) -> System:
+        system = System(nats.url, database_url, tmp_path / f"system-{len(started)}", **kwargs)
+        started.append(system)
+        return system.start()
+
+    yield make
+    for system in started:
+        system.stop()
