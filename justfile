@@ -1,5 +1,7 @@
 # Parley's tasks. `./dev <recipe>` installs what is needed first; `just <recipe>` assumes it is.
 
+set positional-arguments
+
 export PATH := justfile_directory() + "/.venv/bin:" + env_var("PATH")
 
 # list the recipes
@@ -12,15 +14,15 @@ up:
 
 # the whole test suite (real NATS, PostgreSQL, model and browser)
 test *args:
-    python -m pytest -p no:cacheprovider {{args}}
+    python -m pytest -p no:cacheprovider "$@"
 
 # tests without the real model or the browser: the quick loop while coding
 test-fast *args:
-    python -m pytest -m "not slow and not browser" {{args}}
+    python -m pytest -m "not slow and not browser" "$@"
 
 # browser tests only
 test-browser *args:
-    python -m pytest -m browser {{args}}
+    python -m pytest -m browser "$@"
 
 # lint and format check
 lint:
@@ -29,7 +31,7 @@ lint:
 
 # benchmarks: `just bench --quick` finishes in under two minutes
 bench *args:
-    parley bench {{args}}
+    parley bench "$@"
 
 # print the JSON Schema of every event
 schema:
