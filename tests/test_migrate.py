@@ -24,7 +24,7 @@ async def test_migrations_apply_once(database_url):
 async def test_role_check_matches_the_plan(db):
     await db.execute(
         "INSERT INTO chat_sessions (id, user_id, llm_provider, llm_model, created_at, updated_at, last_activity_at,"
-        " last_seq) VALUES (gen_random_uuid(), 'u', 'local', 'm', now(), now(), now(), 1)"
+        " created_seq, last_seq) VALUES (gen_random_uuid(), 'u', 'local', 'm', now(), now(), now(), 1, 1)"
     )
     sid = await db.fetchval("SELECT id FROM chat_sessions")
     try:

@@ -1,22 +1,25 @@
 -- Read models of the chat stream. JetStream is the source of truth: every table here can be
--- emptied and rebuilt from it (`parley projections rebuild`).
+-- emptied and rebuilt from it (`parley projections rebuild`), and every value in a row comes from
+-- events (never now()), so a rebuild yields the same rows, byte for byte.
 -- Columns of the original plan first, then what the UI and audits need.
 
 CREATE TABLE chat_sessions (
     id               UUID PRIMARY KEY,
     user_id          VARCHAR(255) NOT NULL,
-    title            VARCHAR(255),
-    llm_provider     VARCHAR(50)  NOT NULL,
-    llm_model        VARCHAR(100) NOT NULL,
+    -- TEXT, not the plan's VARCHAR(255): a read model must hold whatever the stream holds.
+    title            TEXT,
+    llm_provider     VARCHAR(255) NOT NULL,
+    llm_model        VARCHAR(255) NOT NULL,
     created_at       TIMESTAMPTZ  NOT NULL,
     updated_at       TIMESTAMPTZ  NOT NULL,
     is_active        BOOLEAN      NOT NULL DEFAULT TRUE,
     -- extensions
-    settings         JSONB        NOT NULL DEFAULT '{}'::jsonb,
-    message_count    INTEGER      NOT NULL DEFAULT 0,
+    settings         JSONB        NOT NULL DEFAULT '{}'::jsonb,  -- SessionSettings, unset keys omitted
+    message_count    INTEGER      NOT NULL DEFAULT 0,            -- user messages and answers
     last_activity_at TIMESTAMPTZ  NOT NULL,
     deleted_at       TIMESTAMPTZ,
-    last_seq         BIGINT       NOT NULL  -- stream sequence of the event that last changed the row
+    created_seq      BIGINT       NOT NULL,  -- stream sequence of session.created
+    last_seq         BIGINT       NOT NULL   -- stream sequence of the event that last changed the row
 );
 
 -- "sessions of a user by last activity": an index scan, live sessions only.
@@ -37,20 +40,22 @@ CREATE TABLE messages (
                            CHECK (status IN ('pending', 'streaming', 'complete', 'failed', 'cancelled')),
     reply_to               UUID,          -- assistant answers: the user message answered
     client_message_id      VARCHAR(255),  -- user messages: the client's idempotency key
-    llm_provider           VARCHAR(50),
-    llm_model              VARCHAR(100),
+    llm_provider           VARCHAR(255),
+    llm_model              VARCHAR(255),
     time_to_first_token_ms INTEGER,
     prompt_tokens          INTEGER,
     completion_tokens      INTEGER,
     attempt                INTEGER      NOT NULL DEFAULT 1,
-    chunk_count            INTEGER      NOT NULL DEFAULT 0,
+    chunk_count            INTEGER      NOT NULL DEFAULT 0,  -- chunks of the current attempt applied
     error_kind             VARCHAR(50),
+    metadata               JSONB        NOT NULL DEFAULT '{}'::jsonb,  -- finish_reason, regenerate, ...
     updated_at             TIMESTAMPTZ  NOT NULL,
     created_seq            BIGINT       NOT NULL,  -- stream sequence that created it: total order in a session
     last_seq               BIGINT       NOT NULL   -- stream sequence of the event that last changed the row
 );
 
--- "latest N messages of a session before X": an index scan backwards from X.
+-- "latest N messages of a session before X": an index scan backwards from X (a message's
+-- created_seq, or a time).
 CREATE INDEX messages_session_order ON messages (session_id, created_seq DESC);
 CREATE INDEX messages_session_created ON messages (session_id, created_at DESC, created_seq DESC);
 
@@ -59,8 +64,8 @@ CREATE INDEX messages_session_created ON messages (session_id, created_at DESC, 
 CREATE TABLE projection_checkpoints (
     projection      TEXT PRIMARY KEY,
     last_stream_seq BIGINT      NOT NULL,
-    last_event_at   TIMESTAMPTZ,
-    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+    last_event_at   TIMESTAMPTZ,                     -- occurred_at of the last applied event
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()  -- when the checkpoint last moved
 );
 
 -- Events a projection could not decode or apply: terminated on the bus and recorded here.

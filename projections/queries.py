@@ -1,0 +1,306 @@
+"""The read side the edge calls: sessions and messages as dicts with the JSON field names of
+docs/protocol.md (ChatSession, ChatMessage).
+
+``conn`` may be an ``asyncpg`` Connection or Pool. Ids are UUID strings; an id that is not a
+UUID (session ids come from clients) is simply not found. Times are timezone-aware ``datetime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from projections.errors import InvalidCursor
+
+PROJECTION = "chat"
+# NOTIFY channel the worker signals in each batch transaction; payload "<projection>:<seq>".
+CHANNEL = "parley_projection"
+
+_SETTINGS_KEYS = ("system_prompt", "temperature", "top_p", "max_tokens")
+
+_SESSION_COLUMNS = (
+    "id, title, user_id, llm_provider, llm_model, created_at, updated_at, is_active, message_count,"
+    " settings, last_activity_at, last_seq"
+)
+_MESSAGE_COLUMNS = (
+    "m.id, m.session_id, m.role, m.content, m.created_at, m.updated_at, m.status, m.llm_provider, m.llm_model,"
+    " m.llm_response_time_ms, m.tokens_used, m.error_message, m.metadata, m.reply_to, m.client_message_id,"
+    " m.time_to_first_token_ms, m.prompt_tokens, m.completion_tokens, m.error_kind, m.attempt, m.last_seq"
+)
+
+
+def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (then nothing can match it)."""
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def session_dict(row: asyncpg.Record) -> dict[str, Any]:
+    settings = _json(row["settings"])
+    return {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "user_id": row["user_id"],
+        "llm_provider": row["llm_provider"],
+        "llm_model": row["llm_model"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "is_active": row["is_active"],
+        "message_count": row["message_count"],
+        "settings": {key: settings.get(key) for key in _SETTINGS_KEYS},
+        "last_activity_at": row["last_activity_at"],
+        "last_seq": row["last_seq"],
+    }
+
+
+def message_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "session_id": str(row["session_id"]),
+        "role": row["role"],
+        "content": row["content"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "is_streaming": row["status"] in ("pending", "streaming"),
+        "llm_provider": row["llm_provider"],
+        "llm_model": row["llm_model"],
+        "response_time_ms": row["llm_response_time_ms"],
+        "tokens_used": row["tokens_used"],
+        "error_message": row["error_message"],
+        "metadata": _json(row["metadata"]),
+        "status": row["status"],
+        "reply_to": str(row["reply_to"]) if row["reply_to"] is not None else None,
+        "client_message_id": row["client_message_id"],
+        "time_to_first_token_ms": row["time_to_first_token_ms"],
+        "prompt_tokens": row["prompt_tokens"],
+        "completion_tokens": row["completion_tokens"],
+        "error_kind": row["error_kind"],
+        "attempt": row["attempt"],
+        "last_seq": row["last_seq"],
+    }
+
+
+@asynccontextmanager
+async def _connection(
+    conn: asyncpg.Connection | asyncpg.Pool, acquire_timeout: float | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire(timeout=acquire_timeout) as acquired:
+            yield acquired
+    else:
+        yield conn
+
+
+def _page(page: int, page_size: int) -> tuple[int, int]:
+    if page < 1:
+        raise ValueError(f"page must be >= 1, got {page}")
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1, got {page_size}")
+    return page_size, (page - 1) * page_size
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: str, *, page: int = 1, page_size: int = 50, q: str | None = None
+) -> list[dict[str, Any]]:
+    """Active sessions of ``user_id``, most recent activity first; ``q`` filters titles (case-insensitive)."""
+    limit, offset = _page(page, page_size)
+    if q:
+        rows = await conn.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE user_id = $1 AND is_active AND title ILIKE $4"
+            " ORDER BY last_activity_at DESC, id DESC LIMIT $2 OFFSET $3",
+            user_id,
+            limit,
+            offset,
+            _like(q),
+        )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE user_id = $1 AND is_active"
+            " ORDER BY last_activity_at DESC, id DESC LIMIT $2 OFFSET $3",
+            user_id,
+            limit,
+            offset,
+        )
+    return [session_dict(r) for r in rows]
+
+
+async def get_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> dict[str, Any] | None:
+    """One session, deleted ones included (``is_active`` false); None when unknown or not a UUID."""
+    sid = as_uuid(session_id)
+    if sid is None:
+        return None
+    row = await conn.fetchrow(f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE id = $1", sid)
+    return session_dict(row) if row else None
+
+
+def _cursor(before: datetime | str) -> datetime | uuid.UUID:
+    if isinstance(before, datetime):
+        if before.tzinfo is None:
+            raise InvalidCursor(f"before: a time needs a timezone (e.g. Z), got {before.isoformat()!r}")
+        return before
+    text = before.strip()
+    if (mid := as_uuid(text)) is not None:
+        return mid
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidCursor(f"before: expected a message id or an ISO 8601 time, got {before!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidCursor(f"before: a time needs a timezone (e.g. Z), got {before!r}")
+    return parsed
+
+
+async def list_messages(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    session_id: str,
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    before: datetime | str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a session's messages, oldest to newest, and the checkpoint the read reflects.
+
+    Page 1 is the newest ``page_size`` messages; ``before`` (a time, or the id of a message of this
+    session) pages further back. Rows and checkpoint come from one snapshot, so a client that
+    resumes its socket with ``after_seq`` = the returned seq misses nothing and sees nothing twice.
+    A deleted, unknown or non-UUID session yields no messages. Raises ``InvalidCursor`` for a
+    ``before`` that is neither a time nor a message of this session.
+    """
+    limit, offset = _page(page, page_size)
+    cursor = _cursor(before) if before is not None else None
+    sid = as_uuid(session_id)
+    async with _connection(conn) as c, c.transaction(isolation="repeatable_read", readonly=True):
+        seq = await _checkpoint(c, PROJECTION)
+        if sid is None:
+            return [], seq
+        active = await c.fetchval("SELECT is_active FROM chat_sessions WHERE id = $1", sid)
+        if not active:
+            return [], seq
+        match cursor:
+            case None:
+                rows = await c.fetch(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1"
+                    " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
+                    sid,
+                    limit,
+                    offset,
+                )
+            case uuid.UUID():
+                before_seq = await c.fetchval(
+                    "SELECT created_seq FROM messages WHERE id = $1 AND session_id = $2", cursor, sid
+                )
+                if before_seq is None:
+                    raise InvalidCursor(f"before: no message {before} in this session")
+                rows = await c.fetch(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_seq < $4"
+                    " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
+                    sid,
+                    limit,
+                    offset,
+                    before_seq,
+                )
+            case datetime():
+                rows = await c.fetch(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_at < $4"
+                    " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
+                    sid,
+                    limit,
+                    offset,
+                    cursor,
+                )
+            case _:
+                raise TypeError(f"unexpected cursor {cursor!r}")
+    return [message_dict(r) for r in reversed(rows)], seq
+
+
+async def get_message(conn: asyncpg.Connection | asyncpg.Pool, message_id: str) -> dict[str, Any] | None:
+    """One message; None when unknown, not a UUID, or its session was deleted."""
+    mid = as_uuid(message_id)
+    if mid is None:
+        return None
+    row = await conn.fetchrow(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN chat_sessions s ON s.id = m.session_id"
+        " WHERE m.id = $1 AND s.is_active",
+        mid,
+    )
+    return message_dict(row) if row else None
+
+
+async def _checkpoint(conn: asyncpg.Connection, projection: str) -> int:
+    seq = await conn.fetchval("SELECT last_stream_seq FROM projection_checkpoints WHERE projection = $1", projection)
+    return seq or 0
+
+
+async def checkpoint(conn: asyncpg.Connection | asyncpg.Pool, projection: str = PROJECTION) -> int:
+    """The last stream sequence the projection has applied (0: none yet)."""
+    async with _connection(conn) as c:
+        return await _checkpoint(c, projection)
+
+
+# The edge's interface wants a bool after ``timeout``, not a cancellation: hence the parameter.
+async def wait_for_seq(
+    pool: asyncpg.Pool | asyncpg.Connection,
+    seq: int,
+    timeout: float,  # noqa: ASYNC109
+    *,
+    projection: str = PROJECTION,
+) -> bool:
+    """Wait until ``projection`` has applied stream sequence ``seq``; False after ``timeout`` seconds.
+
+    Read-your-writes for the edge: after publishing an event (its ack gives ``seq``), wait for
+    this before reading. The worker NOTIFYs ``CHANNEL`` in each batch transaction; polling every
+    half second backs that up (a notification can be missed across a reconnect).
+    """
+    if await checkpoint(pool, projection) >= seq:
+        return True
+    deadline = time.monotonic() + timeout
+    woken = asyncio.Event()
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        name, _, value = payload.rpartition(":")
+        if name == projection and value.isdigit() and int(value) >= seq:
+            woken.set()
+
+    try:
+        async with _connection(pool, acquire_timeout=timeout) as c:
+            await c.add_listener(CHANNEL, on_notify)
+            try:
+                # Checked again after LISTEN: a commit between the first check and LISTEN is not missed.
+                while True:
+                    woken.clear()  # before the check, so a notification during it is kept
+                    if await _checkpoint(c, projection) >= seq:
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    try:
+                        await asyncio.wait_for(woken.wait(), min(0.5, remaining))
+                    except TimeoutError:
+                        pass
+            finally:
+                await c.remove_listener(CHANNEL, on_notify)
+    except TimeoutError:  # no pool connection free within the timeout
+        return False
