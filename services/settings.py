@@ -135,6 +135,12 @@ class Settings(BaseModel):
     projection_flush_ms: float = env(
         "PARLEY_PROJECTION_FLUSH_MS", "How often streaming content is written to Postgres.", default=250.0, gt=0
     )
+    projection_fault: str | None = env(
+        "PARLEY_PROJECTION_FAULT",
+        "Tests only: `after_apply:N` or `after_commit:N` SIGKILLs the worker at that point of its N-th batch.",
+        default=None,
+        pattern=r"^(after_apply|after_commit):[1-9][0-9]*$",
+    )
 
     # -- logging ----------------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = env(
