@@ -19,10 +19,10 @@ from typing import Any
 import asyncpg
 
 from projections.errors import InvalidCursor
+from projections.store import CHANNEL
 
 PROJECTION = "chat"
-# NOTIFY channel the worker signals in each batch transaction; payload "<projection>:<seq>".
-CHANNEL = "parley_projection"
+# CHANNEL ("parley_projection") is NOTIFY'd in each batch transaction, payload "<projection>:<seq>".
 
 _SETTINGS_KEYS = ("system_prompt", "temperature", "top_p", "max_tokens")
 

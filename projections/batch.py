@@ -1,0 +1,178 @@
+"""Apply one batch of stored events to Postgres in ONE transaction with the checkpoint.
+
+Events at or below the checkpoint are skipped (a redelivery after a crash). An event that cannot
+be decoded or applied becomes a dead letter in the same transaction, and the batch goes on. If
+the database refuses the batch's rows (a value too long, a constraint), the batch is redone
+event by event under savepoints so exactly the refused events become dead letters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from events import codec, subjects
+from events.errors import EventDecodeError, InvalidSubjectToken
+from events.schema import ChatEvent, type_tag
+from projections import chat, store
+from projections.errors import ProjectionError, Unappliable
+from services import logs
+
+log = logs.get("projections.batch")
+
+# Errors about the data of one event, as opposed to the database being unreachable.
+_DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class CheckpointMoved(ProjectionError):
+    """The checkpoint is not where this worker left it: a rebuild reset it, or another writer ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One stored event as delivered: stream sequence, subject, raw bytes."""
+
+    seq: int
+    subject: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Outcome:
+    checkpoint: int  # after the batch
+    applied: int = 0  # events applied (including those that changed no row)
+    skipped: int = 0  # at or below the checkpoint already
+    dead: dict[int, str] = field(default_factory=dict)  # seq -> reason
+
+
+def decode(envelope: Envelope) -> ChatEvent:
+    """The event in ``envelope``, checked against its subject; ``EventDecodeError`` says what is wrong."""
+    event = codec.decode(envelope.data)
+    try:
+        sid = subjects.session_of(envelope.subject)
+    except InvalidSubjectToken as exc:
+        raise EventDecodeError(str(exc)) from None
+    expected = f"{subjects.ROOT}.{sid}.{type_tag(type(event))}"
+    if sid != event.session_id or envelope.subject != expected:
+        raise EventDecodeError(
+            f"subject {envelope.subject!r} does not match the event (type {type_tag(type(event))!r},"
+            f" session {event.session_id!r})"
+        )
+    return event
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    projection: str,
+    envelopes: Sequence[Envelope],
+    *,
+    expect: int | None = None,
+    before_commit: Callable[[], Awaitable[None] | None] | None = None,
+) -> Outcome:
+    """Apply ``envelopes`` (ascending seq) and move the checkpoint, in one transaction.
+
+    ``expect``: the checkpoint this worker last committed; if the stored one differs, raise
+    ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
+    everything is written (the fault-injection point "crash before commit").
+    """
+    async with conn.transaction():
+        checkpoint = await store.lock_checkpoint(conn, projection)
+        if expect is not None and checkpoint != expect:
+            raise CheckpointMoved(f"checkpoint of {projection!r} is {checkpoint}, this worker expected {expect}")
+        outcome = Outcome(checkpoint=checkpoint)
+        todo: list[tuple[Envelope, ChatEvent | None]] = []
+        letters: dict[int, tuple[int, str, bytes, str]] = {}
+        for env in sorted(envelopes, key=lambda e: e.seq):
+            if env.seq <= checkpoint:
+                outcome.skipped += 1
+                continue
+            try:
+                todo.append((env, decode(env)))
+            except EventDecodeError as exc:
+                letters[env.seq] = (env.seq, env.subject, env.data, str(exc))
+                todo.append((env, None))
+        if not todo:
+            return outcome
+
+        events = [(env, event) for env, event in todo if event is not None]
+        session_ids, message_ids = set(), set()
+        for _, event in events:
+            sid, mid = chat.ids_of(event)
+            if sid:
+                session_ids.add(sid)
+            if mid:
+                message_ids.add(mid)
+        loaded = await store.load(conn, session_ids, message_ids)
+
+        rows = loaded.copy()
+        for env, event in events:
+            reason = _evolve(rows, env, event)
+            if reason is not None:
+                letters[env.seq] = (env.seq, env.subject, env.data, reason)
+        try:
+            async with conn.transaction():  # a savepoint: a refused row must not end the batch
+                await store.write(conn, rows)
+        except _DATA_ERRORS as exc:
+            log.warning("batch refused by the database; applying event by event", error=str(exc))
+            rows = loaded.copy()
+            for env, event in events:
+                if env.seq in letters:
+                    continue
+                reason = await _apply_one(conn, rows, env, event)
+                if reason is not None:
+                    letters[env.seq] = (env.seq, env.subject, env.data, reason)
+
+        await store.record_dead_letters(conn, projection, sorted(letters.values()))
+        last_at: datetime | None = None
+        for env, event in reversed(todo):
+            if event is not None and env.seq not in letters:
+                last_at = event.occurred_at
+                break
+        outcome.checkpoint = todo[-1][0].seq
+        outcome.applied = len(todo) - len(letters)
+        outcome.dead = {seq: letter[3] for seq, letter in letters.items()}
+        await store.save_checkpoint(conn, projection, outcome.checkpoint, last_at)
+        if before_commit is not None:
+            result = before_commit()
+            if result is not None:
+                await result
+    for seq, reason in outcome.dead.items():
+        log.warning("dead letter", stream_seq=seq, reason=reason, projection=projection)
+    return outcome
+
+
+def _evolve(rows: chat.Rows, env: Envelope, event: ChatEvent) -> str | None:
+    """Evolve ``rows`` by one event; the dead-letter reason if it cannot apply."""
+    try:
+        rows.put(chat.evolve(rows, env.seq, event))
+    except Unappliable as exc:
+        return str(exc)
+    except Exception as exc:  # a bug must not stop the projection: record it, with the traceback in the log
+        sid, mid = chat.ids_of(event)
+        with structlog.contextvars.bound_contextvars(session_id=sid, message_id=mid, stream_seq=env.seq):
+            log.exception("event could not be applied")
+        return f"internal error: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def _apply_one(conn: asyncpg.Connection, rows: chat.Rows, env: Envelope, event: ChatEvent) -> str | None:
+    """Evolve by one event and write its rows under a savepoint; on refusal, undo both."""
+    before = rows.copy()
+    rows.changed_sessions.clear()
+    rows.changed_messages.clear()
+    reason = _evolve(rows, env, event)
+    if reason is None:
+        try:
+            async with conn.transaction():
+                await store.write(conn, rows)
+        except _DATA_ERRORS as exc:
+            reason = f"refused by the database: {exc}"
+    if reason is not None:
+        rows.sessions, rows.messages = before.sessions, before.messages
+    rows.changed_sessions = before.changed_sessions | (rows.changed_sessions if reason is None else set())
+    rows.changed_messages = before.changed_messages | (rows.changed_messages if reason is None else set())
+    return reason

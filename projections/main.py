@@ -1,0 +1,140 @@
+"""``parley projections`` (the worker, blocking until SIGTERM/SIGINT) and
+``parley projections rebuild`` (empty the read models, replay the whole stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+import asyncpg
+from tqdm import tqdm
+
+from events import streams
+from projections import migrate, store
+from projections.errors import ProjectionError
+from projections.worker import Fault, Worker, catch_up, stream_last_seq
+from services import bus, logs, runtime
+from services.errors import StartupError
+from services.settings import Settings
+
+log = logs.get("projections")
+
+PROJECTION = "chat"
+RETRY_S = 1.0
+
+
+def _worker(settings: Settings, js, conn: asyncpg.Connection) -> Worker:
+    return Worker(
+        js,
+        conn,
+        projection=PROJECTION,
+        batch_size=settings.projection_batch,
+        flush_s=settings.projection_flush_ms / 1000.0,
+        fault=Fault.parse(settings.projection_fault),
+    )
+
+
+async def _connect(settings: Settings):
+    rt = runtime.resolve(settings)
+    nc = await bus.connect(rt.nats_url, "parley-projections")
+    js = nc.jetstream()
+    await streams.ensure(js, bus.stream_settings(settings))
+    try:
+        await migrate.migrate(rt.database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        await nc.close()
+        raise StartupError(f"cannot reach PostgreSQL at DATABASE_URL: {exc}") from exc
+    return rt, nc, js
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set; survive database and NATS outages by re-syncing."""
+    rt, nc, js = await _connect(settings)
+    try:
+        while not stop.is_set():
+            conn = None
+            try:
+                conn = await asyncpg.connect(rt.database_url)
+                worker = _worker(settings, js, conn)
+                if not await worker.acquire_lock(stop):
+                    break
+                log.info("projection worker started", projection=PROJECTION, batch=settings.projection_batch)
+                await worker.run(stop)
+            except ProjectionError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+                await _sleep(stop, RETRY_S)
+            except Exception as exc:  # NATS outages and anything unforeseen: start over from the checkpoint
+                log.exception("projection worker error; re-syncing", error=str(exc) or type(exc).__name__)
+                await _sleep(stop, RETRY_S)
+            finally:
+                if conn is not None:
+                    await conn.close(timeout=5)
+    finally:
+        await nc.close()
+    log.info("projection worker stopped")
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+def main(settings: Settings) -> None:
+    try:
+        asyncio.run(_main(settings))
+    except ProjectionError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+async def _rebuild(settings: Settings) -> str:
+    rt, nc, js = await _connect(settings)
+    conn = await asyncpg.connect(rt.database_url)
+    try:
+        worker = _worker(settings, js, conn)
+        target = await stream_last_seq(js)
+        leader = await worker.acquire_lock(wait=False)
+        await store.reset(conn, PROJECTION)
+        bar = tqdm(total=target, unit="ev", desc=f"rebuild {PROJECTION}", file=sys.stderr, dynamic_ncols=True)
+        with bar:
+            if leader:
+                await worker.sync()
+                events, seconds = await catch_up(worker, target, bar)
+            else:
+                # A running worker holds the projection: it notices the reset and replays; we watch.
+                started, seen = time.perf_counter(), 0
+                while seen < target:
+                    await asyncio.sleep(0.2)
+                    now = await store.read_checkpoint(conn, PROJECTION)
+                    bar.update(max(0, min(now, target) - seen))
+                    seen = max(seen, min(now, target))
+                events, seconds = seen, time.perf_counter() - started
+        dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", PROJECTION)
+        rate = events / seconds if seconds > 0 else 0.0
+        who = "" if leader else " (replayed by the running worker)"
+        return (
+            f"rebuilt {PROJECTION}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters{who}"
+        )
+    finally:
+        await conn.close()
+        await nc.close()
+
+
+def rebuild(settings: Settings) -> None:
+    try:
+        print(asyncio.run(_rebuild(settings)))
+    except ProjectionError as exc:
+        raise StartupError(str(exc)) from exc

@@ -1,0 +1,248 @@
+"""The projection worker: a durable pull consumer on the whole stream, applied in batches.
+
+Fetch up to N events, apply them in one transaction with the checkpoint, commit, then ack.
+
+Postgres's checkpoint is the truth about progress; the consumer is flow control. On start (and
+whenever something looks off) the worker re-syncs: if the consumer is not exactly at the
+checkpoint (unacked events after a crash, a rebuild, a fresh database), it is recreated to
+deliver from checkpoint + 1, so recovery does not wait for ack timeouts and no event can be
+applied out of order. Consumer sequences must arrive without gaps; a gap (a lost delivery)
+re-syncs too. Only one worker applies per projection (a Postgres advisory lock); others wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from events import subjects
+from events.streams import CHAT_STREAM
+from projections import batch, store
+from projections.errors import ProjectionError
+from services import logs
+
+log = logs.get("projections.worker")
+
+ACK_WAIT_S = 120.0  # far above a batch's transaction time: a redelivery means the worker is gone
+
+
+def durable_name(projection: str) -> str:
+    return f"projection-{projection}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Test-only crash point (PARLEY_PROJECTION_FAULT): SIGKILL this process at ``point`` of batch ``batch``."""
+
+    point: str  # after_apply (rows written, not committed) | after_commit (committed, not acked)
+    batch: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fault | None:
+        if not text:
+            return None
+        point, _, n = text.partition(":")
+        return cls(point, int(n))
+
+    def hit(self, point: str, batch_number: int) -> None:
+        if point == self.point and batch_number == self.batch:
+            log.warning("fault injected: killing this process", point=point, batch=batch_number)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CheckpointAhead(ProjectionError):
+    """The checkpoint is past the stream's end: the stream was replaced under the read models."""
+
+
+class Worker:
+    """Applies one projection from one JetStream consumer to one Postgres connection."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        conn: asyncpg.Connection,
+        *,
+        projection: str = "chat",
+        batch_size: int = 500,
+        flush_s: float = 0.25,
+        fault: Fault | None = None,
+    ) -> None:
+        self.js = js
+        self.conn = conn
+        self.projection = projection
+        self.batch_size = batch_size
+        self.flush_s = flush_s
+        self.fault = fault
+        self.durable = durable_name(projection)
+        self.checkpoint = 0
+        self.batches = 0  # non-empty batches committed by this process
+        self.sub: JetStreamContext.PullSubscription | None = None
+        self._consumer_seq = 0
+        self.log = log.bind(projection=projection)
+
+    # -- leadership ------------------------------------------------------------------------------
+
+    async def acquire_lock(self, stop: asyncio.Event | None = None, *, wait: bool = True) -> bool:
+        """Become the one worker of this projection (a session advisory lock on ``conn``)."""
+        announced = False
+        while True:
+            if await self.conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext('parley.projection.' || $1))", self.projection
+            ):
+                return True
+            if not wait or (stop is not None and stop.is_set()):
+                return False
+            if not announced:
+                self.log.info("another worker applies this projection; standing by")
+                announced = True
+            await asyncio.sleep(1.0)
+
+    # -- consumer --------------------------------------------------------------------------------
+
+    def _config(self, start: int) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            durable_name=self.durable,
+            description=f"Parley projection {self.projection!r} (Postgres read models)",
+            filter_subject=subjects.ALL,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
+            opt_start_seq=start if start > 1 else None,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_S,
+            max_deliver=-1,  # undecodable events are terminated by us, never retried forever
+            max_ack_pending=max(1000, 2 * self.batch_size),
+        )
+
+    async def sync(self) -> None:
+        """Read the checkpoint and make the consumer deliver exactly from checkpoint + 1."""
+        if self.sub is not None:
+            try:
+                await self.sub.unsubscribe()
+            except Exception:  # the old subscription may already be gone with its connection
+                pass
+            self.sub = None
+        self.checkpoint = await store.read_checkpoint(self.conn, self.projection)
+        stream = await self.js.stream_info(CHAT_STREAM)
+        if self.checkpoint > stream.state.last_seq:
+            raise CheckpointAhead(
+                f"checkpoint {self.checkpoint} of projection {self.projection!r} is past the end of stream"
+                f" {CHAT_STREAM} (last sequence {stream.state.last_seq}): the stream was replaced;"
+                " run `parley projections rebuild`"
+            )
+        try:
+            info = await self.js.consumer_info(CHAT_STREAM, self.durable)
+        except nats.js.errors.NotFoundError:
+            info = None
+        in_sync = (
+            info is not None
+            and info.config.filter_subject == subjects.ALL
+            and not info.num_ack_pending
+            and info.delivered is not None
+            and info.delivered.stream_seq == self.checkpoint
+            and info.ack_floor is not None
+            and info.ack_floor.stream_seq == self.checkpoint
+        )
+        if in_sync:
+            self._consumer_seq = info.delivered.consumer_seq
+        else:
+            if info is not None:
+                await self.js.delete_consumer(CHAT_STREAM, self.durable)
+            await self.js.add_consumer(CHAT_STREAM, self._config(self.checkpoint + 1))
+            self._consumer_seq = 0
+        self.sub = await self.js.pull_subscribe_bind(self.durable, stream=CHAT_STREAM)
+        self.log.info("consumer in sync", checkpoint=self.checkpoint, recreated=not in_sync)
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    async def fetch(self) -> list[Msg]:
+        assert self.sub is not None
+        try:
+            return await self.sub.fetch(self.batch_size, timeout=self.flush_s)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    async def step(self) -> batch.Outcome | None:
+        """Fetch and apply one batch; None when there was nothing to fetch."""
+        msgs = await self.fetch()
+        if not msgs:
+            # Idle: notice a rebuild that reset the checkpoint while no events arrived.
+            if await store.read_checkpoint(self.conn, self.projection) != self.checkpoint:
+                self.log.info("checkpoint moved under this worker; re-syncing")
+                await self.sync()
+            return None
+        envelopes = []
+        for msg in msgs:
+            meta = msg.metadata
+            if meta.sequence.consumer != self._consumer_seq + 1:
+                # A delivery went missing (e.g. arrived after a fetch gave up): applying on would
+                # reorder events. Start again from the checkpoint.
+                self.log.warning(
+                    "consumer sequence gap; re-syncing", expected=self._consumer_seq + 1, got=meta.sequence.consumer
+                )
+                await self.sync()
+                return None
+            self._consumer_seq = meta.sequence.consumer
+            envelopes.append(batch.Envelope(meta.sequence.stream, msg.subject, msg.data))
+
+        number = self.batches + 1
+
+        def before_commit() -> None:
+            if self.fault is not None:
+                self.fault.hit("after_apply", number)
+
+        try:
+            outcome = await batch.apply(
+                self.conn, self.projection, envelopes, expect=self.checkpoint, before_commit=before_commit
+            )
+        except batch.CheckpointMoved as exc:
+            self.log.info("re-syncing", reason=str(exc))
+            await self.sync()
+            return None
+        if outcome.applied or outcome.dead:
+            self.batches += 1
+            if self.fault is not None:
+                self.fault.hit("after_commit", self.batches)
+        for msg in msgs:
+            if msg.metadata.sequence.stream in outcome.dead:
+                await msg.term()
+            else:
+                await msg.ack()
+        self.checkpoint = outcome.checkpoint
+        return outcome
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply batches until ``stop`` is set; the batch in hand is finished first."""
+        await self.sync()
+        while not stop.is_set():
+            await self.step()
+
+
+async def stream_last_seq(js: JetStreamContext) -> int:
+    return (await js.stream_info(CHAT_STREAM)).state.last_seq
+
+
+async def catch_up(worker: Worker, target: int, progress=None) -> tuple[int, float]:
+    """Apply until the checkpoint reaches ``target``; (events applied, seconds)."""
+    started = time.perf_counter()
+    applied = 0
+    while worker.checkpoint < target:
+        before = worker.checkpoint
+        outcome = await worker.step()
+        if outcome is not None:
+            applied += outcome.applied + len(outcome.dead)
+            if progress is not None:
+                progress.update(max(0, min(outcome.checkpoint, target) - min(before, target)))
+        elif worker.sub is not None:
+            # Idle below target: the last events were deleted from the stream; nothing more will come.
+            info = await worker.sub.consumer_info()
+            if not info.num_pending and not info.num_ack_pending:
+                break
+    return applied, time.perf_counter() - started
