@@ -1,0 +1,275 @@
+"""One answer as a pure state machine: ``opening`` decides what a delivered prompt calls for,
+``decide(state, command)`` gives the events a command produces, ``evolve(state, event)`` applies
+them. The responder only loads, decides and publishes.
+
+Event ids derive from (answer, attempt, kind, index): a retried publish is stored once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from events import codec
+from events.schema import (
+    ErrorKind,
+    Event,
+    GenerationCancelled,
+    GenerationChunk,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationRequested,
+    GenerationRestarted,
+    GenerationStarted,
+    Timings,
+    Usage,
+)
+from services.generation.coalescer import Chunk
+from services.generation.config import LlmConfig
+from services.generation.context import History, is_terminal
+
+# -- what a delivery calls for ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyEnded:
+    """A terminal event for this answer is stored (a worker died after it, before the ack)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledEarly:
+    """The user cancelled before any worker began: no provider call."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    attempt: int
+    restarted: bool  # an earlier delivery may have streamed text that is now void
+
+
+Opening = AlreadyEnded | CancelledEarly | Rejected | Begin
+
+
+def opening(history: History, request: GenerationRequested, num_delivered: int) -> Opening:
+    if is_terminal(history, request.message_id):
+        return AlreadyEnded()
+    if request.message_id in history.cancel_requested:
+        return CancelledEarly()
+    if not history.exists:
+        return Rejected("bad_request", f"session {request.session_id} has no session.created event")
+    if history.deleted:
+        return Rejected("bad_request", f"session {request.session_id} is deleted")
+    if request.prompt_message_id not in {mid for mid, _ in history.user_messages}:
+        return Rejected("bad_request", f"prompt message {request.prompt_message_id} is not in the session")
+    return Begin(attempt=max(1, num_delivered), restarted=num_delivered > 1)
+
+
+# -- one answer ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    session_id: str
+    user_id: str
+    message_id: str
+    attempt: int = 1
+    provider: str | None = None
+    model: str | None = None
+    phase: Literal["new", "streaming", "ended"] = "new"
+    content: str = ""
+    chunk_count: int = 0
+    token_count: int = 0
+    ended_as: str | None = None  # the terminal event's type
+
+    @classmethod
+    def of(cls, request: GenerationRequested, attempt: int = 1) -> Answer:
+        return cls(request.session_id, request.user_id, request.message_id, attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    provider: str
+    model: str
+    worker_id: str = ""
+    restarted: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddChunk:
+    chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    provider: str
+    model: str
+    usage: Usage
+    timings: Timings
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    kind: ErrorKind
+    message: str
+    timings: Timings = field(default_factory=Timings)
+    provider: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    timings: Timings = field(default_factory=Timings)
+
+
+Command = Start | AddChunk | Complete | Fail | Cancel
+
+
+class AnswerStateError(Exception):
+    """A command that does not fit the answer's phase: a bug in the caller."""
+
+
+def _id(state: Answer, kind: str, index: int = 0) -> str:
+    return codec.derived_id("answer", state.message_id, str(state.attempt), kind, str(index))
+
+
+def _base(state: Answer, kind: str, index: int = 0) -> dict:
+    return {
+        "event_id": _id(state, kind, index),
+        "session_id": state.session_id,
+        "user_id": state.user_id,
+        "message_id": state.message_id,
+    }
+
+
+def decide(state: Answer, command: Command) -> list[Event]:
+    """The events ``command`` produces. Ending twice yields nothing (the first end wins)."""
+    if state.phase == "ended":
+        return []
+    match command:
+        case Start():
+            if state.phase != "new":
+                raise AnswerStateError("already started")
+            events: list[Event] = []
+            if command.restarted:
+                events.append(
+                    codec.make(
+                        GenerationRestarted, **_base(state, "restarted"), attempt=state.attempt, reason=command.reason
+                    )
+                )
+            events.append(
+                codec.make(
+                    GenerationStarted,
+                    **_base(state, "started"),
+                    llm_provider=command.provider,
+                    llm_model=command.model,
+                    attempt=state.attempt,
+                    worker_id=command.worker_id,
+                )
+            )
+            return events
+        case AddChunk(chunk=chunk):
+            if state.phase != "streaming":
+                raise AnswerStateError("chunk before start")
+            if chunk.index != state.chunk_count or chunk.token_index != state.token_count:
+                raise AnswerStateError(f"chunk {chunk.index}/{chunk.token_index} out of order")
+            return [
+                codec.make(
+                    GenerationChunk,
+                    **_base(state, "chunk", chunk.index),
+                    attempt=state.attempt,
+                    index=chunk.index,
+                    token_index=chunk.token_index,
+                    token_count=chunk.token_count,
+                    delta=chunk.delta,
+                )
+            ]
+        case Complete():
+            return [
+                codec.make(
+                    GenerationCompleted,
+                    **_base(state, "completed"),
+                    content=state.content,
+                    llm_provider=command.provider,
+                    llm_model=command.model,
+                    attempt=state.attempt,
+                    usage=command.usage,
+                    timings=command.timings,
+                    finish_reason=command.finish_reason,
+                    chunk_count=state.chunk_count,
+                )
+            ]
+        case Fail():
+            return [
+                codec.make(
+                    GenerationFailed,
+                    **_base(state, "failed"),
+                    error_kind=command.kind,
+                    error_message=command.message,
+                    partial_content=state.content,
+                    attempt=state.attempt,
+                    llm_provider=command.provider or state.provider,
+                    llm_model=command.model or state.model,
+                    timings=command.timings,
+                )
+            ]
+        case Cancel():
+            return [
+                codec.make(
+                    GenerationCancelled,
+                    **_base(state, "cancelled"),
+                    partial_content=state.content,
+                    attempt=state.attempt,
+                    llm_provider=state.provider,
+                    llm_model=state.model,
+                    timings=command.timings,
+                )
+            ]
+        case _:
+            raise TypeError(f"not an answer command: {command!r}")
+
+
+def evolve(state: Answer, event: Event) -> Answer:
+    match event:
+        case GenerationRestarted():
+            return state
+        case GenerationStarted():
+            return replace(state, phase="streaming", provider=event.llm_provider, model=event.llm_model)
+        case GenerationChunk():
+            return replace(
+                state,
+                content=state.content + event.delta,
+                chunk_count=state.chunk_count + 1,
+                token_count=state.token_count + event.token_count,
+            )
+        case GenerationCompleted() | GenerationFailed() | GenerationCancelled():
+            return replace(state, phase="ended", ended_as=type(event).__struct_config__.tag)
+        case _:
+            raise TypeError(f"not an answer event: {event!r}")
+
+
+# -- which provider and model -------------------------------------------------------------------------
+
+
+def choice(history: History, request: GenerationRequested, cfg: LlmConfig) -> tuple[str, str | None]:
+    """``(provider, model)`` for an answer: the request's override, else the session's choice, else
+    the live config's default. ``None`` model: that provider's default."""
+    if request.llm_provider:
+        provider = request.llm_provider
+        model = request.llm_model
+    elif request.llm_model:
+        provider, model = history.llm_provider or cfg.default_provider, request.llm_model
+    elif history.llm_provider:
+        provider, model = history.llm_provider, history.llm_model
+    else:
+        provider, model = cfg.default_provider, None
+    if model is None and provider == cfg.default_provider:
+        model = cfg.default_model
+    return provider, model

@@ -1,0 +1,90 @@
+"""Tokens into chunk events: tokens arriving within ``flush_s`` of the first pending one, or up to
+``max_tokens`` of them, become one chunk (whichever limit comes first). Pure: the caller feeds
+``Token``/``Tick``/``End`` with its own clock and publishes the chunks that come out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+
+class Chunk(NamedTuple):
+    index: int  # chunk number within the attempt, from 0
+    token_index: int  # index of the chunk's first token
+    token_count: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Coalescer:
+    flush_s: float
+    max_tokens: int
+    pending: tuple[str, ...] = ()
+    opened_at: float | None = None  # arrival of the first pending token
+    next_index: int = 0
+    next_token: int = 0
+
+    @classmethod
+    def of(cls, flush_ms: float, max_tokens: int) -> Coalescer:
+        if max_tokens < 1 or flush_ms < 0:
+            raise ValueError(f"need max_tokens >= 1 and flush_ms >= 0, got {max_tokens}, {flush_ms}")
+        return cls(flush_s=flush_ms / 1000, max_tokens=max_tokens)
+
+    @property
+    def deadline(self) -> float | None:
+        """When the pending tokens must go out (``None``: nothing pending)."""
+        return None if self.opened_at is None else self.opened_at + self.flush_s
+
+
+def _flush(state: Coalescer) -> tuple[Coalescer, list[Chunk]]:
+    if not state.pending:
+        return state, []
+    chunk = Chunk(state.next_index, state.next_token, len(state.pending), "".join(state.pending))
+    return (
+        replace(
+            state,
+            pending=(),
+            opened_at=None,
+            next_index=state.next_index + 1,
+            next_token=state.next_token + len(state.pending),
+        ),
+        [chunk],
+    )
+
+
+def step(state: Coalescer, event: Token | Tick | End) -> tuple[Coalescer, list[Chunk]]:
+    """The new state and the chunks ready to publish, in order."""
+    match event:
+        case Token(text=text, at=at):
+            out: list[Chunk] = []
+            if state.deadline is not None and at >= state.deadline:  # overdue: the old window closes first
+                state, out = _flush(state)
+            state = replace(state, pending=(*state.pending, text), opened_at=state.opened_at if state.pending else at)
+            if len(state.pending) >= state.max_tokens or state.flush_s == 0:
+                state, more = _flush(state)
+                out += more
+            return state, out
+        case Tick(at=at):
+            if state.deadline is not None and at >= state.deadline:
+                return _flush(state)
+            return state, []
+        case End():
+            return _flush(state)
+        case _:
+            raise TypeError(f"not a coalescer event: {event!r}")

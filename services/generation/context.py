@@ -1,0 +1,221 @@
+"""The conversation sent to the model, built from the session's own events on JetStream.
+
+Never from the Postgres projection: the stream is ahead of it, so a quick second message always
+sees the first answer. ``load`` reads a session's events except chunks (a server-side filter);
+``fold``/``evolve`` turn them into a ``History``; ``conversation`` picks the turns for one answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from nats.js import JetStreamContext, api
+
+from events import codec, subjects
+from events.errors import EventDecodeError
+from events.schema import (
+    ChatEvent,
+    GenerationCancelled,
+    GenerationCancelRequested,
+    GenerationChunk,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationRequested,
+    GenerationRestarted,
+    GenerationStarted,
+    MessageSubmitted,
+    SessionCreated,
+    SessionDeleted,
+    SessionSettings,
+    SessionUpdated,
+)
+from events.streams import CHAT_STREAM
+from services import logs
+
+log = logs.get("generation.context")
+
+# Everything but the chunks (and the started/restarted markers): the turns, the session's
+# settings, and what is needed to decide about redeliveries and early cancels.
+CONTEXT_TYPES = (
+    SessionCreated,
+    SessionUpdated,
+    SessionDeleted,
+    MessageSubmitted,
+    GenerationRequested,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationCancelled,
+    GenerationCancelRequested,
+)
+
+AnswerStatus = Literal["requested", "completed", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    prompt_message_id: str
+    status: AnswerStatus = "requested"
+    content: str = ""  # the completed content, or the partial text a cancel kept
+    requested_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What a session's events say, as far as generation cares."""
+
+    session_id: str
+    exists: bool = False
+    deleted: bool = False
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    settings: SessionSettings = field(default_factory=SessionSettings)
+    user_messages: tuple[tuple[str, str], ...] = ()  # (message_id, content), in order
+    answers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # answer id -> AnswerRecord
+    answer_order: tuple[str, ...] = ()  # answer ids in request order
+    cancel_requested: frozenset[str] = frozenset()
+    last_seq: int = 0
+
+
+def _with_answer(state: History, answer_id: str, record: AnswerRecord) -> History:
+    return replace(state, answers=MappingProxyType({**state.answers, answer_id: record}))
+
+
+def _ended(state: History, answer_id: str, status: AnswerStatus, content: str) -> History:
+    known = state.answers.get(answer_id)
+    if known is None:  # an end without a request: keep it, so a redelivery still sees it ended
+        return _with_answer(state, answer_id, AnswerRecord("", status, content))
+    if known.status != "requested":  # the first terminal event wins
+        return state
+    return _with_answer(state, answer_id, replace(known, status=status, content=content))
+
+
+def evolve(state: History, event: ChatEvent) -> History:
+    match event:
+        case SessionCreated():
+            return replace(
+                state, exists=True, llm_provider=event.llm_provider, llm_model=event.llm_model, settings=event.settings
+            )
+        case SessionUpdated():
+            # ``settings`` is replaced whole: inside it None means "provider default", not "unchanged".
+            return replace(
+                state,
+                llm_provider=event.llm_provider or state.llm_provider,
+                llm_model=event.llm_model or state.llm_model,
+                settings=event.settings if event.settings is not None else state.settings,
+            )
+        case SessionDeleted():
+            return replace(state, deleted=True)
+        case MessageSubmitted():
+            if any(mid == event.message_id for mid, _ in state.user_messages):
+                return state
+            return replace(state, user_messages=(*state.user_messages, (event.message_id, event.content)))
+        case GenerationRequested():
+            if event.message_id in state.answers:
+                return state
+            state = _with_answer(
+                state, event.message_id, AnswerRecord(event.prompt_message_id, requested_at=event.occurred_at)
+            )
+            return replace(state, answer_order=(*state.answer_order, event.message_id))
+        case GenerationCompleted():
+            return _ended(state, event.message_id, "completed", event.content)
+        case GenerationFailed():
+            return _ended(state, event.message_id, "failed", event.partial_content)
+        case GenerationCancelled():
+            return _ended(state, event.message_id, "cancelled", event.partial_content)
+        case GenerationCancelRequested():
+            return replace(state, cancel_requested=state.cancel_requested | {event.message_id})
+        case GenerationChunk() | GenerationStarted() | GenerationRestarted():
+            return state
+        case _:
+            raise TypeError(f"not a chat event: {event!r}")
+
+
+def fold(session_id: str, events: list[tuple[int, ChatEvent]]) -> History:
+    state = History(session_id=session_id)
+    for seq, event in events:
+        state = replace(evolve(state, event), last_seq=seq)
+    return state
+
+
+def is_terminal(history: History, answer_id: str) -> bool:
+    record = history.answers.get(answer_id)
+    return record is not None and record.status != "requested"
+
+
+def unfinished_before(history: History, answer_id: str, since: datetime | None = None) -> list[str]:
+    """Answers requested earlier in the session (and after ``since``) that have not ended: this
+    answer's context should include them, so it waits for them. ``since`` keeps an answer that
+    will never end (given up after max deliveries) from holding up a session for good."""
+    if answer_id not in history.answers:
+        return []
+    earlier = history.answer_order[: history.answer_order.index(answer_id)]
+    return [
+        a
+        for a in earlier
+        if history.answers[a].status == "requested"
+        and (since is None or (history.answers[a].requested_at or since) >= since)
+    ]
+
+
+def conversation(
+    history: History, prompt_message_id: str, answer_id: str, max_messages: int | None = None
+) -> list[dict[str, Any]] | None:
+    """OpenAI chat messages for answering ``prompt_message_id``: the system prompt, then every
+    user message up to it, each followed by its latest answer with text (completed, or the
+    partial text a cancel kept). ``None`` when the prompt message is not in the session."""
+    ids = [mid for mid, _ in history.user_messages]
+    if prompt_message_id not in ids:
+        return None
+    latest: dict[str, str] = {}
+    for a in history.answer_order:  # later answers (regenerations) win
+        record = history.answers[a]
+        if a != answer_id and record.status in ("completed", "cancelled") and record.content:
+            latest[record.prompt_message_id] = record.content
+    turns: list[dict[str, Any]] = []
+    for mid, content in history.user_messages[: ids.index(prompt_message_id) + 1]:
+        turns.append({"role": "user", "content": content})
+        if mid != prompt_message_id and mid in latest:
+            turns.append({"role": "assistant", "content": latest[mid]})
+    if max_messages is not None and len(turns) > max_messages:
+        turns = turns[-max_messages:]
+        while turns and turns[0]["role"] != "user":  # start on a user turn
+            turns = turns[1:]
+    system = history.settings.system_prompt
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
+async def load(js: JetStreamContext, session_id: str, *, fetch_timeout_s: float = 5.0) -> list[tuple[int, ChatEvent]]:
+    """The session's events (chunks left out by the server), with their stream sequences.
+
+    An ephemeral, memory-backed consumer with ``filter_subjects``; undecodable events are logged
+    and skipped (they are not this reader's to judge).
+    """
+    config = api.ConsumerConfig(
+        filter_subjects=[subjects.of_type(t, session_id) for t in CONTEXT_TYPES],
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_policy=api.AckPolicy.NONE,
+        mem_storage=True,
+        num_replicas=1,
+        inactive_threshold=30.0,
+    )
+    sub = await js.pull_subscribe("", stream=CHAT_STREAM, config=config)
+    try:
+        info = await sub.consumer_info()
+        remaining = info.num_pending
+        events: list[tuple[int, ChatEvent]] = []
+        while remaining > 0:
+            msgs = await sub.fetch(min(remaining, 256), timeout=fetch_timeout_s)
+            for msg in msgs:
+                remaining -= 1
+                try:
+                    events.append((msg.metadata.sequence.stream, codec.decode(msg.data)))
+                except EventDecodeError as exc:
+                    log.warning("skipped undecodable event", subject=msg.subject, error=str(exc))
+        return events
+    finally:
+        name = sub._consumer  # nats-py keeps the consumer name here; deleting spares the server a timer
+        await asyncio.gather(sub.unsubscribe(), js.delete_consumer(CHAT_STREAM, name), return_exceptions=True)

@@ -1,0 +1,367 @@
+"""LLM providers: one OpenAI-compatible streaming client (httpx + httpx-sse) for every provider.
+
+- ``local``: any OpenAI-compatible server (llama.cpp, Ollama, vLLM, LM Studio) at
+  ``PARLEY_LOCAL_BASE_URL`` (default: the embedded SmolLM2 that ``parley up`` starts).
+- ``openrouter``: ``PARLEY_OPENROUTER_BASE_URL`` with ``OPENROUTER_API_KEY`` and OpenRouter's
+  attribution headers (``HTTP-Referer``, ``X-Title``).
+
+Before the first token, connect errors, 429 and 5xx are retried with exponential backoff
+(``PARLEY_PROVIDER_RETRIES``); after it, a failure is raised as is (the caller keeps the partial
+text). For the edge::
+
+    providers = from_settings(settings, local_base_url)
+    for p in providers.all(): await p.list_models(); await p.health()
+    await providers.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+from httpx_sse import aconnect_sse
+
+from events.schema import Usage
+from services import logs
+from services.generation.errors import (
+    NotConfigured,
+    ProviderError,
+    ProviderFailure,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from services.settings import Settings
+
+log = logs.get("generation.providers")
+
+TITLE = "Parley"
+RETRY_BASE_S = 0.25
+RETRY_MAX_S = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Text from one streamed chunk (usually one token)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    finish_reason: str | None
+    usage: Usage | None  # None when the provider did not report it
+
+
+class Health(msgspec.Struct, kw_only=True):
+    provider: str
+    base_url: str
+    ok: bool | None = None  # None: never checked
+    latency_ms: float | None = None
+    error: str | None = None  # of the latest check
+    checked_at: float | None = None  # unix seconds
+    last_error: str | None = None  # the latest failure, from a check or an answer
+    last_error_at: float | None = None
+    default_model: str = ""
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def estimate_tokens(text: str) -> int:
+    """Our own count when a provider reports no usage: words and punctuation marks."""
+    return len(_WORD.findall(text))
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("message") or error)[:300]
+        return str(error)[:300]
+    return str(body)[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:  # an HTTP date: not worth parsing for a bounded wait
+        return None
+
+
+class Provider:
+    """One OpenAI-compatible endpoint. ``stream`` yields ``Delta``s then one ``Done``."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        default_model: str,
+        *,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        connect_timeout_s: float = 5.0,
+        request_timeout_s: float = 60.0,
+        retries: int = 2,
+        retry_base_s: float = RETRY_BASE_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name, self.base_url, self.default_model = name, base_url.rstrip("/"), default_model
+        self.retries, self.retry_base_s = retries, retry_base_s
+        sent = dict(headers or {})
+        if api_key:
+            sent["Authorization"] = f"Bearer {api_key}"
+        # read timeout = longest wait for the next token; no pool limit: concurrency is the worker's.
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=sent,
+            timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            transport=transport,
+        )
+        self._health = Health(provider=name, base_url=self.base_url, default_model=default_model)
+
+    def __repr__(self) -> str:
+        return f"Provider({self.name!r}, {self.base_url!r})"
+
+    # -- health and models ------------------------------------------------------------------------
+
+    def note_error(self, message: str) -> None:
+        self._health.last_error, self._health.last_error_at = message, time.time()
+
+    @property
+    def last_health(self) -> Health:
+        return self._health
+
+    async def list_models(self) -> list[str]:
+        """Model ids the provider serves (``GET /models``)."""
+        try:
+            response = await self.client.get("/models")
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"{self.name}: listing models timed out", provider=self.name) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{self.name}: {type(exc).__name__}: {exc}", provider=self.name) from exc
+        if response.status_code != 200:
+            raise self._status_failure(response, "")
+        try:
+            data = response.json()["data"]
+            return [str(m["id"]) for m in data]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(f"{self.name}: malformed model list: {exc}", provider=self.name) from None
+
+    async def health(self) -> Health:
+        """Check now: latency of ``GET /models``, and the error if it failed."""
+        started = time.perf_counter()
+        try:
+            await self.list_models()
+        except ProviderFailure as exc:
+            self._health.ok, self._health.error = False, str(exc)
+            self.note_error(str(exc))
+        else:
+            self._health.ok, self._health.error = True, None
+        self._health.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        self._health.checked_at = time.time()
+        return msgspec.structs.replace(self._health)
+
+    # -- streaming --------------------------------------------------------------------------------
+
+    def _status_failure(self, response: httpx.Response, model: str) -> ProviderFailure:
+        status = response.status_code
+        message = f"{self.name} answered {status}: {_error_message(response)}"
+        common = {"provider": self.name, "model": model, "status": status}
+        if status == 429:
+            return RateLimited(message, retry_after=_retry_after(response), **common)
+        if status >= 500:
+            return ProviderUnavailable(message, **common)
+        return ProviderError(message, **common)
+
+    def _backoff(self, attempt: int, failure: ProviderFailure) -> float:
+        delay = self.retry_base_s * (2**attempt) * (0.5 + random.random())  # jitter spreads retries out
+        if failure.retry_after is not None:
+            delay = max(delay, failure.retry_after)
+        return min(delay, RETRY_MAX_S)
+
+    async def stream(
+        self, messages: list[dict[str, Any]], *, model: str | None = None, **params: Any
+    ) -> AsyncIterator[Delta | Done]:
+        """Stream one answer. ``params``: temperature, top_p, max_tokens (None values are left out)."""
+        model = model or self.default_model
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **{k: v for k, v in params.items() if v is not None},
+        }
+        attempt = 0
+        while True:
+            started = False
+            try:
+                async for item in self._stream_once(body, model):
+                    started = True
+                    yield item
+                return
+            except ProviderFailure as failure:
+                if started or not failure.retryable or attempt >= self.retries:
+                    self.note_error(str(failure))
+                    raise
+                delay = self._backoff(attempt, failure)
+                log.info(
+                    "provider retry",
+                    provider=self.name,
+                    model=model,
+                    attempt=attempt + 1,
+                    in_s=round(delay, 3),
+                    error=str(failure),
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _stream_once(self, body: dict[str, Any], model: str) -> AsyncIterator[Delta | Done]:
+        where = {"provider": self.name, "model": model}
+        got_token = False
+        finish: str | None = None
+        usage: Usage | None = None
+        try:
+            async with aconnect_sse(self.client, "POST", "/chat/completions", json=body) as source:
+                response = source.response
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._status_failure(response, model)
+                async for sse in source.aiter_sse():
+                    data = sse.data.strip()
+                    if not data:
+                        continue
+                    if data == "[DONE]":
+                        yield Done(finish, usage)
+                        return
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise ProviderError(f"{self.name} sent a malformed chunk: {data[:200]!r}", **where) from None
+                    if not isinstance(chunk, dict):
+                        raise ProviderError(f"{self.name} sent a malformed chunk: {data[:200]!r}", **where)
+                    if "error" in chunk:
+                        error = chunk["error"]
+                        message = error.get("message") if isinstance(error, dict) else error
+                        raise ProviderError(f"{self.name} failed mid-stream: {message}", **where)
+                    if isinstance(chunk.get("usage"), dict):
+                        u = chunk["usage"]
+                        usage = Usage(
+                            prompt_tokens=int(u.get("prompt_tokens") or 0),
+                            completion_tokens=int(u.get("completion_tokens") or 0),
+                            reported=True,
+                        )
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            got_token = True
+                            yield Delta(text)
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                            if finish == "error":  # OpenRouter's way of saying it mid-stream
+                                raise ProviderError(f"{self.name} ended the stream with an error", **where)
+                # The body ended without [DONE]: complete only if the provider said it finished.
+                if finish is None:
+                    raise ProviderError(f"{self.name} closed the stream before the answer ended", **where)
+                yield Done(finish, usage)
+        except ProviderFailure:
+            raise
+        except httpx.TimeoutException as exc:
+            what = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for the next token"
+            cls = ProviderUnavailable if isinstance(exc, httpx.ConnectTimeout) else ProviderTimeout
+            raise cls(f"{self.name}: timed out {what}", **where) from exc
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # Before the first token a lost connection is worth a retry; after it, the answer is cut.
+            cls = ProviderError if got_token else ProviderUnavailable
+            raise cls(f"{self.name}: connection failed: {type(exc).__name__}: {exc}", **where) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{self.name}: {type(exc).__name__}: {exc}", **where) from exc
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Providers:
+    """The configured providers by name, and the ordered candidates for one answer."""
+
+    def __init__(self, providers: dict[str, Provider], unconfigured: dict[str, str] | None = None) -> None:
+        self.by_name = providers
+        self.unconfigured = unconfigured or {}  # name -> why it is missing
+
+    def all(self) -> list[Provider]:
+        return list(self.by_name.values())
+
+    def get(self, name: str) -> Provider:
+        if name in self.by_name:
+            return self.by_name[name]
+        why = self.unconfigured.get(name, "unknown provider; known: local, openrouter")
+        raise NotConfigured(f"provider {name!r} is not available: {why}", provider=name)
+
+    def candidates(
+        self, provider: str, model: str | None, failover: tuple[str, ...] | list[str] = ()
+    ) -> list[tuple[str, str | None]]:
+        """``(provider, model)`` to try in order: the choice, then the failover list (duplicates
+        and unconfigured providers left out, except the choice itself, which fails clearly)."""
+        chosen = (provider, model or (self.by_name[provider].default_model if provider in self.by_name else None))
+        out = [chosen]
+        for item in failover:
+            name, _, alt = item.partition(":")
+            if name not in self.by_name:
+                continue
+            pair = (name, alt or self.by_name[name].default_model)
+            if pair not in out:
+                out.append(pair)
+        return out
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(p.aclose() for p in self.by_name.values()), return_exceptions=True)
+
+
+def attribution(settings: Settings) -> dict[str, str]:
+    """OpenRouter's app attribution: the app's URL and name."""
+    return {"HTTP-Referer": f"http://{settings.host}:{settings.port}", "X-Title": TITLE}
+
+
+def from_settings(settings: Settings, local_base_url: str | None = None, **overrides: Any) -> Providers:
+    """Every provider the settings configure. ``local_base_url``: the resolved local server
+    (``PARLEY_LOCAL_BASE_URL`` or the one ``parley up`` started); ``overrides`` go to each
+    ``Provider`` (tests: ``retry_base_s``, ``transport``)."""
+    common = {
+        "connect_timeout_s": settings.connect_timeout_s,
+        "request_timeout_s": settings.request_timeout_s,
+        "retries": settings.provider_retries,
+        **overrides,
+    }
+    found: dict[str, Provider] = {}
+    missing: dict[str, str] = {}
+    local = local_base_url or settings.local_base_url
+    if local:
+        found["local"] = Provider("local", local, settings.local_model, api_key=settings.local_api_key, **common)
+    else:
+        missing["local"] = "PARLEY_LOCAL_BASE_URL is unset and no `parley up` runs"
+    if settings.openrouter_api_key:
+        found["openrouter"] = Provider(
+            "openrouter",
+            settings.openrouter_base_url,
+            settings.openrouter_model,
+            api_key=settings.openrouter_api_key,
+            headers=attribution(settings),
+            **common,
+        )
+    else:
+        missing["openrouter"] = "OPENROUTER_API_KEY is unset"
+    return Providers(found, missing)

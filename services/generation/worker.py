@@ -1,0 +1,81 @@
+"""One generation worker: NATS connection, live config, cancel listener, providers, consumer.
+
+``Worker(settings, nats_url=..., local_base_url=...)`` with ``start()``/``stop()`` runs in any
+event loop (tests run several in one); ``main.py`` runs one until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events import streams
+from services import bus, logs
+from services.generation import config
+from services.generation.cancels import Cancels
+from services.generation.consumer import Consumer
+from services.generation.providers import Providers, from_settings
+from services.generation.responder import Responder, worker_id
+from services.settings import Settings
+
+log = logs.get("generation")
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        nats_url: str,
+        local_base_url: str | None = None,
+        name: str | None = None,
+        provider_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings, self.nats_url, self.local_base_url = settings, nats_url, local_base_url
+        self.id = name or worker_id()
+        self.provider_overrides = provider_overrides or {}
+        self.nc = None
+        self.providers: Providers | None = None
+        self.live: config.LiveConfig | None = None
+        self.cancels: Cancels | None = None
+        self.consumer: Consumer | None = None
+
+    async def start(self) -> Worker:
+        self.nc = await bus.connect(self.nats_url, f"parley-generation-{self.id}")
+        js = self.nc.jetstream()
+        # A worker started on its own (not by `parley up`) still finds its stream and bucket.
+        await streams.ensure(js, bus.stream_settings(self.settings))
+        self.providers = from_settings(self.settings, self.local_base_url, **self.provider_overrides)
+        self.live = await config.LiveConfig(config.from_settings(self.settings)).start(js)
+        self.cancels = await Cancels().start(self.nc)
+        responder = Responder(js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id)
+        self.consumer = await Consumer(js, responder, self.settings).start()
+        log.info(
+            "generation worker ready",
+            worker_id=self.id,
+            providers={p.name: p.base_url for p in self.providers.all()},
+            unconfigured=self.providers.unconfigured,
+            concurrency=self.settings.generation_concurrency,
+            llm_config_revision=self.live.revision,
+        )
+        return self
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop(grace_s)
+        if self.cancels is not None:
+            await self.cancels.stop()
+        if self.live is not None:
+            await self.live.stop()
+        if self.providers is not None:
+            await self.providers.aclose()
+        if self.nc is not None:
+            # close, not drain: every answer is settled by now, and draining a pull subscription
+            # waits out nats-py's drain timeout.
+            await self.nc.close()
+        log.info("generation worker stopped", worker_id=self.id)
+
+    async def __aenter__(self) -> Worker:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
