@@ -140,8 +140,11 @@ async def apply(
             result = before_commit()
             if result is not None:
                 await result
+    decoded = {env.seq: event for env, event in todo}
     for seq, reason in outcome.dead.items():
-        log.warning("dead letter", stream_seq=seq, reason=reason, projection=projection)
+        event = decoded.get(seq)
+        sid, mid = chat.ids_of(event) if event is not None else (None, None)
+        log.warning("dead letter", projection=projection, stream_seq=seq, session_id=sid, message_id=mid, reason=reason)
     return outcome
 
 

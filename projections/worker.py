@@ -144,6 +144,7 @@ class Worker:
         in_sync = (
             info is not None
             and info.config.filter_subject == subjects.ALL
+            and (info.config.max_ack_pending or 0) >= self.batch_size
             and not info.num_ack_pending
             and info.delivered is not None
             and info.delivered.stream_seq == self.checkpoint

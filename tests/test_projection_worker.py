@@ -297,3 +297,39 @@ async def test_a_checkpoint_past_the_stream_is_refused(nats, js, db, database_ur
     proc = start_process(nats, database_url, tmp_path)
     assert await wait_exit(proc, 30) == 2
     assert "past the end of stream" in (tmp_path / "projections.log").read_text()
+
+
+async def test_the_worker_survives_a_nats_restart(nats, js, db, database_url, tmp_path):
+    c = Conversation()
+    async with running(nats, database_url, tmp_path) as task:
+        last = await publish(js, [c.created(), c.submitted("before")])
+        assert await queries.wait_for_seq(db, last, 10)
+        nats.restart()
+        # The test's own client reconnects too; publish once it is back.
+        for _ in range(100):
+            try:
+                last = await publish(js, [c.submitted("after")])
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        assert await queries.wait_for_seq(db, last, 20)
+        assert not task.done()
+    page, _ = await queries.list_messages(db, c.sid)
+    assert [m["content"] for m in page] == ["before", "after"]
+
+
+async def test_the_worker_survives_a_database_outage(nats, js, db, database_url, tmp_path):
+    c = Conversation()
+    async with running(nats, database_url, tmp_path) as task:
+        last = await publish(js, [c.created(), c.submitted("before")])
+        assert await queries.wait_for_seq(db, last, 10)
+        # Cut the worker's connection (the one holding the projection's lock) while events keep coming.
+        killed = await db.fetchval(
+            "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        )
+        assert killed is True
+        last = await publish(js, [c.submitted("during"), c.submitted("after")])
+        assert await queries.wait_for_seq(db, last, 20)
+        assert not task.done()
+    page, _ = await queries.list_messages(db, c.sid)
+    assert [m["content"] for m in page] == ["before", "during", "after"]

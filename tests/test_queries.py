@@ -6,10 +6,13 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
-from projections import queries
+from projections import batch, queries
 from projections.errors import InvalidCursor
+from tests.test_batch import envelopes
+from tests.test_chat import Conversation
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -184,3 +187,45 @@ async def test_checkpoint_and_wait_for_seq(db):
     assert await queries.wait_for_seq(db, 3, 5.0) is True
     await task
     assert await queries.checkpoint(db) == 3
+
+
+async def test_a_read_is_one_snapshot_of_rows_and_checkpoint(db):
+    """While batches commit, every read's rows are exactly the events up to the seq it returns."""
+    c = Conversation()
+    events = [c.created()] + [c.submitted(f"m{i}") for i in range(120)]
+    envs = envelopes(events)
+    reads = []
+
+    async def write():
+        async with db.acquire() as conn:
+            for start in range(0, len(envs), 3):
+                await batch.apply(conn, "chat", envs[start : start + 3])
+                await asyncio.sleep(0)
+
+    async def read():
+        while len(reads) < 400:
+            reads.append(await queries.list_messages(db, c.sid, page_size=500))
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(write())
+    await read()
+    await writer
+    for page, seq in reads:
+        # seq 1 is session.created, then one message per seq: the page holds exactly seqs 2..seq.
+        assert [m["content"] for m in page] == [f"m{i}" for i in range(max(seq - 1, 0))]
+        assert all(m["last_seq"] <= seq for m in page)
+    assert len({seq for _, seq in reads}) > 3  # the reads really interleaved with the writes
+
+
+async def test_wait_for_seq_on_a_connection(db, database_url):
+    conn = await asyncpg.connect(database_url)
+    try:
+        waiter = asyncio.create_task(queries.wait_for_seq(conn, 2, 5.0))
+        await asyncio.sleep(0.1)
+        async with db.acquire() as other, other.transaction():
+            await set_checkpoint(other, 2)
+            await other.execute("SELECT pg_notify($1, 'chat:2')", queries.CHANNEL)
+        assert await waiter is True
+        assert await queries.checkpoint(conn) == 2
+    finally:
+        await conn.close()
