@@ -1,0 +1,517 @@
+// Application state as signals, and the actions the screens call. I/O lives here and in api.ts,
+// link.ts and store.ts; the decisions live in the pure modules (conversation, backoff, announcer).
+
+import { batch, computed, signal } from "@preact/signals";
+import * as api from "./api";
+import { readToken, writeToken } from "./auth";
+import { type Conversation, activeAnswer, empty, localId, type MessageView, messages, reduce, type Action } from "./conversation";
+import { newId } from "./ids";
+import { idle, Link, type LinkState } from "./link";
+import { nextPiece } from "./announcer";
+import type { ChatMessage, ChatSession } from "./protocol";
+import { choices, mergeHealth, type ModelInfo, parseModels, parseProviders, type ProviderInfo } from "./providers";
+import * as store from "./store";
+import { type Usage, usage } from "./usage";
+
+// -- routing ------------------------------------------------------------------------------------
+
+export type Route = { view: "dashboard" } | { view: "chat"; sessionId: string | null };
+
+function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, "");
+  const chat = /^\/chat(?:\/([^/?#]+))?/.exec(path);
+  if (chat) return { view: "chat", sessionId: chat[1] ? decodeURIComponent(chat[1]) : null };
+  return { view: "dashboard" };
+}
+
+export const route = signal<Route>(parseRoute(window.location.hash));
+
+export function go(hash: string): void {
+  if (window.location.hash === hash) route.value = parseRoute(hash);
+  else window.location.hash = hash;
+}
+
+export const chatHref = (id: string) => `#/chat/${encodeURIComponent(id)}`;
+
+// -- signals ------------------------------------------------------------------------------------
+
+export const sessions = signal<ChatSession[]>([]);
+export const sessionsLoaded = signal(false);
+export const filter = signal("");
+export const conversation = signal<Conversation | null>(null);
+export const link = signal<LinkState>(idle);
+/** False after a REST call could not reach the server; true after the next answer. */
+export const reachable = signal(true);
+export const needsToken = signal(false);
+export const toast = signal<string | null>(null);
+/** The live region's text: whole sentences of a streaming answer, then the rest. */
+export const announcement = signal("");
+export const showingCache = signal(false);
+export const loadingOlder = signal(false);
+export const stopping = signal<string | null>(null);
+
+export interface LlmInfo {
+  providers: ProviderInfo[];
+  models: ModelInfo[];
+  overall: boolean | null;
+  error: string | null;
+  loadedAt: number | null;
+}
+
+export const llm = signal<LlmInfo>({ providers: [], models: [], overall: null, error: null, loadedAt: null });
+export const modelChoices = computed(() => choices(llm.value.providers, llm.value.models));
+export const recentUsage = signal<{ usage: Usage | null; error: string | null; loading: boolean }>({
+  usage: null,
+  error: null,
+  loading: false,
+});
+
+export const currentSession = computed<ChatSession | null>(() => {
+  const conv = conversation.value;
+  if (!conv) return null;
+  return sessions.value.find((s) => s.id === conv.sessionId) ?? conv.session;
+});
+
+/** Whether the user may send now, and if not, why (shown beside the disabled input). */
+export const sendBlock = computed<string | null>(() => {
+  const phase = link.value.phase;
+  if (needsToken.value || phase === "unauthorized") return "This server needs an access token: paste it above to chat.";
+  if (phase === "gone") return "This chat no longer exists.";
+  if (phase === "offline" || (!reachable.value && phase !== "live" && phase !== "replaying")) {
+    return "You are offline. Sending is disabled until the connection is back; your saved history is shown.";
+  }
+  if (phase === "waiting" || phase === "connecting") {
+    return "Reconnecting… Sending is disabled until the connection is back.";
+  }
+  return null;
+});
+
+function message(error: unknown): string {
+  if (error instanceof api.ApiError) return error.detail;
+  if (error instanceof api.NetworkError) return "the server cannot be reached";
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function notify(text: string): void {
+  toast.value = text;
+}
+
+api.onReachability((ok) => {
+  reachable.value = ok;
+});
+
+// -- the open session ---------------------------------------------------------------------------
+
+const pageSize = 50;
+
+class OpenSession {
+  state: Conversation;
+  readonly link: Link;
+  private needRead = true;
+  private flushQueued = false;
+  private persisted = new Map<string, MessageView>();
+  private persistTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Answers seen open in this page, with how much of each the live region has said. */
+  private spoken = new Map<string, number>();
+  private closed = false;
+
+  constructor(readonly id: string) {
+    this.state = empty(id);
+    this.link = new Link({
+      prepare: () => this.prepare(),
+      url: (afterSeq) => api.socketUrl(id, afterSeq),
+      token: readToken,
+      onFrame: (frame) => {
+        if (frame.session_id && frame.session_id !== id) return;
+        this.dispatch({ kind: "frame", frame });
+        if (frame.type === "connectionStatus" && frame.data.status === "session_updated") refreshSessions();
+        if (frame.type === "messageUpdate") {
+          const event = (frame.data as { event?: string }).event;
+          if (event === "completed" || event === "failed" || event === "cancelled") {
+            if (stopping.value === frame.message_id) stopping.value = null;
+            refreshSessions();
+          }
+        }
+      },
+      onState: (state) => {
+        if (!this.closed) link.value = state;
+        if (state.phase === "unauthorized") needsToken.value = true;
+        if (state.phase === "live") {
+          needsToken.value = false;
+          showingCache.value = false;
+        }
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const cached = await store.loadMessages(this.id, pageSize * 2);
+    if (this.closed) return;
+    if (cached.length && this.state.order.length === 0) {
+      this.dispatch({ kind: "cached", messages: cached });
+      showingCache.value = true;
+    }
+    this.link.start();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.link.stop();
+    this.persist();
+  }
+
+  private async prepare(): Promise<number> {
+    if (this.needRead) {
+      const page = await api.listMessages(this.id, pageSize);
+      if (this.closed) throw new Error("closed");
+      this.dispatch({ kind: "loaded", messages: page.messages, seq: page.seq, hasOlder: page.hasOlder });
+      showingCache.value = false;
+      this.needRead = false;
+      for (const m of page.messages) if (m.role === "assistant" && isOpen(m)) this.spoken.set(m.id, 0);
+    }
+    return this.state.cursor;
+  }
+
+  dispatch(action: Action): void {
+    this.state = reduce(this.state, action);
+    if (this.state.gap && !this.needRead) {
+      // A chunk went missing (never expected): read again and resume from that read.
+      this.needRead = true;
+      this.link.resync();
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      const run = () => this.flush();
+      if (document.hidden) setTimeout(run, 100);
+      else requestAnimationFrame(run);
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.closed) return;
+    batch(() => {
+      conversation.value = this.state;
+      this.announce();
+    });
+    if (this.persistTimer === null) this.persistTimer = setTimeout(() => this.persist(), 800);
+  }
+
+  private announce(): void {
+    for (const id of this.state.order) {
+      const m = this.state.byId.get(id);
+      if (!m || m.role !== "assistant") continue;
+      const open = isOpen(m);
+      if (open && !this.spoken.has(id)) this.spoken.set(id, 0);
+      const spoken = this.spoken.get(id);
+      if (spoken === undefined) continue;
+      const piece = nextPiece(m.content, spoken, !open);
+      let text = piece?.text ?? "";
+      if (piece) this.spoken.set(id, piece.spoken);
+      if (!open) {
+        this.spoken.delete(id);
+        if (m.status === "failed") text = `${text} The answer failed: ${m.error_message ?? m.error_kind ?? "error"}.`.trim();
+        if (m.status === "cancelled") text = `${text} (stopped)`.trim();
+        if (m.status === "complete") text = text ? `${text} (answer complete)` : "Answer complete.";
+      }
+      if (text) announcement.value = text;
+    }
+  }
+
+  private persist(): void {
+    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
+    this.persistTimer = null;
+    const changed: ChatMessage[] = [];
+    for (const [id, m] of this.state.byId) {
+      if (m.local || this.persisted.get(id) === m) continue;
+      this.persisted.set(id, m);
+      const { nextIndex: _n, local: _l, sendError: _s, ...plain } = m;
+      changed.push(plain);
+    }
+    if (changed.length) void store.saveMessages(changed).then(() => store.trim(this.id));
+  }
+
+  async loadOlder(): Promise<void> {
+    const first = this.state.order.find((id) => !this.state.byId.get(id)?.local);
+    if (!first || !this.state.hasOlder || loadingOlder.value) return;
+    loadingOlder.value = true;
+    try {
+      const page = await api.listMessages(this.id, pageSize, first);
+      this.dispatch({ kind: "older", messages: page.messages, hasOlder: page.hasOlder });
+    } catch (error) {
+      notify(`Could not load older messages: ${message(error)}`);
+    } finally {
+      loadingOlder.value = false;
+    }
+  }
+
+  async send(content: string, clientMessageId = newId()): Promise<void> {
+    if (!this.state.byId.has(localId(clientMessageId))) {
+      this.dispatch({ kind: "localSend", clientMessageId, content, now: new Date().toISOString() });
+    } else {
+      this.dispatch({ kind: "resend", clientMessageId });
+    }
+    try {
+      await api.sendMessage(this.id, content, clientMessageId);
+    } catch (error) {
+      this.dispatch({ kind: "sendFailed", clientMessageId, error: message(error) });
+    }
+  }
+}
+
+function isOpen(m: ChatMessage): boolean {
+  return m.status === "pending" || m.status === "streaming";
+}
+
+let open: OpenSession | null = null;
+
+export function openSession(id: string | null): void {
+  if (open?.id === id) return;
+  open?.close();
+  open = null;
+  stopping.value = null;
+  announcement.value = "";
+  showingCache.value = false;
+  if (id === null) {
+    conversation.value = null;
+    link.value = idle;
+    return;
+  }
+  open = new OpenSession(id);
+  conversation.value = open.state;
+  void open.start();
+}
+
+export function retryConnection(): void {
+  open?.link.retryNow();
+}
+
+export function loadOlder(): Promise<void> {
+  return open?.loadOlder() ?? Promise.resolve();
+}
+
+// -- commands -----------------------------------------------------------------------------------
+
+const defaultTitles = new Set(["", "new chat", "untitled", "new session"]);
+
+function titleFrom(content: string): string {
+  const line = content.replace(/\[\[[^\]]*\]\]/g, "").trim().split("\n")[0].trim();
+  const title = line.length > 48 ? `${line.slice(0, 47)}…` : line;
+  return title || "New chat";
+}
+
+/** Send in the open session; with none open, start one first. Returns the session id. */
+export async function send(content: string): Promise<string | null> {
+  const text = content.trim();
+  if (!text) return null;
+  let session = currentSession.value;
+  if (!open) {
+    try {
+      session = await api.createSession({ title: titleFrom(text) });
+    } catch (error) {
+      notify(`Could not start a chat: ${message(error)}`);
+      return null;
+    }
+    sessions.value = [session, ...sessions.value.filter((s) => s.id !== session!.id)];
+    openSession(session.id);
+  } else if (session && defaultTitles.has(session.title.trim().toLowerCase()) && messages(open.state).length === 0) {
+    void renameSession(session.id, titleFrom(text));
+  }
+  const target = open!;
+  await target.send(text);
+  return target.id;
+}
+
+export function resend(m: MessageView): void {
+  if (open && m.client_message_id) void open.send(m.content, m.client_message_id);
+}
+
+export async function stop(): Promise<void> {
+  if (!open) return;
+  const answer = activeAnswer(open.state);
+  if (!answer) return;
+  stopping.value = answer.id;
+  try {
+    await api.cancelAnswer(open.id, answer.id);
+  } catch (error) {
+    stopping.value = null;
+    notify(`Could not stop the answer: ${message(error)}`);
+  }
+}
+
+/** A new answer to the prompt `answer` replied to (regenerate, or retry after an error). */
+export async function regenerate(answer: MessageView | null, provider?: string, model?: string): Promise<void> {
+  if (!open) return;
+  try {
+    await api.processLlm(open.id, {
+      ...(answer?.reply_to ? { message_id: answer.reply_to } : {}),
+      ...(provider ? { llm_provider: provider } : {}),
+      ...(model ? { llm_model: model } : {}),
+    });
+  } catch (error) {
+    notify(`Could not request a new answer: ${message(error)}`);
+  }
+}
+
+export function sendTyping(typing: boolean): void {
+  open?.link.send({ type: "typing", typing });
+}
+
+// -- sessions -----------------------------------------------------------------------------------
+
+let listTimer: ReturnType<typeof setTimeout> | null = null;
+let listRequest = 0;
+
+export async function loadSessions(): Promise<void> {
+  const request = ++listRequest;
+  const q = filter.value.trim();
+  try {
+    const list = await api.listSessions(q);
+    if (request !== listRequest) return;
+    sessions.value = list;
+    sessionsLoaded.value = true;
+    needsToken.value = false;
+    void store.saveSessions(list, q === "");
+  } catch (error) {
+    if (request !== listRequest) return;
+    if (error instanceof api.ApiError && error.status === 401) needsToken.value = true;
+    const cached = await store.loadSessions();
+    const needle = q.toLowerCase();
+    sessions.value = cached.filter((s) => !needle || s.title.toLowerCase().includes(needle));
+    sessionsLoaded.value = true;
+  }
+}
+
+/** Re-read the list soon (coalesces bursts: many answers ending at once). */
+export function refreshSessions(delayMs = 400): void {
+  if (listTimer !== null) clearTimeout(listTimer);
+  listTimer = setTimeout(() => {
+    listTimer = null;
+    void loadSessions();
+  }, delayMs);
+}
+
+export function setFilter(text: string): void {
+  filter.value = text;
+  refreshSessions(200);
+}
+
+export async function newSession(navigate = true): Promise<string | null> {
+  try {
+    const session = await api.createSession({ title: "New chat" });
+    sessions.value = [session, ...sessions.value.filter((s) => s.id !== session.id)];
+    if (navigate) go(chatHref(session.id));
+    else openSession(session.id);
+    return session.id;
+  } catch (error) {
+    notify(`Could not start a chat: ${message(error)}`);
+    return null;
+  }
+}
+
+function replace(session: ChatSession): void {
+  sessions.value = sessions.value.map((s) => (s.id === session.id ? session : s));
+}
+
+export async function renameSession(id: string, title: string): Promise<boolean> {
+  const clean = title.trim();
+  if (!clean) {
+    notify("A chat needs a title.");
+    return false;
+  }
+  try {
+    replace(await api.patchSession(id, { title: clean }));
+    return true;
+  } catch (error) {
+    notify(`Could not rename the chat: ${message(error)}`);
+    return false;
+  }
+}
+
+export async function removeSession(id: string): Promise<boolean> {
+  try {
+    await api.deleteSession(id);
+  } catch (error) {
+    if (!(error instanceof api.ApiError && error.status === 404)) {
+      notify(`Could not delete the chat: ${message(error)}`);
+      return false;
+    }
+  }
+  sessions.value = sessions.value.filter((s) => s.id !== id);
+  void store.forgetSession(id);
+  if (open?.id === id) {
+    openSession(null);
+    go("#/chat");
+  }
+  return true;
+}
+
+export async function chooseModel(provider: string | null, model: string | null): Promise<void> {
+  const session = currentSession.value;
+  if (!session) return;
+  try {
+    replace(await api.patchSession(session.id, { llm_provider: provider, llm_model: model }));
+  } catch (error) {
+    notify(`Could not change the model: ${message(error)}`);
+  }
+}
+
+export function saveToken(token: string): void {
+  writeToken(token.trim() || null);
+  needsToken.value = false;
+  void loadSessions();
+  void loadLlm();
+  open?.link.retryNow();
+}
+
+// -- dashboard ----------------------------------------------------------------------------------
+
+export async function loadLlm(): Promise<void> {
+  const [providers, models, health] = await Promise.allSettled([api.llmProviders(), api.llmModels(), api.llmHealth()]);
+  const parsed = providers.status === "fulfilled" ? parseProviders(providers.value) : [];
+  const merged = health.status === "fulfilled" ? mergeHealth(parsed, health.value) : { overall: null, providers: parsed };
+  const failed = [providers, models, health].find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+  llm.value = {
+    providers: merged.providers,
+    models: models.status === "fulfilled" ? parseModels(models.value) : [],
+    overall: merged.overall,
+    error: failed ? message(failed.reason) : null,
+    loadedAt: Date.now(),
+  };
+}
+
+/** Usage over the answers of the most recent sessions (the REST API's own numbers). */
+export async function loadUsage(sessionCount = 8): Promise<void> {
+  recentUsage.value = { ...recentUsage.value, loading: true };
+  try {
+    const list = await api.listSessions("", sessionCount);
+    const pages = await Promise.all(list.map((s) => api.listMessages(s.id, 50).then((p) => p.messages)));
+    recentUsage.value = { usage: usage(pages.flat()), error: null, loading: false };
+  } catch (error) {
+    recentUsage.value = { ...recentUsage.value, error: message(error), loading: false };
+  }
+}
+
+// -- test and debugging hook --------------------------------------------------------------------
+
+declare global {
+  interface Window {
+    parley: {
+      drop(): void;
+      resync(): void;
+      snapshot(): { sessionId: string | null; cursor: number; applied: number; skipped: number; phase: string };
+    };
+  }
+}
+
+window.parley = {
+  drop: () => open?.link.drop(),
+  resync: () => open?.link.resync(),
+  snapshot: () => ({
+    sessionId: open?.id ?? null,
+    cursor: open?.state.cursor ?? 0,
+    applied: open?.state.applied ?? 0,
+    skipped: open?.state.skipped ?? 0,
+    phase: link.value.phase,
+  }),
+};

@@ -1,0 +1,322 @@
+// The message list: bubbles, Markdown, per-message details and actions, older pages on scroll-up,
+// sticking to the bottom while an answer streams unless the reader scrolled away.
+
+import { memo } from "preact/compat";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import type { Conversation, MessageView } from "../conversation";
+import { render } from "../markdown";
+import { modelName } from "../usage";
+import { Icon } from "./icons";
+import { clock, count, duration } from "./format";
+
+export interface MessageActions {
+  stop(): void;
+  regenerate(m: MessageView): void;
+  retry(m: MessageView): void;
+  resend(m: MessageView): void;
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // No clipboard API (plain http on a LAN address): select and copy the old way.
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+}
+
+function flash(button: HTMLElement, text: string): void {
+  const label = button.querySelector(".label") ?? button;
+  const before = label.textContent;
+  label.textContent = text;
+  setTimeout(() => {
+    label.textContent = before;
+  }, 1500);
+}
+
+function statusText(m: MessageView): string | null {
+  switch (m.status) {
+    case "pending":
+      return "Waiting for the model…";
+    case "streaming":
+      return "Generating…";
+    case "cancelled":
+      return "Stopped";
+    case "failed":
+      return "Failed";
+    default:
+      return null;
+  }
+}
+
+function Meta({ m }: { m: MessageView }) {
+  const parts: string[] = [];
+  if (m.role === "assistant") {
+    if (m.llm_model || m.llm_provider) parts.push(modelName(m));
+    if (m.response_time_ms !== null) parts.push(duration(m.response_time_ms));
+    if (m.time_to_first_token_ms !== null) parts.push(`first token ${duration(m.time_to_first_token_ms)}`);
+    const tokens = m.tokens_used ?? m.completion_tokens;
+    if (tokens !== null) parts.push(`${count(tokens)} tokens`);
+  }
+  const time = clock(m.created_at);
+  return (
+    <span class="meta-text">
+      {time && <time dateTime={m.created_at}>{time}</time>}
+      {parts.map((p) => (
+        <span key={p} class="meta-part">
+          {p}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+interface ItemProps {
+  m: MessageView;
+  last: boolean;
+  canAct: boolean;
+  stopping: boolean;
+  actions: MessageActions;
+}
+
+const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actions }: ItemProps) {
+  const open = m.status === "pending" || m.status === "streaming";
+  const mine = m.role === "user";
+  const status = statusText(m);
+  const label = mine ? "You" : m.role === "assistant" ? "Assistant" : "System";
+  return (
+    <article
+      class={`msg ${m.role} status-${m.status}${m.local ? " local" : ""}`}
+      aria-label={`${label}${status && !mine ? `, ${status.toLowerCase()}` : ""}`}
+      data-message-id={m.id}
+      data-status={m.status}
+    >
+      <div class="bubble">
+        {mine || m.role === "system" ? (
+          <div class="plain">{m.content}</div>
+        ) : (
+          <div class="md" dangerouslySetInnerHTML={{ __html: render(m.content, open) }} />
+        )}
+        {open && (
+          <span class="typing" role="status" aria-label={m.content ? "Assistant is still writing" : "Assistant is typing"}>
+            <i />
+            <i />
+            <i />
+          </span>
+        )}
+      </div>
+      {m.status === "failed" && m.role === "assistant" && (
+        <div class="msg-error" role="alert">
+          <Icon name="warning" size={16} />
+          <span>
+            <strong>{m.error_kind ?? "error"}</strong>
+            {m.error_message ? `: ${m.error_message}` : ""}
+            {m.content ? " — the partial answer above is kept." : ""}
+          </span>
+          {canAct && (
+            <button type="button" class="btn small" onClick={() => actions.retry(m)}>
+              <Icon name="refresh" size={14} /> Retry
+            </button>
+          )}
+        </div>
+      )}
+      {m.local && m.sendError && (
+        <div class="msg-error" role="alert">
+          <Icon name="warning" size={16} />
+          <span>Not sent: {m.sendError}</span>
+          <button type="button" class="btn small" onClick={() => actions.resend(m)}>
+            <Icon name="refresh" size={14} /> Retry
+          </button>
+        </div>
+      )}
+      <footer class="meta">
+        <Meta m={m} />
+        {status && m.role === "assistant" && <span class={`pill ${m.status}`}>{status}</span>}
+        {m.local && !m.sendError && <span class="pill pending">Sending…</span>}
+        <span class="msg-actions">
+          {m.content && (
+            <button
+              type="button"
+              class="icon-btn"
+              aria-label={`Copy ${mine ? "your message" : "answer"}`}
+              title="Copy"
+              onClick={(e) => {
+                const button = e.currentTarget as HTMLElement;
+                void copyText(m.content).then((ok) => flash(button, ok ? "✓" : "!"));
+              }}
+            >
+              <Icon name="copy" size={15} />
+              <span class="label sr-only">Copy</span>
+            </button>
+          )}
+          {open && m.role === "assistant" && canAct && (
+            <button type="button" class="btn small danger" onClick={actions.stop} disabled={stopping}>
+              <Icon name="stop" size={14} /> {stopping ? "Stopping…" : "Stop"}
+            </button>
+          )}
+          {!open && m.role === "assistant" && last && canAct && m.status !== "failed" && (
+            <button type="button" class="btn small" onClick={() => actions.regenerate(m)}>
+              <Icon name="refresh" size={14} /> Regenerate
+            </button>
+          )}
+        </span>
+      </footer>
+    </article>
+  );
+});
+
+interface ListProps {
+  conv: Conversation;
+  canAct: boolean;
+  stoppingId: string | null;
+  loadingOlder: boolean;
+  onOlder(): Promise<void>;
+  actions: MessageActions;
+  typingOthers: number;
+}
+
+/** Distance from the bottom under which the list follows new content. */
+const stickPx = 96;
+
+export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, actions, typingOthers }: ListProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const top = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  const firstId = useRef<string | null>(null);
+  const anchor = useRef<{ height: number; top: number } | null>(null);
+  const [away, setAway] = useState(false);
+
+  const list: MessageView[] = [];
+  for (const id of conv.order) {
+    const m = conv.byId.get(id);
+    if (m) list.push(m);
+  }
+  let lastAssistant = -1;
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (list[i].role === "assistant") {
+      lastAssistant = i;
+      break;
+    }
+  }
+
+  const older = useCallback(async () => {
+    const el = box.current;
+    if (!el || !conv.hasOlder || loadingOlder) return;
+    anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+    await onOlder();
+  }, [conv.hasOlder, loadingOlder, onOlder]);
+
+  // Older pages: when the top comes near, fetch the page before the first message.
+  useEffect(() => {
+    const el = top.current;
+    if (!el || !box.current) return undefined;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting)) void older();
+      },
+      { root: box.current, rootMargin: "600px 0px 0px 0px" },
+    );
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [older]);
+
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const first = list[0]?.id ?? null;
+    if (anchor.current && first !== firstId.current) {
+      // Older messages went in above: keep what the reader was looking at in place.
+      el.scrollTop = anchor.current.top + (el.scrollHeight - anchor.current.height);
+      anchor.current = null;
+    } else if (atBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+    firstId.current = first;
+  });
+
+  // A new chat opened: start at the bottom.
+  useLayoutEffect(() => {
+    atBottom.current = true;
+    setAway(false);
+    anchor.current = null;
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [conv.sessionId]);
+
+  const onScroll = () => {
+    const el = box.current;
+    if (!el) return;
+    const bottom = el.scrollHeight - el.scrollTop - el.clientHeight < stickPx;
+    atBottom.current = bottom;
+    if (bottom === away) setAway(!bottom);
+  };
+
+  const onClick = (event: MouseEvent) => {
+    const button = (event.target as HTMLElement).closest<HTMLElement>("[data-copy-code]");
+    if (!button) return;
+    const code = button.closest(".code")?.querySelector("pre code")?.textContent ?? "";
+    void copyText(code).then((ok) => flash(button, ok ? "Copied" : "Copy failed"));
+  };
+
+  const jump = () => {
+    const el = box.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+    atBottom.current = true;
+    setAway(false);
+  };
+
+  return (
+    <div class="messages-wrap">
+      <div
+        class="messages"
+        ref={box}
+        onScroll={onScroll}
+        onClick={onClick}
+        role="log"
+        aria-live="off"
+        aria-label="Messages"
+        tabIndex={0}
+      >
+        <div ref={top} class="older">
+          {conv.hasOlder ? (
+            <button type="button" class="btn ghost small" onClick={() => void older()} disabled={loadingOlder}>
+              {loadingOlder ? "Loading older messages…" : "Load older messages"}
+            </button>
+          ) : list.length > 0 ? (
+            <span class="muted small">Start of the conversation</span>
+          ) : null}
+        </div>
+        {list.map((m, i) => (
+          <MessageItem
+            key={m.id}
+            m={m}
+            last={i === lastAssistant && i >= list.length - 2}
+            canAct={canAct}
+            stopping={stoppingId === m.id}
+            actions={actions}
+          />
+        ))}
+        {typingOthers > 0 && (
+          <div class="others-typing" role="status">
+            Someone else in this chat is typing…
+          </div>
+        )}
+      </div>
+      {away && (
+        <button type="button" class="jump" onClick={jump}>
+          <Icon name="arrowDown" size={16} /> Latest
+        </button>
+      )}
+    </div>
+  );
+}
