@@ -23,6 +23,7 @@ log = logs.get("projections")
 
 PROJECTION = "chat"
 RETRY_S = 1.0
+STALL_S = 60.0  # rebuild, watching a running worker replay: give up after this long without progress
 
 
 REBUILD_BATCH = 2000  # a replay has no one waiting for the next row: bigger transactions go faster
@@ -119,12 +120,18 @@ async def _rebuild(settings: Settings) -> str:
                 events, seconds = await catch_up(worker, target, bar)
             else:
                 # A running worker holds the projection: it notices the reset and replays; we watch.
-                started, seen = time.perf_counter(), 0
+                started, seen, moved = time.perf_counter(), 0, time.monotonic()
                 while seen < target:
                     await asyncio.sleep(0.2)
-                    now = await store.read_checkpoint(conn, PROJECTION)
-                    bar.update(max(0, min(now, target) - seen))
-                    seen = max(seen, min(now, target))
+                    now = min(await store.read_checkpoint(conn, PROJECTION), target)
+                    if now > seen:
+                        bar.update(now - seen)
+                        seen, moved = now, time.monotonic()
+                    elif time.monotonic() - moved > STALL_S:
+                        raise ProjectionError(
+                            f"the running projection worker applied nothing for {STALL_S:.0f} s"
+                            f" (checkpoint {seen} of {target}); see its log"
+                        )
                 events, seconds = seen, time.perf_counter() - started
         dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", PROJECTION)
         rate = events / seconds if seconds > 0 else 0.0

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from events.streams import CHAT_STREAM
-from projections import lag, queries, worker
+from projections import queries, worker
 from projections.main import serve
 from services import bus
 from services.settings import load
@@ -194,20 +194,6 @@ async def test_a_malformed_event_is_a_dead_letter_and_the_rest_applies(nats, nc,
     assert "malformed event JSON" in dead[0]["reason"]
     assert [m["content"] for m in (await queries.list_messages(db, c.sid))[0]] == ["still here"]
     assert info.num_ack_pending == 0 and info.ack_floor.stream_seq == last  # terminated, not pending
-
-
-async def test_wait_for_seq_and_lag(nats, js, db, database_url, tmp_path):
-    c = Conversation()
-    last = await publish(js, [c.created(), c.submitted("a"), c.submitted("b")])
-    behind = await lag.measure(js, db)
-    assert (behind.stream_last_seq, behind.checkpoint, behind.events, behind.age_s) == (last, 0, last, None)
-    assert await queries.wait_for_seq(db, last, 0.2) is False
-    async with running(nats, database_url, tmp_path):
-        assert await queries.wait_for_seq(db, last, 10) is True
-        caught_up = await lag.measure(js, db)
-    assert (caught_up.checkpoint, caught_up.events) == (last, 0)
-    assert caught_up.last_event_at == c.t and caught_up.age_s > 0
-    assert [x.projection for x in await lag.measure_all(js, db)] == ["chat"]
 
 
 async def test_a_rebuild_while_the_worker_runs_is_replayed_by_it(nats, js, db, database_url, tmp_path):
