@@ -263,6 +263,7 @@ def test_compose_edge_healthcheck_really_tells_ready_from_not_ready(compose):
     test = compose["services"]["edge"]["healthcheck"]["test"]
     assert test[0] == "CMD" and test[1] == "python"
     argv = [sys.executable, *test[2:]]
+    _Readyz.paths = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Readyz)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {**os.environ, "PARLEY_PORT": str(server.server_address[1])}
