@@ -169,6 +169,7 @@ class GenerationFailed(Event, tag="generation.failed"):
     llm_provider: str | None = None
     llm_model: str | None = None
     timings: Timings = Timings()
+    usage: Usage = Usage()  # tokens spent on the partial answer (still billed)
 
 
 class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
@@ -182,6 +183,7 @@ class GenerationCancelled(Event, tag="generation.cancelled"):
     llm_provider: str | None = None
     llm_model: str | None = None
     timings: Timings = Timings()
+    usage: Usage = Usage()  # tokens spent before the stop (still billed)
 
 
 ChatEvent = (
