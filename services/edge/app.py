@@ -1,0 +1,164 @@
+"""The edge as an ASGI app: ``create_app(settings)`` (and ``factory()`` for uvicorn workers).
+
+Lifespan: connect NATS, make sure the stream exists, open the PostgreSQL pool, start the bridge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from events import streams
+from services import bus, logs, runtime
+from services.edge import metrics
+from services.edge.auth import LOCAL_USER, Authenticator
+from services.edge.bridge import Bridge
+from services.edge.chat import Chat
+from services.edge.commands import Limits
+from services.edge.errors import EdgeError, Invalid, Unauthorized
+from services.edge.index import Index
+from services.edge.routers import health, messages, sessions, sockets
+from services.edge.web import SinglePageApp, dist_dir
+from services.errors import StartupError
+from services.settings import Settings, load
+
+log = logs.get("edge")
+
+API_PREFIX = "/api/v1"
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_message_bytes=settings.max_message_bytes,
+        default_provider=settings.default_provider,
+        default_models={"local": settings.local_model, "openrouter": settings.openrouter_model},
+    )
+
+
+def body_limit(settings: Settings) -> int:
+    # JSON escaping can blow content up several times; the exact byte check (413) is on the content.
+    return 8 * settings.max_message_bytes + 64 * 1024
+
+
+class Middleware:
+    """Request metrics, and a cap on request bodies (413 before reading an oversized one)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            response = JSONResponse({"detail": f"request body over {self.max_body} bytes"}, status_code=413)
+            return await response(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            metrics.HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    auth = Authenticator.from_settings(settings)  # a bad key fails here, naming the variable
+    rt = runtime.resolve(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nc = await bus.connect(rt.nats_url, f"parley-edge-{os.getpid()}")
+        js = nc.jetstream()
+        try:
+            await streams.ensure(js, bus.stream_settings(settings))
+        except Exception as exc:  # another process may be creating it at the same moment
+            log.warning("stream check failed; using it as it is", error=str(exc))
+        try:
+            pool = await asyncpg.create_pool(rt.database_url, min_size=1, max_size=10, command_timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            await nc.close()
+            raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
+        index = Index()
+        bridge = Bridge(nc, js, index)
+        await bridge.start()
+        app.state.settings = settings
+        app.state.auth = auth
+        app.state.nc = nc
+        app.state.js = js
+        app.state.pool = pool
+        app.state.index = index
+        app.state.bridge = bridge
+        app.state.chat = Chat(nc=nc, js=js, pool=pool, index=index, limits=limits_of(settings))
+        if not auth.enabled:
+            log.info(
+                "auth is off: every caller is one local user (set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY)",
+                user_id=LOCAL_USER,
+            )
+        log.info("edge ready", pid=os.getpid(), auth=auth.enabled, algorithms=sorted(auth.keys))
+        try:
+            yield
+        finally:
+            await bridge.stop()
+            await pool.close()
+            await nc.close()
+            log.info("edge stopped", pid=os.getpid())
+
+    app = FastAPI(
+        title="Parley",
+        description="Event-sourced real-time LLM chat. Protocol: docs/protocol.md",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.auth = auth
+
+    @app.exception_handler(EdgeError)
+    async def edge_error(request: Request, exc: EdgeError) -> JSONResponse:
+        if isinstance(exc, Invalid) and exc.field:
+            where = "query" if exc.field == "before" else "body"
+            detail = [{"loc": [where, *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}]
+            return JSONResponse({"detail": detail}, status_code=exc.status)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if exc.status >= 500:
+            metrics.ERRORS.labels(exc.code).inc()
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        metrics.ERRORS.labels("internal").inc()
+        log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    for router in (sessions.router, messages.router, sockets.router, health.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router)  # probes at the root too
+    if (dist := dist_dir(settings)) is not None:
+        # Mounted last: API routes take precedence.
+        app.mount("/", SinglePageApp(dist), name="web")
+    app.add_middleware(Middleware, max_body=body_limit(settings))
+    return app
+
+
+def factory() -> FastAPI:
+    """For uvicorn workers (``PARLEY_EDGE_WORKERS`` > 1): each worker reads the environment."""
+    settings = load()
+    logs.configure(settings.log_level, settings.log_format, process="edge")
+    return create_app(settings)

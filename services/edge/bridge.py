@@ -1,0 +1,156 @@
+"""JetStream to WebSockets: one subscription per edge process, fanned out in-process.
+
+The bridge holds one ordered push consumer on ``parley.chat.>`` (DeliverPolicy NEW): every event
+stored after start-up arrives here once, in stream order, with its stream sequence. Each event
+becomes one encoded frame, offered to every socket of its session. Offering never waits: a
+socket's queue is bounded, and a full one closes that socket (4008) instead of slowing the
+others. Every edge process sees every event, so a socket gets the answers to messages sent
+through any edge (no sticky sessions).
+
+Typing indicators travel on core NATS (``parley.typing.<session>``) and are fanned out the
+same way, to the session's other sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from events import codec, subjects
+from events.errors import EventDecodeError
+from events.schema import ChatEvent, SessionDeleted, type_tag
+from events.streams import CHAT_STREAM
+from services import logs
+from services.edge import frames, metrics
+from services.edge.index import Index
+from services.edge.outbox import Item
+
+log = logs.get("edge.bridge")
+
+
+class Subscriber(Protocol):
+    """A socket as the bridge sees it."""
+
+    session_id: str
+    connection_id: str
+    # Set on an llm-stream socket: only events of this answer.
+    message_id: str | None
+
+    def offer(self, item: Item) -> None: ...
+
+
+class Bridge:
+    def __init__(self, nc: Client, js: JetStreamContext, index: Index) -> None:
+        self.nc = nc
+        self.js = js
+        self.index = index
+        self._sessions: dict[str, set[Subscriber]] = {}
+        self._sub = None
+        self._typing_sub = None
+        self.last_seq = 0  # newest stream sequence received
+
+    async def start(self) -> None:
+        self._sub = await self.js.subscribe(
+            subjects.ALL,
+            stream=CHAT_STREAM,
+            cb=self._on_event,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.NEW,
+            # Heartbeats let the ordered consumer notice a lost consumer (NATS restart) and
+            # recreate it from the last sequence it delivered: no event is skipped.
+            idle_heartbeat=2.0,
+        )
+        self._typing_sub = await self.nc.subscribe(f"{subjects.TYPING_ROOT}.*", cb=self._on_typing)
+        log.info("bridge subscribed", subject=subjects.ALL)
+
+    async def stop(self) -> None:
+        for sub in (self._sub, self._typing_sub):
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except Exception:  # the connection may already be closed
+                    pass
+
+    # -- sockets ----------------------------------------------------------------------------------
+
+    def register(self, subscriber: Subscriber) -> None:
+        self._sessions.setdefault(subscriber.session_id, set()).add(subscriber)
+
+    def unregister(self, subscriber: Subscriber) -> None:
+        subs = self._sessions.get(subscriber.session_id)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del self._sessions[subscriber.session_id]
+
+    def subscribers(self, session_id: str) -> int:
+        return len(self._sessions.get(session_id, ()))
+
+    # -- events -----------------------------------------------------------------------------------
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            seq = msg.metadata.sequence.stream
+        except Exception:  # not a JetStream message: nothing to place in order
+            return
+        self.last_seq = max(self.last_seq, seq)
+        try:
+            event = codec.decode(msg.data)
+        except EventDecodeError as exc:
+            metrics.ERRORS.labels("undecodable_event").inc()
+            log.warning("undecodable event", stream_seq=seq, subject=msg.subject, error=str(exc))
+            return
+        try:
+            self.deliver(event, seq)
+        except Exception:
+            metrics.ERRORS.labels("fanout").inc()
+            log.exception("fan-out failed", stream_seq=seq, session_id=event.session_id)
+
+    def deliver(self, event: ChatEvent, seq: int) -> None:
+        """Index the event and offer its frame to the session's sockets. Never awaits."""
+        self.index.observe(event, seq)
+        kind = type_tag(type(event))
+        metrics.EVENTS.labels(kind).inc()
+        subs = self._sessions.get(event.session_id)
+        if not subs:
+            return
+        item = item_for(event, seq, self.index)
+        for sub in list(subs):
+            sub.offer(item)
+        metrics.EVENT_DELIVERY.observe(max(0.0, time.time() - event.occurred_at.timestamp()))
+
+    async def _on_typing(self, msg: Msg) -> None:
+        try:
+            indicator = codec.decode_typing(msg.data)
+        except EventDecodeError:
+            metrics.ERRORS.labels("undecodable_typing").inc()
+            return
+        subs = self._sessions.get(indicator.session_id)
+        if not subs:
+            return
+        text = frames.encode(
+            frames.typing(indicator.session_id, indicator.user_id, indicator.typing, indicator.connection_id)
+        )
+        item = Item(text, kind=frames.TYPING)
+        for sub in list(subs):
+            # Not back to the socket that typed, and not to llm-stream sockets (one answer only).
+            if sub.connection_id != indicator.connection_id and sub.message_id is None:
+                sub.offer(item)
+
+
+def item_for(event: ChatEvent, seq: int, index: Index) -> Item:
+    message_id = frames.message_id_of(event)
+    answer = index.messages.get(message_id) if message_id else None
+    frame = frames.for_event(event, seq, answer)
+    return Item(
+        frames.encode(frame),
+        seq=seq,
+        message_id=message_id,
+        kind=frame["type"],
+        terminal=frames.is_terminal(event),
+        ends_session=isinstance(event, SessionDeleted),
+    )

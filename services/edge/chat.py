@@ -1,0 +1,232 @@
+"""What the edge does for a client, shared by the REST routes and the sockets: check access,
+decide the events (``commands.decide``), publish them, and read from the projections.
+
+Writes return as soon as JetStream has stored the events; the answer streams over sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import asyncpg
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import Error as JsError
+
+from events import codec, subjects
+from events.errors import EventDecodeError
+from events.schema import Event, GenerationRequested, MessageSubmitted, SessionCreated, TypingIndicator
+from events.streams import CHAT_STREAM
+from projections import queries
+from projections.errors import InvalidCursor
+from services import bus, logs
+from services.edge import frames, metrics
+from services.edge.access import Access
+from services.edge.commands import (
+    Cancel,
+    CreateSession,
+    DeleteSession,
+    Limits,
+    Regenerate,
+    SendMessage,
+    UpdateSession,
+    decide,
+)
+from services.edge.errors import Invalid, NotFound, Unavailable
+from services.edge.index import Index
+
+log = logs.get("edge.chat")
+T = TypeVar("T")
+
+# Read-your-writes: how long a write waits for the projection before answering anyway.
+READ_YOUR_WRITES_S = 2.0
+
+
+async def db(awaitable: Awaitable[T]) -> T:
+    """Await a projection read; PostgreSQL trouble becomes ``Unavailable`` (503), not a 500."""
+    try:
+        return await awaitable
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        metrics.ERRORS.labels("postgres").inc()
+        raise Unavailable(f"PostgreSQL: {exc}") from None
+
+
+class Chat:
+    def __init__(self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, index: Index, limits: Limits) -> None:
+        self.nc = nc
+        self.js = js
+        self.pool = pool
+        self.index = index
+        self.limits = limits
+        self.access = Access(index, pool, js)
+
+    # -- publishing -------------------------------------------------------------------------------
+
+    async def publish(self, events: list[Event]) -> list[PubAck]:
+        """Store events in order (each awaited: the second must not overtake the first)."""
+        acks = []
+        started = time.perf_counter()
+        for event in events:
+            try:
+                ack = await bus.publish(self.js, event)
+            except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
+                metrics.ERRORS.labels("publish").inc()
+                raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
+            if not ack.duplicate:
+                # This edge's own writes are known at once (before its bridge sees them).
+                self.index.observe(event, ack.seq)
+            acks.append(ack)
+        metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        return acks
+
+    async def _stored(self, seq: int) -> Any:
+        """The event stored at ``seq`` (what a deduplicated publish had stored first)."""
+        try:
+            msg = await self.js.get_msg(CHAT_STREAM, seq=seq, direct=True)
+            return codec.decode(msg.data)
+        except (NatsTimeout, TimeoutError, JsError, EventDecodeError) as exc:
+            raise Unavailable(f"NATS: cannot read stored event {seq}: {exc}") from None
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    async def create_session(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        (event,) = decide(CreateSession(session_id=codec.new_id(), **fields), user_id, self.limits)
+        (ack,) = await self.publish([event])
+        log.info("session created", session_id=event.session_id, user_id=user_id, stream_seq=ack.seq)
+        return await self._session_after(event.session_id, ack.seq, fallback=event)
+
+    async def _session_after(self, session_id: str, seq: int, fallback: SessionCreated | None) -> dict[str, Any]:
+        """The session as the projection has it once it applied ``seq`` (read-your-writes)."""
+        await db(queries.wait_for_seq(self.pool, seq, READ_YOUR_WRITES_S))
+        row = await db(queries.get_session(self.pool, session_id))
+        if row is not None and row["is_active"]:
+            return row
+        if fallback is not None:  # projection lagging: the event says it all for a new session
+            return frames.session_from_created(fallback, seq)
+        raise Unavailable("the read model is behind; retry in a moment")
+
+    async def get_session(self, user_id: str, session_id: str) -> dict[str, Any]:
+        ref = await self.access.session(user_id, session_id)
+        row = await db(queries.get_session(self.pool, session_id))
+        if row is not None and row["is_active"]:
+            return row
+        seq = ref.last_seq or await self.access.last_seq(session_id) or 0
+        created = await self.access.last_event(subjects.of_type(SessionCreated, session_id))
+        return await self._session_after(session_id, seq, created if isinstance(created, SessionCreated) else None)
+
+    async def list_sessions(self, user_id: str, *, page: int, page_size: int, q: str | None) -> list[dict[str, Any]]:
+        return await db(queries.list_sessions(self.pool, user_id, page=page, page_size=page_size, q=q))
+
+    async def update_session(self, user_id: str, session_id: str, **fields: Any) -> dict[str, Any]:
+        await self.access.session(user_id, session_id)
+        if all(v is None for v in fields.values()):
+            return await self.get_session(user_id, session_id)
+        (event,) = decide(UpdateSession(session_id=session_id, **fields), user_id, self.limits)
+        (ack,) = await self.publish([event])
+        await db(queries.wait_for_seq(self.pool, ack.seq, READ_YOUR_WRITES_S))
+        return await self.get_session(user_id, session_id)
+
+    async def delete_session(self, user_id: str, session_id: str) -> int:
+        await self.access.session(user_id, session_id)
+        (event,) = decide(DeleteSession(session_id=session_id), user_id, self.limits)
+        (ack,) = await self.publish([event])
+        log.info("session deleted", session_id=session_id, user_id=user_id, stream_seq=ack.seq)
+        await db(queries.wait_for_seq(self.pool, ack.seq, READ_YOUR_WRITES_S))
+        return ack.seq
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    async def send(
+        self, user_id: str, session_id: str, content: str, client_message_id: str | None
+    ) -> tuple[dict[str, Any], str, int]:
+        """Store a user message and request its answer: (message, answer id, seq)."""
+        await self.access.session(user_id, session_id)
+        submitted, requested = decide(
+            SendMessage(session_id=session_id, content=content, client_message_id=client_message_id),
+            user_id,
+            self.limits,
+        )
+        assert isinstance(submitted, MessageSubmitted) and isinstance(requested, GenerationRequested)
+        if client_message_id is not None:
+            # A retry after JetStream's dedup window: the projection still knows the message.
+            existing = await db(queries.get_message(self.pool, submitted.message_id))
+            answer = await db(queries.get_message(self.pool, requested.message_id)) if existing else None
+            if existing is not None and answer is not None:
+                return existing, requested.message_id, max(existing["last_seq"] or 0, answer["last_seq"] or 0)
+        ack_message, ack_request = await self.publish([submitted, requested])
+        message = frames.user_message(submitted, ack_message.seq)
+        if ack_message.duplicate:
+            stored = await self._stored(ack_message.seq)
+            if isinstance(stored, MessageSubmitted):
+                message = frames.user_message(stored, ack_message.seq)
+        log.info(
+            "message stored",
+            session_id=session_id,
+            message_id=submitted.message_id,
+            answer_id=requested.message_id,
+            stream_seq=ack_request.seq,
+            duplicate=ack_message.duplicate,
+        )
+        return message, requested.message_id, ack_request.seq
+
+    async def list_messages(
+        self, user_id: str, session_id: str, *, page: int, page_size: int, before: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        await self.access.session(user_id, session_id)
+        try:
+            return await db(queries.list_messages(self.pool, session_id, page=page, page_size=page_size, before=before))
+        except InvalidCursor as exc:
+            raise Invalid(str(exc), "before") from None
+
+    async def regenerate(
+        self,
+        user_id: str,
+        session_id: str,
+        message_id: str | None,
+        llm_provider: str | None = None,
+        llm_model: str | None = None,
+    ) -> tuple[str, str, int]:
+        """A new answer to a user message (default the newest): (answer id, prompt id, seq)."""
+        session = await self.access.session(user_id, session_id)
+        if message_id is None:
+            prompt_id = await self.access.last_user_message(session_id)
+            if prompt_id is None:
+                raise NotFound("this session has no user message to answer")
+        else:
+            ref = await self.access.message(session, message_id, wait=1.0)
+            # An answer's id stands for the user message it answers.
+            prompt_id = ref.message_id if ref.role == "user" else ref.prompt_message_id
+            if prompt_id is None:
+                raise NotFound("this message answers no user message")
+        (event,) = decide(
+            Regenerate(
+                session_id=session_id, prompt_message_id=prompt_id, llm_provider=llm_provider, llm_model=llm_model
+            ),
+            user_id,
+            self.limits,
+        )
+        (ack,) = await self.publish([event])
+        return event.message_id, prompt_id, ack.seq
+
+    async def cancel(self, user_id: str, session_id: str, message_id: str) -> int:
+        session = await self.access.session(user_id, session_id)
+        ref = await self.access.message(session, message_id, wait=1.0)
+        if ref.role != "assistant":
+            raise NotFound("no such answer in this session")
+        (event,) = decide(Cancel(session_id=session_id, message_id=message_id), user_id, self.limits)
+        (ack,) = await self.publish([event])
+        log.info("cancel requested", session_id=session_id, message_id=message_id, stream_seq=ack.seq)
+        return ack.seq
+
+    async def typing(self, user_id: str, session_id: str, typing: bool, connection_id: str) -> None:
+        """Tell the session's other sockets (every edge); core NATS, never stored."""
+        indicator = TypingIndicator(session_id=session_id, user_id=user_id, typing=typing, connection_id=connection_id)
+        try:
+            await self.nc.publish(subjects.typing(session_id), codec.encode(indicator))
+        except NatsError as exc:
+            raise Unavailable(f"NATS: {exc}") from None

@@ -1,0 +1,278 @@
+"""One client socket: a session socket (``/chat/websocket/{session_id}``) or an answer socket
+(``/chat/llm-stream/{message_id}``).
+
+Three tasks per socket: the sender (replay, then the live queue), the receiver (client frames),
+and a watch on the queue's overflow. The bridge only ever ``offer``s frames (never waits), so a
+slow client never stalls the others; its queue overflows and it is closed with 4008.
+
+Lossless resume. With ``after_seq=N`` the socket registers with the bridge FIRST, so every
+event the bridge receives from then on is queued; THEN it replays the stored events of the
+session after N. The replay stops once it has caught up with the stream, or at the first event
+already queued. Then the queue is drained, dropping anything with ``seq`` <= the last one sent.
+Why nothing is missed: an event stored before the replay started is in the replay (it reads
+the stream up to its end, or up to the first queued event, and everything before that one
+that reached the bridge before registration is stored, so the replay has it). An event stored
+later reaches the bridge after registration, so it is queued. Why nothing is doubled: the queue
+is delivered in stream order, and each frame's ``seq`` is compared with the last one sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from events import codec, subjects
+from services import logs
+from services.edge import frames, inbound, metrics, replay
+from services.edge.bridge import Bridge, item_for
+from services.edge.chat import Chat
+from services.edge.errors import BadFrame, EdgeError, Unavailable
+from services.edge.index import Index
+from services.edge.outbox import Item, Outbox, Overflow
+
+log = logs.get("edge.socket")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN = 1013
+CLOSE_HEARTBEAT = 4002
+CLOSE_TOO_SLOW = 4008
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_DELETED = 4410
+
+
+async def close(ws: WebSocket, code: int, reason: str = "") -> None:
+    """Close with ``code``; a peer that is already gone is not an error."""
+    metrics.WS_CLOSED.labels(str(code)).inc()
+    try:
+        # Close reasons are limited to 123 bytes by the protocol.
+        await asyncio.wait_for(ws.close(code, reason.encode()[:120].decode(errors="ignore")), 5.0)
+    except Exception:
+        pass
+
+
+class Connection:
+    def __init__(
+        self,
+        ws: WebSocket,
+        *,
+        chat: Chat,
+        bridge: Bridge,
+        user_id: str,
+        session_id: str,
+        after_seq: int | None,
+        queue_size: int,
+        message_id: str | None = None,
+    ) -> None:
+        self.ws = ws
+        self.chat = chat
+        self.bridge = bridge
+        self.user_id = user_id
+        self.session_id = session_id
+        self.after_seq = after_seq
+        self.message_id = message_id  # set: an answer socket (llm-stream)
+        self.connection_id = codec.new_id()
+        self.outbox = Outbox(queue_size)
+        self._overflow = asyncio.Event()
+        self.endpoint = "llm-stream" if message_id else "session"
+        self.log = log.bind(
+            session_id=session_id, connection_id=self.connection_id, user_id=user_id, message_id=message_id
+        )
+
+    # -- called by the bridge (never awaits) ------------------------------------------------------
+
+    def offer(self, item: Item) -> None:
+        if self.message_id is not None and item.message_id != self.message_id and not item.ends_session:
+            return
+        if not self.outbox.put(item) and not self._overflow.is_set():
+            self._overflow.set()
+            metrics.OVERFLOWS.inc()
+
+    def _control(self, frame: dict[str, Any]) -> None:
+        """Queue a frame with no event behind it (pong, error): same queue, so sends never interleave."""
+        if not self.outbox.put(Item(frames.encode(frame), kind=frame["type"])) and not self._overflow.is_set():
+            self._overflow.set()
+            metrics.OVERFLOWS.inc()
+
+    # -- the socket's life ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.bridge.register(self)  # before the replay starts: see the module docstring
+        metrics.WS_OPENED.labels(self.endpoint).inc()
+        metrics.WS_CONNECTIONS.labels(self.endpoint).inc()
+        self.log.info("socket open", after_seq=self.after_seq)
+        sender = asyncio.create_task(self._sender())
+        receiver = asyncio.create_task(self._receiver())
+        overflow = asyncio.create_task(self._overflow.wait())
+        code: int | None = None
+        reason = ""
+        try:
+            done, _ = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            if overflow in done:
+                code, reason = CLOSE_TOO_SLOW, "too slow: send queue overflowed; resume with after_seq"
+            elif sender in done:
+                code, reason = self._sender_outcome(sender)
+        finally:
+            self.bridge.unregister(self)
+            metrics.WS_CONNECTIONS.labels(self.endpoint).dec()
+            for task in (sender, receiver, overflow):
+                task.cancel()
+            await asyncio.gather(sender, receiver, overflow, return_exceptions=True)
+        if code is not None:
+            await close(self.ws, code, reason)
+        self.log.info("socket closed", code=code, reason=reason or None)
+
+    def _sender_outcome(self, sender: asyncio.Task) -> tuple[int | None, str]:
+        exc = sender.exception()
+        if exc is None:
+            return sender.result(), ""
+        if isinstance(exc, Overflow):
+            return CLOSE_TOO_SLOW, "too slow: send queue overflowed; resume with after_seq"
+        if isinstance(exc, Unavailable):
+            self.log.warning("replay failed", error=exc.detail)
+            return CLOSE_TRY_AGAIN, "NATS unavailable; reconnect with after_seq"
+        if isinstance(exc, RuntimeError | OSError) or type(exc).__name__ in {
+            "WebSocketDisconnect",
+            "ClientDisconnected",
+        }:
+            return None, ""  # the peer went away mid-send
+        metrics.ERRORS.labels("socket_sender").inc()
+        self.log.error("socket sender failed", error=repr(exc))
+        return CLOSE_TRY_AGAIN, "internal error; reconnect with after_seq"
+
+    async def _send(self, item: Item) -> int | None:
+        """Send one frame; the close code it calls for, if any."""
+        await self.ws.send_text(item.text)
+        metrics.FRAMES_SENT.labels(item.kind).inc()
+        if item.ends_session:
+            return CLOSE_DELETED
+        if self.message_id is not None and item.terminal and item.message_id == self.message_id:
+            return CLOSE_NORMAL
+        return None
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self._send(Item(frames.encode(frame), kind=frame["type"]))
+
+    async def _sender(self) -> int | None:
+        mid = self.message_id or ""
+        last_seq = await self.chat.access.last_seq(self.session_id)
+        await self._send_frame(
+            frames.connected(self.session_id, self.connection_id, self.user_id, self.after_seq, last_seq, mid)
+        )
+        last = self.after_seq
+        if self.after_seq is not None:
+            # An after_seq past the session's newest event (a stale or foreign number) would drop
+            # the session's next events as "already seen": there is nothing of this session
+            # between its newest event and after_seq, so starting from the newest loses nothing.
+            last, code = await self._replay(min(self.after_seq, last_seq or 0))
+            if code is not None:
+                return code
+        await self._send_frame(frames.live(self.session_id, last, mid))
+        while True:
+            item = await self.outbox.get()
+            if item.seq is not None:
+                if last is not None and item.seq <= last:
+                    continue  # already sent by the replay
+                last = item.seq
+            code = await self._send(item)
+            if code is not None:
+                return code
+
+    async def _replay(self, after_seq: int) -> tuple[int, int | None]:
+        """Send the stored events after ``after_seq``: (last seq sent, close code if one is due)."""
+        started = asyncio.get_running_loop().time()
+        # Requests seen in this replay, for the final message of their answers.
+        seen = Index(capacity=10_000)
+        last = after_seq
+        count = 0
+        # An answer socket needs only generation events: the replay skips the rest on the server.
+        filter_subject = f"{subjects.ROOT}.{subjects.token(self.session_id)}.generation.*"
+        try:
+            async for seq, event in replay.events_after(
+                self.chat.js,
+                self.session_id,
+                after_seq,
+                filter_subject=filter_subject if self.message_id else None,
+                stop_at=self.outbox.first_seq,
+            ):
+                last = seq
+                if event is None:
+                    continue
+                seen.observe(event, seq)
+                mid = frames.message_id_of(event)
+                if self.message_id is not None and mid != self.message_id:
+                    continue
+                index = seen if mid and seen.messages.get(mid) else self.chat.index
+                code = await self._send(item_for(event, seq, index))
+                count += 1
+                if code is not None:
+                    return last, code
+        finally:
+            metrics.REPLAYED.inc(count)
+            metrics.REPLAY_SECONDS.observe(asyncio.get_running_loop().time() - started)
+        return last, None
+
+    async def _receiver(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes")
+            if raw is None:
+                continue
+            try:
+                await self._handle(raw)
+            except Exception:  # a bug must not kill the socket: report it and carry on
+                metrics.ERRORS.labels("socket_handler").inc()
+                self.log.exception("client frame handler failed")
+                self._control(frames.error(self.session_id, "internal", "internal error; the frame was not applied"))
+
+    async def _handle(self, raw: str | bytes) -> None:
+        try:
+            frame = inbound.parse(raw)
+        except BadFrame as exc:
+            metrics.FRAMES_RECEIVED.labels("invalid").inc()
+            metrics.FRAME_ERRORS.labels(exc.code).inc()
+            cmid = inbound.client_message_id_of(raw) if exc.code != "bad_json" else None
+            self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
+            return
+        kind = type(frame).__struct_config__.tag
+        metrics.FRAMES_RECEIVED.labels(kind).inc()
+        cmid = frame.client_message_id if isinstance(frame, inbound.Send) else None
+        try:
+            await self._apply(frame)
+        except EdgeError as exc:
+            metrics.FRAME_ERRORS.labels(exc.code).inc()
+            self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
+
+    async def _apply(self, frame: inbound.ClientFrame) -> None:
+        answer_socket = self.message_id is not None
+        match frame:
+            case inbound.Ping():
+                self._control(frames.pong(self.session_id, datetime.now(UTC), self.message_id or ""))
+            case inbound.Auth():
+                pass  # the token was checked at connect; a repeated auth frame changes nothing
+            case inbound.Cancel():
+                target = frame.message_id or self.message_id
+                if target is None:
+                    raise BadFrame("invalid_frame", "cancel needs `message_id` on a session socket")
+                await self.chat.cancel(self.user_id, self.session_id, target)
+            case inbound.Send() | inbound.Regenerate() | inbound.Typing() if answer_socket:
+                raise BadFrame("invalid_frame", "an llm-stream socket accepts only `cancel` and `ping`")
+            case inbound.Send():
+                await self.chat.send(self.user_id, self.session_id, frame.content, frame.client_message_id)
+            case inbound.Regenerate():
+                await self.chat.regenerate(
+                    self.user_id, self.session_id, frame.message_id, frame.llm_provider, frame.llm_model
+                )
+            case inbound.Typing():
+                await self.chat.typing(self.user_id, self.session_id, frame.typing, self.connection_id)
+            case _:
+                raise TypeError(f"unhandled frame {type(frame).__name__}")

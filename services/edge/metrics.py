@@ -1,0 +1,66 @@
+"""Prometheus metrics of one edge process (``GET /metrics``).
+
+With several uvicorn workers (``PARLEY_EDGE_WORKERS`` > 1) ``main`` sets
+``PROMETHEUS_MULTIPROC_DIR`` so that /metrics, whichever worker answers, sums all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+WS_CONNECTIONS = Gauge(
+    "parley_edge_ws_connections",
+    "Open WebSocket connections.",
+    ["endpoint"],
+    multiprocess_mode="livesum",
+)
+WS_OPENED = Counter("parley_edge_ws_connections_opened", "WebSocket connections accepted.", ["endpoint"])
+WS_CLOSED = Counter("parley_edge_ws_connections_closed", "WebSocket connections closed, by close code.", ["code"])
+FRAMES_SENT = Counter("parley_edge_ws_frames_sent", "Frames sent to clients, by frame type.", ["type"])
+FRAMES_RECEIVED = Counter("parley_edge_ws_frames_received", "Client frames received, by frame type.", ["type"])
+FRAME_ERRORS = Counter("parley_edge_ws_frame_errors", "Client frames refused, by error code.", ["code"])
+EVENTS = Counter("parley_edge_events", "Stored events the bridge received, by event type.", ["type"])
+EVENT_DELIVERY = Histogram(
+    "parley_edge_event_delivery_seconds",
+    "From an event's occurred_at to its fan-out to this edge's sockets.",
+    buckets=_LATENCY_BUCKETS,
+)
+REPLAYED = Counter("parley_edge_replayed_events", "Stored events replayed to resuming sockets.")
+REPLAY_SECONDS = Histogram(
+    "parley_edge_replay_seconds", "Time to replay a socket's missed events.", buckets=_LATENCY_BUCKETS
+)
+OVERFLOWS = Counter("parley_edge_ws_overflows", "Sockets closed because their send queue overflowed (4008).")
+HEARTBEAT_MISSES = Counter("parley_edge_ws_heartbeat_misses", "Sockets closed because pongs stopped (4002).")
+PUBLISH_SECONDS = Histogram(
+    "parley_edge_publish_seconds", "JetStream publish round trip of a command's events.", buckets=_LATENCY_BUCKETS
+)
+HTTP_REQUESTS = Counter(
+    "parley_edge_http_requests", "HTTP requests, by route and status.", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "parley_edge_http_request_seconds", "HTTP request latency, by route.", ["method", "route"], buckets=_LATENCY_BUCKETS
+)
+ERRORS = Counter("parley_edge_errors", "Errors handled by the edge, by kind.", ["kind"])
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

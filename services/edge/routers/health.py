@@ -1,0 +1,52 @@
+"""Liveness, readiness and metrics (served at the root for probes, and under /api/v1)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from events.streams import CHAT_STREAM
+from projections import queries
+from services.edge import metrics
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 when NATS is connected, PostgreSQL answers and the projection lag is within
+    ``PARLEY_READY_MAX_LAG`` events; 503 otherwise, saying which check failed."""
+    state = request.app.state
+    checks: dict[str, object] = {"nats": state.nc.is_connected}
+    try:
+        await asyncio.wait_for(state.pool.fetchval("SELECT 1"), 2.0)
+        checks["postgres"] = True
+    except Exception as exc:
+        checks["postgres"] = False
+        checks["postgres_error"] = str(exc) or type(exc).__name__
+    lag = None
+    if checks["nats"] and checks["postgres"]:
+        try:
+            info = await state.js.stream_info(CHAT_STREAM)
+            applied = await asyncio.wait_for(queries.checkpoint(state.pool), 2.0)
+            lag = max(0, info.state.last_seq - applied)
+        except Exception as exc:
+            checks["lag_error"] = str(exc) or type(exc).__name__
+    checks["projection_lag"] = lag
+    checks["projection_lag_ok"] = lag is not None and lag <= state.settings.ready_max_lag
+    ready = bool(checks["nats"] and checks["postgres"] and checks["projection_lag_ok"])
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def prometheus() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,63 @@
+"""Messages: send (202, the answer streams over the socket), read, regenerate, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from services.edge.deps import ChatDep, User
+from services.edge.schemas import (
+    CancelAccepted,
+    ChatMessage,
+    ProcessLlmAccepted,
+    ProcessLlmBody,
+    SendAccepted,
+    SendBody,
+)
+
+router = APIRouter(prefix="/chat/sessions/{session_id}", tags=["messages"])
+
+SEQ_HEADER = "X-Parley-Seq"
+
+
+@router.post("/messages", status_code=202, response_model=SendAccepted)
+async def send_message(session_id: str, body: SendBody, chat: ChatDep, user: User) -> dict:
+    """Store a user message and request its answer. The same ``client_message_id`` twice stores
+    one message and returns the same ids."""
+    message, answer_id, seq = await chat.send(user, session_id, body.content, body.client_message_id)
+    return {"message": message, "answer_message_id": answer_id, "seq": seq}
+
+
+@router.get("/messages", response_model=list[ChatMessage])
+async def list_messages(
+    session_id: str,
+    chat: ChatDep,
+    user: User,
+    response: Response,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(description="a message id or an ISO 8601 time")] = None,
+) -> list[dict]:
+    """Oldest to newest within the page; page 1 is the newest. ``X-Parley-Seq``: the stream
+    sequence the read reflects (use it as the socket's ``after_seq``)."""
+    messages, seq = await chat.list_messages(user, session_id, page=page, page_size=page_size, before=before)
+    response.headers[SEQ_HEADER] = str(seq)
+    return messages
+
+
+@router.post("/process-llm", status_code=202, response_model=ProcessLlmAccepted)
+async def process_llm(session_id: str, chat: ChatDep, user: User, body: ProcessLlmBody | None = None) -> dict:
+    """A new answer to a user message (default: the newest), optionally from another provider/model."""
+    body = body or ProcessLlmBody()
+    answer_id, prompt_id, seq = await chat.regenerate(
+        user, session_id, body.message_id, body.llm_provider, body.llm_model
+    )
+    return {"answer_message_id": answer_id, "prompt_message_id": prompt_id, "seq": seq}
+
+
+@router.post("/messages/{message_id}/cancel", status_code=202, response_model=CancelAccepted)
+async def cancel(session_id: str, message_id: str, chat: ChatDep, user: User) -> dict:
+    """Stop an answer: the generation worker stops the model and keeps the partial text."""
+    seq = await chat.cancel(user, session_id, message_id)
+    return {"message_id": message_id, "seq": seq}

@@ -1,0 +1,127 @@
+"""The two WebSocket endpoints. Authentication: ``?token=<JWT>``, an ``Authorization: Bearer``
+header, or a first frame ``{"type": "auth", "token": ...}`` within 5 s. Close codes: see
+``services.edge.connection`` and docs/protocol.md."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from fastapi import APIRouter, WebSocket
+
+from services import logs
+from services.edge import inbound
+from services.edge.auth import Authenticator, bearer
+from services.edge.chat import Chat
+from services.edge.connection import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_NOT_FOUND,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    close,
+)
+from services.edge.errors import BadFrame, NotFound, Unauthorized, Unavailable
+
+router = APIRouter(tags=["websocket"])
+log = logs.get("edge.socket")
+
+AUTH_FRAME_TIMEOUT_S = 5.0
+
+
+async def _user(ws: WebSocket, auth: Authenticator) -> str:
+    """The caller, from the URL, the handshake header or a first ``auth`` frame."""
+    token = ws.query_params.get("token") or bearer(ws.headers.get("authorization"))
+    if token is None and auth.enabled:
+        try:
+            message = await asyncio.wait_for(ws.receive(), AUTH_FRAME_TIMEOUT_S)
+        except TimeoutError:
+            raise Unauthorized("no token: send ?token= or a first frame {type: auth}") from None
+        raw = message.get("text") or message.get("bytes")
+        if message["type"] == "websocket.disconnect" or raw is None:
+            raise Unauthorized("no token")
+        try:
+            frame = inbound.parse(raw)
+        except BadFrame as exc:
+            raise Unauthorized(f"the first frame must be an auth frame: {exc.detail}") from None
+        if not isinstance(frame, inbound.Auth):
+            raise Unauthorized("the first frame must be {type: auth, token}")
+        token = frame.token
+    return auth.user_of(token)
+
+
+def _after_seq(ws: WebSocket) -> int | None:
+    raw = ws.query_params.get("after_seq")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = msgspec.json.decode(raw, type=int)
+    except msgspec.DecodeError:
+        raise BadFrame("invalid_frame", f"after_seq must be a non-negative integer, got {raw!r}") from None
+    if value < 0:
+        raise BadFrame("invalid_frame", f"after_seq must be a non-negative integer, got {raw!r}")
+    return value
+
+
+@router.websocket("/chat/websocket/{session_id}")
+async def session_socket(ws: WebSocket, session_id: str) -> None:
+    """Every event of one session: replay after ``after_seq``, then live. Client frames: send,
+    cancel, regenerate, typing, ping."""
+    state = ws.app.state
+    chat: Chat = state.chat
+    await ws.accept()
+    try:
+        user = await _user(ws, state.auth)
+        after_seq = _after_seq(ws)
+        await chat.access.session(user, session_id)
+    except Unauthorized as exc:
+        return await close(ws, CLOSE_UNAUTHORIZED, exc.detail)
+    except BadFrame as exc:
+        return await close(ws, CLOSE_BAD_REQUEST, exc.detail)
+    except NotFound as exc:
+        return await close(ws, CLOSE_NOT_FOUND, exc.detail)
+    except Unavailable as exc:
+        return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
+    await Connection(
+        ws,
+        chat=chat,
+        bridge=state.bridge,
+        user_id=user,
+        session_id=session_id,
+        after_seq=after_seq,
+        queue_size=state.settings.ws_queue_size,
+    ).run()
+
+
+# How long an answer socket waits for an answer id it does not know yet (sent a moment ago
+# through another edge, not yet seen here nor in the projection).
+ANSWER_WAIT_S = 2.0
+
+
+@router.websocket("/chat/llm-stream/{message_id}")
+async def answer_socket(ws: WebSocket, message_id: str) -> None:
+    """One answer from its request: replay, then live, closed with 1000 after its end."""
+    state = ws.app.state
+    chat: Chat = state.chat
+    await ws.accept()
+    try:
+        user = await _user(ws, state.auth)
+        _, ref = await chat.access.answer(user, message_id, wait=ANSWER_WAIT_S)
+    except Unauthorized as exc:
+        return await close(ws, CLOSE_UNAUTHORIZED, exc.detail)
+    except NotFound as exc:
+        return await close(ws, CLOSE_NOT_FOUND, exc.detail)
+    except Unavailable as exc:
+        return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
+    # From the request on (its sequence when this edge saw it; else the session's start).
+    after_seq = ref.seq - 1 if ref.seq is not None else 0
+    await Connection(
+        ws,
+        chat=chat,
+        bridge=state.bridge,
+        user_id=user,
+        session_id=ref.session_id,
+        after_seq=after_seq,
+        queue_size=state.settings.ws_queue_size,
+        message_id=message_id,
+    ).run()

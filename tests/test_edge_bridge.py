@@ -1,0 +1,433 @@
+"""The bridge and the session socket against a real NATS and a real `parley edge` process, with
+events published straight to JetStream (no generation, no projections needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from events import codec
+from events.schema import (
+    GenerationChunk,
+    GenerationCompleted,
+    GenerationRequested,
+    GenerationStarted,
+    MessageSubmitted,
+    SessionCreated,
+    SessionDeleted,
+)
+from services import bus
+
+
+def ws_url(base: str, path: str) -> str:
+    return base.replace("http://", "ws://") + path
+
+
+async def recv(ws, wait: float = 5.0) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), wait))
+
+
+async def until(ws, predicate, wait: float = 5.0) -> dict:
+    """The first frame that satisfies ``predicate``."""
+    while True:
+        frame = await recv(ws, wait)
+        if predicate(frame):
+            return frame
+
+
+async def closed_with(ws, wait: float = 10.0) -> int:
+    """Read until the server closes; its close code."""
+    n = 0
+    try:
+        async with asyncio.timeout(wait):
+            async for _ in ws:
+                n += 1
+    except websockets.ConnectionClosed:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"not closed within {wait}s; {n} frames read") from None
+    return ws.close_code
+
+
+async def new_session(js, user: str = "local") -> tuple[str, int]:
+    event = codec.make(
+        SessionCreated, session_id=codec.new_id(), user_id=user, title="t", llm_provider="local", llm_model="m"
+    )
+    ack = await bus.publish(js, event)
+    return event.session_id, ack.seq
+
+
+async def answer_events(js, sid: str, user: str, tokens: int, *, answer_id: str | None = None) -> tuple[str, list[int]]:
+    """A user message, a request and a whole answer of ``tokens`` one-token chunks; their seqs."""
+    mid = codec.new_id()
+    aid = answer_id or codec.new_id()
+    seqs = []
+    events = [
+        codec.make(MessageSubmitted, session_id=sid, user_id=user, message_id=mid, content="hi"),
+        codec.make(GenerationRequested, session_id=sid, user_id=user, message_id=aid, prompt_message_id=mid),
+        codec.make(
+            GenerationStarted, session_id=sid, user_id=user, message_id=aid, llm_provider="local", llm_model="m"
+        ),
+    ]
+    for i in range(tokens):
+        events.append(
+            codec.make(
+                GenerationChunk,
+                session_id=sid,
+                user_id=user,
+                message_id=aid,
+                attempt=1,
+                index=i,
+                token_index=i,
+                token_count=1,
+                delta=f"t{i} ",
+            )
+        )
+    events.append(
+        codec.make(
+            GenerationCompleted,
+            session_id=sid,
+            user_id=user,
+            message_id=aid,
+            content="".join(f"t{i} " for i in range(tokens)),
+            llm_provider="local",
+            llm_model="m",
+        )
+    )
+    for event in events:
+        seqs.append((await bus.publish(js, event)).seq)
+    return aid, seqs
+
+
+async def test_live_and_replay_frames(js, edge_factory):
+    url = edge_factory()
+    sid, created_seq = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}?after_seq=0")) as ws:
+        hello = await recv(ws)
+        assert hello["type"] == "connectionStatus" and hello["data"]["status"] == "connected"
+        assert hello["data"]["user_id"] == "local" and hello["data"]["last_seq"] == created_seq
+        created = await recv(ws)
+        assert created["seq"] == created_seq and created["data"]["session"]["id"] == sid
+        live = await recv(ws)
+        assert live["data"] == {"status": "live", "last_seq": created_seq}
+        aid, seqs = await answer_events(js, sid, "local", 5)
+        got = [await recv(ws) for _ in seqs]
+        assert [f["seq"] for f in got] == seqs
+        assert [f["type"] for f in got[:2]] == ["newMessage", "newMessage"]
+        assert got[1]["data"]["status"] == "pending" and got[1]["message_id"] == aid
+        assert [f["data"]["index"] for f in got[3:8]] == list(range(5))
+        final = got[-1]["data"]
+        assert final["event"] == "completed" and final["message"]["content"] == "t0 t1 t2 t3 t4 "
+        assert final["message"]["reply_to"] == got[0]["message_id"]
+
+
+async def _stream_answer(js, sid: str, aid: str, mid: str, tokens: int, pause: float) -> list[int]:
+    """Publish a request and an answer of ``tokens`` chunks, pausing between chunks (a live stream)."""
+    seqs = []
+    seqs.append(
+        (
+            await bus.publish(
+                js,
+                codec.make(GenerationRequested, session_id=sid, user_id="local", message_id=aid, prompt_message_id=mid),
+            )
+        ).seq
+    )
+    for i in range(tokens):
+        chunk = codec.make(
+            GenerationChunk,
+            session_id=sid,
+            user_id="local",
+            message_id=aid,
+            attempt=1,
+            index=i,
+            token_index=i,
+            token_count=1,
+            delta=f"t{i} ",
+        )
+        seqs.append((await bus.publish(js, chunk)).seq)
+        await asyncio.sleep(pause)
+    done = codec.make(
+        GenerationCompleted,
+        session_id=sid,
+        user_id="local",
+        message_id=aid,
+        content="".join(f"t{i} " for i in range(tokens)),
+        llm_provider="local",
+        llm_model="m",
+    )
+    seqs.append((await bus.publish(js, done)).seq)
+    return seqs
+
+
+@pytest.mark.parametrize("edges", [1, 2])
+async def test_resume_at_random_points_loses_and_doubles_nothing(js, edge_factory, edges):
+    """Reconnect with after_seq = the last seq seen, at random points, while events are being
+    stored: every event arrives exactly once, in order (with two edges, alternating between them)."""
+    import random
+
+    rng = random.Random(edges)
+    urls = [edge_factory() for _ in range(edges)]
+    sid, last = await new_session(js)
+    # Another session's events interleave on the stream: they must never show up here.
+    other, _ = await new_session(js)
+    aid, mid = codec.new_id(), codec.new_id()
+    tokens = 400
+    publisher = asyncio.create_task(_stream_answer(js, sid, aid, mid, tokens, 0.004))
+    noise = asyncio.create_task(answer_events(js, other, "local", 100))
+    seen_seqs: list[int] = []
+    token_indices: list[int] = []
+    completed = None
+    reconnects = 0
+    while completed is None:
+        url = urls[reconnects % edges]
+        reconnects += 1
+        async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}?after_seq={last}")) as ws:
+            budget = rng.randint(1, 40)
+            while budget > 0 and completed is None:
+                frame = await recv(ws)
+                assert frame["session_id"] == sid
+                if frame["seq"] is None:
+                    continue
+                seen_seqs.append(frame["seq"])
+                last = frame["seq"]
+                budget -= 1
+                data = frame["data"]
+                if data.get("event") == "token":
+                    token_indices.append(data["token_index"])
+                elif data.get("event") == "completed":
+                    completed = data["message"]
+    seqs = await publisher
+    await noise
+    assert reconnects >= 10
+    assert token_indices == list(range(tokens)), "gap or duplicate in token indices"
+    assert seen_seqs == seqs, "every stored event of the session exactly once, in order"
+    assert completed["content"] == "".join(f"t{i} " for i in range(tokens))
+
+
+async def test_typing_reaches_the_other_sockets_across_edges_and_is_not_stored(js, edge_factory):
+    a, b = edge_factory(), edge_factory()
+    sid, seq = await new_session(js)
+    path = f"/api/v1/chat/websocket/{sid}"
+    async with websockets.connect(ws_url(a, path)) as typer, websockets.connect(ws_url(b, path)) as watcher:
+        me = (await recv(typer))["data"]["connection_id"]
+        await until(typer, lambda f: f["data"].get("status") == "live")
+        await until(watcher, lambda f: f["data"].get("status") == "live")
+        await typer.send(json.dumps({"type": "typing", "typing": True}))
+        frame = await until(watcher, lambda f: f["type"] == "typing")
+        assert frame["data"] == {"user_id": "local", "typing": True, "connection_id": me}
+        assert frame["seq"] is None
+        # Not echoed to the typist: the next frame it gets is the answer to its ping.
+        await typer.send(json.dumps({"type": "ping"}))
+        assert (await recv(typer))["data"]["status"] == "pong"
+    info = await js.stream_info("PARLEY_CHAT")
+    assert info.state.last_seq == seq, "typing must not be stored"
+
+
+async def test_deleted_session_closes_sockets_4410_then_4404(js, edge_factory):
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    path = f"/api/v1/chat/websocket/{sid}"
+    async with websockets.connect(ws_url(url, path)) as ws:
+        await until(ws, lambda f: f["data"].get("status") == "live")
+        await bus.publish(js, codec.make(SessionDeleted, session_id=sid, user_id="local"))
+        frame = await until(ws, lambda f: f["type"] == "connectionStatus" and f["seq"] is not None)
+        assert frame["data"] == {"status": "session_deleted"}
+        assert await closed_with(ws) == 4410
+    async with websockets.connect(ws_url(url, path)) as ws:
+        assert await closed_with(ws) == 4404
+
+
+async def raw_socket(url: str, path: str, rcvbuf: int | None = None):
+    """A WebSocket client by hand (handshake only), so a test decides exactly when it reads and
+    whether it answers pings. Returns (reader, writer)."""
+    import base64
+    import os
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect((host, int(port)))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert b" 101 " in head.split(b"\r\n")[0], head
+    return reader, writer
+
+
+async def raw_frame(reader) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    b0, b1 = await reader.readexactly(2)
+    length = b1 & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return b0 & 0x0F, await reader.readexactly(length)
+
+
+async def raw_close_code(reader, wait: float) -> tuple[int, list[int]]:
+    """Read frames until a close frame: (close code, opcodes seen before it)."""
+    seen = []
+    async with asyncio.timeout(wait):
+        while True:
+            opcode, payload = await raw_frame(reader)
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big"), seen
+            seen.append(opcode)
+
+
+async def test_slow_client_is_closed_4008_without_stalling_others(js, edge_factory):
+    url = edge_factory(PARLEY_WS_QUEUE_SIZE="64")
+    sid, _ = await new_session(js)
+    path = f"/api/v1/chat/websocket/{sid}"
+    # A client that stops reading at once (tiny receive buffer, never reads until the end).
+    slow_reader, slow_writer = await raw_socket(url, path, rcvbuf=4096)
+    async with websockets.connect(ws_url(url, path)) as fast:
+        await until(fast, lambda f: f["data"].get("status") == "live")
+        big = "x" * 16_000
+        aid = codec.new_id()
+        events = [
+            codec.make(
+                GenerationChunk,
+                session_id=sid,
+                user_id="local",
+                message_id=aid,
+                attempt=1,
+                index=i,
+                token_index=i,
+                token_count=1,
+                delta=big,
+            )
+            for i in range(600)
+        ]
+        publishing = asyncio.create_task(_publish_all(js, events, pause=0.002))
+        indices = []
+        while len(indices) < len(events):
+            frame = await recv(fast, 20)
+            if frame["data"].get("event") == "token":
+                indices.append(frame["data"]["index"])
+        await publishing
+        assert indices == list(range(len(events))), "the fast client got everything, in order"
+        code, opcodes = await raw_close_code(slow_reader, 20)
+    slow_writer.close()
+    assert code == 4008
+    assert 0 < opcodes.count(0x1) < len(events), "the slow client got part of the stream, then the close"
+
+
+async def _publish_all(js, events, pause: float = 0.0) -> None:
+    for event in events:
+        await bus.publish(js, event)
+        await asyncio.sleep(pause)
+
+
+async def test_heartbeat_closes_a_silent_peer_4002_and_keeps_a_live_one(js, edge_factory):
+    url = edge_factory(PARLEY_WS_HEARTBEAT_S="0.5")
+    sid, _ = await new_session(js)
+    path = f"/api/v1/chat/websocket/{sid}"
+    async with websockets.connect(ws_url(url, path)) as alive:  # the library answers pings
+        reader, writer = await raw_socket(url, path)  # reads, but never answers a ping
+        started = asyncio.get_running_loop().time()
+        code, opcodes = await raw_close_code(reader, 10)
+        elapsed = asyncio.get_running_loop().time() - started
+        writer.close()
+        assert code == 4002
+        assert 0x9 in opcodes, "the server pinged first"
+        assert elapsed < 3.0, "closed within about two ping intervals"
+        await asyncio.sleep(1.5)  # three more intervals: the answering client stays
+        await alive.send(json.dumps({"type": "ping"}))
+        assert (await until(alive, lambda f: f["data"].get("status") == "pong"))["type"] == "connectionStatus"
+
+
+async def test_shutdown_closes_sockets_1001(js, edge_factory):
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) as ws:
+        await until(ws, lambda f: f["data"].get("status") == "live")
+        await asyncio.to_thread(edge_factory.processes[0].stop)
+        assert await closed_with(ws) == 1001
+    # uvicorn shuts down gracefully, then re-raises the signal: exit by SIGTERM, not SIGKILL.
+    assert edge_factory.processes[0].proc.returncode in (0, -15)
+
+
+async def test_bad_frames_get_error_frames_and_the_socket_stays_open(js, edge_factory):
+    url = edge_factory(PARLEY_MAX_MESSAGE_BYTES="1000")
+    sid, _ = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) as ws:
+        await until(ws, lambda f: f["data"].get("status") == "live")
+        cases = [
+            ("not json", "bad_json", None),
+            (b"\xff\xfe binary", "bad_json", None),
+            ("[1, 2]", "invalid_frame", None),
+            ('{"content": "no type"}', "invalid_frame", None),
+            ('{"type": "dance"}', "unknown_type", None),
+            ('{"type": "send", "content": 5}', "invalid_frame", "$.content"),
+            ('{"type": "send", "content": "x", "client_message_id": 7}', "invalid_frame", "$.client_message_id"),
+            ('{"type": "typing", "typing": "yes"}', "invalid_frame", "$.typing"),
+            (json.dumps({"type": "send", "content": "é" * 501, "client_message_id": "big"}), "too_large", None),
+            ('{"type": "send", "content": "   "}', "invalid_frame", None),
+            ('{"type": "cancel"}', "invalid_frame", None),
+            ('{"type": "cancel", "message_id": "not-a-message"}', "not_found", None),
+            (json.dumps({"type": "cancel", "message_id": codec.new_id()}), "not_found", None),
+            (json.dumps({"type": "regenerate", "message_id": codec.new_id()}), "not_found", None),
+            ('{"type": "regenerate"}', "not_found", None),
+            ('{"type": "regenerate", "llm_provider": "nope"}', "not_found", None),
+        ]
+        for raw, code, field in cases:
+            await ws.send(raw)
+            frame = await until(ws, lambda f: f["type"] == "error")
+            assert frame["data"]["code"] == code, (raw, frame)
+            if field:
+                assert field in frame["data"]["message"], frame
+            if code == "too_large":
+                assert frame["data"]["client_message_id"] == "big"
+        # Still open, and what is accepted afterwards is stored and delivered.
+        await ws.send(json.dumps({"type": "send", "content": "still here", "client_message_id": "c1"}))
+        frame = await until(ws, lambda f: f["type"] == "newMessage")
+        assert frame["data"]["content"] == "still here" and frame["data"]["client_message_id"] == "c1"
+        answer = await until(ws, lambda f: f["type"] == "newMessage")
+        assert answer["data"]["role"] == "assistant" and answer["data"]["reply_to"] == frame["message_id"]
+        await ws.send('{"type": "regenerate", "llm_provider": "nope"}')
+        frame = await until(ws, lambda f: f["type"] == "error")
+        assert frame["data"]["code"] == "invalid_frame" and "llm_provider" in frame["data"]["message"]
+        await ws.send(json.dumps({"type": "regenerate", "message_id": answer["message_id"]}))
+        again = await until(ws, lambda f: f["type"] == "newMessage")
+        assert again["data"]["reply_to"] == answer["data"]["reply_to"], "an answer's id stands for its prompt"
+
+
+async def test_bad_socket_urls_close_with_codes(js, edge_factory):
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    for path, code in [
+        (f"/api/v1/chat/websocket/{sid}?after_seq=abc", 4400),
+        (f"/api/v1/chat/websocket/{sid}?after_seq=-1", 4400),
+        (f"/api/v1/chat/websocket/{sid}?after_seq=1.5", 4400),
+        (f"/api/v1/chat/websocket/{codec.new_id()}", 4404),
+        ("/api/v1/chat/websocket/not-a-uuid", 4404),
+        ("/api/v1/chat/websocket/a.b.>", 4404),
+        (f"/api/v1/chat/llm-stream/{codec.new_id()}", 4404),
+        ("/api/v1/chat/llm-stream/nope", 4404),
+    ]:
+        async with websockets.connect(ws_url(url, path)) as ws:
+            assert await closed_with(ws) == code, path
+
+
+async def test_after_seq_beyond_the_stream_end_still_gets_new_events(js, edge_factory):
+    url = edge_factory()
+    sid, seq = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}?after_seq={seq + 1000}")) as ws:
+        live = await until(ws, lambda f: f["data"].get("status") == "live")
+        assert live["data"]["last_seq"] is not None
+        _, seqs = await answer_events(js, sid, "local", 2)
+        frame = await until(ws, lambda f: f["seq"] is not None)
+        assert frame["seq"] == seqs[0]
