@@ -85,7 +85,8 @@ def encode(cfg: LlmConfig) -> bytes:
 
 
 def to_builtins(cfg: LlmConfig) -> dict[str, Any]:
-    return msgspec.to_builtins(cfg)
+    """Plain JSON types (lists, not tuples)."""
+    return msgspec.json.decode(msgspec.json.encode(cfg))
 
 
 def from_settings(settings: Settings) -> LlmConfig:

@@ -153,7 +153,9 @@ class Provider:
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"{self.name}: listing models timed out", provider=self.name) from exc
         except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"{self.name}: {type(exc).__name__}: {exc}", provider=self.name) from exc
+            raise ProviderUnavailable(
+                f"{self.name}: connection failed: {type(exc).__name__}: {exc}", provider=self.name
+            ) from exc
         if response.status_code != 200:
             raise self._status_failure(response, "")
         try:
@@ -180,7 +182,8 @@ class Provider:
 
     def _status_failure(self, response: httpx.Response, model: str) -> ProviderFailure:
         status = response.status_code
-        message = f"{self.name} answered {status}: {_error_message(response)}"
+        who = f"{self.name}:{model}" if model else self.name
+        message = f"{who} answered {status}: {_error_message(response)}"
         common = {"provider": self.name, "model": model, "status": status}
         if status == 429:
             return RateLimited(message, retry_after=_retry_after(response), **common)

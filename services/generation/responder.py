@@ -351,9 +351,15 @@ class Responder:
 
         producer = asyncio.create_task(produce(), name=f"provider-{provider.name}")
 
-        def on_cancel() -> None:
+        def stop_reading() -> None:
             # Cancelling the reader unwinds the HTTP stream: the provider sees the connection close.
-            producer.cancel()
+            # Only once: a second cancel would interrupt that unwinding (httpx's shielded close does
+            # not shield against asyncio cancellation) and leave the connection open.
+            if not producer.done() and not producer.cancelling():
+                producer.cancel()
+
+        def on_cancel() -> None:
+            stop_reading()
             queue.put_nowait(_CANCELLED)
 
         cancel.hooks.append(on_cancel)
@@ -394,5 +400,5 @@ class Responder:
                 return state, Crashed(item)
         finally:
             cancel.hooks.remove(on_cancel)
-            producer.cancel()
+            stop_reading()
             await asyncio.gather(producer, return_exceptions=True)

@@ -1,0 +1,66 @@
+"""Coalescing tokens into chunk events (pure)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
+
+
+def run(state: Coalescer, events) -> tuple[Coalescer, list[Chunk]]:
+    out: list[Chunk] = []
+    for event in events:
+        state, chunks = step(state, event)
+        out += chunks
+    return state, out
+
+
+def test_tokens_within_the_window_share_one_chunk():
+    state, out = run(Coalescer.of(15, 32), [Token("a", 0.000), Token(" b", 0.004), Token(" c", 0.010)])
+    assert out == [] and state.deadline == pytest.approx(0.015)
+    state, out = run(state, [Tick(0.014)])
+    assert out == []
+    state, out = run(state, [Tick(0.015)])
+    assert out == [Chunk(index=0, token_index=0, token_count=3, delta="a b c")]
+    assert state.deadline is None
+
+
+def test_size_limit_flushes_before_the_timer():
+    _, out = run(Coalescer.of(1000, 2), [Token("a", 0), Token("b", 0), Token("c", 0), End()])
+    assert out == [Chunk(0, 0, 2, "ab"), Chunk(1, 2, 1, "c")]
+
+
+def test_a_late_token_closes_the_overdue_window_first():
+    _, out = run(Coalescer.of(10, 32), [Token("a", 0.0), Token("b", 0.5), End()])
+    assert out == [Chunk(0, 0, 1, "a"), Chunk(1, 1, 1, "b")]
+
+
+def test_zero_window_sends_every_token_at_once():
+    _, out = run(Coalescer.of(0, 32), [Token("a", 0.0), Token("b", 0.0)])
+    assert [c.delta for c in out] == ["a", "b"]
+
+
+def test_indexes_count_chunks_and_tokens_without_gaps():
+    events = [Token(f"t{i} ", i * 0.004) for i in range(40)] + [End()]
+    _, out = run(Coalescer.of(10, 5), events)
+    assert [c.index for c in out] == list(range(len(out)))
+    assert all(a.token_index + a.token_count == b.token_index for a, b in itertools.pairwise(out))
+    assert sum(c.token_count for c in out) == 40
+    assert "".join(c.delta for c in out) == "".join(f"t{i} " for i in range(40))
+    assert all(c.token_count <= 5 for c in out)
+
+
+def test_end_and_tick_with_nothing_pending_emit_nothing():
+    state = Coalescer.of(10, 4)
+    assert run(state, [Tick(5.0), End()])[1] == []
+
+
+def test_bad_limits_and_inputs_are_refused():
+    with pytest.raises(ValueError, match="max_tokens >= 1"):
+        Coalescer.of(10, 0)
+    with pytest.raises(ValueError, match="flush_ms >= 0"):
+        Coalescer.of(-1, 4)
+    with pytest.raises(TypeError, match="not a coalescer event"):
+        step(Coalescer.of(10, 4), "token")

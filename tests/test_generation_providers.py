@@ -1,0 +1,219 @@
+"""The OpenAI-compatible provider client against the scripted server over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from events.schema import Usage
+from services.embedded import free_port
+from services.generation.errors import (
+    NotConfigured,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from services.generation.providers import Delta, Done, Provider, Providers, estimate_tokens, from_settings
+from services.scripted_llm import ScriptedLLM
+from services.settings import load
+
+
+@pytest.fixture
+async def llm():
+    async with ScriptedLLM(rate=0) as server:
+        yield server
+
+
+def provider(url: str, **kwargs) -> Provider:
+    kwargs.setdefault("retry_base_s", 0.01)
+    return Provider("local", url, "scripted", **kwargs)
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+async def collect(p: Provider, text: str, **params) -> tuple[str, Done]:
+    out, done = [], None
+    async for item in p.stream(user(text), **params):
+        if isinstance(item, Delta):
+            out.append(item.text)
+        else:
+            done = item
+    return "".join(out), done
+
+
+async def test_streams_tokens_then_done_with_reported_usage(llm):
+    p = provider(llm.base_url)
+    text, done = await collect(p, "[[tokens:4]]", temperature=0.0, max_tokens=10, top_p=None)
+    assert text == "tok0 tok1 tok2 tok3"
+    assert done == Done("stop", Usage(prompt_tokens=1, completion_tokens=4, reported=True))
+    (record,) = llm.records
+    assert record.params["temperature"] == 0.0 and record.params["max_tokens"] == 10 and "top_p" not in record.params
+    assert record.params["stream_options"] == {"include_usage": True}
+    assert record.model == "scripted"
+    await p.aclose()
+
+
+async def test_no_usage_reported_gives_none(llm):
+    p = provider(llm.base_url)
+    _, done = await collect(p, "[[tokens:2]] [[no_usage]]")
+    assert done.usage is None
+    await p.aclose()
+
+
+async def test_retries_5xx_and_429_before_the_first_token(llm):
+    p = provider(llm.base_url, retries=2)
+    text, _ = await collect(p, "[[status:500x2]] [[tokens:2]]")
+    assert text == "tok0 tok1"
+    assert [r.status for r in llm.records] == [500, 500, 200]
+    text, _ = await collect(p, "[[status:429x1]] [[tokens:1]]")
+    assert text == "tok0"
+    await p.aclose()
+
+
+@pytest.mark.parametrize(
+    ("directive", "error", "attempts"),
+    [
+        ("[[status:500]]", ProviderUnavailable, 3),
+        ("[[status:429]]", RateLimited, 3),
+        ("[[status:404]]", ProviderError, 1),
+    ],
+)
+async def test_status_errors_are_typed_and_only_retryable_ones_retried(llm, directive, error, attempts):
+    p = provider(llm.base_url, retries=2)
+    with pytest.raises(error, match="answered"):
+        await collect(p, directive)
+    assert len(llm.records) == attempts
+    assert p.last_health.last_error is not None
+    await p.aclose()
+
+
+async def test_retry_backs_off(llm):
+    p = provider(llm.base_url, retries=2, retry_base_s=0.1)
+    await collect(p, "[[status:503x2]] [[tokens:1]]")
+    gaps = [b.received_at - a.received_at for a, b in zip(llm.records, llm.records[1:], strict=False)]
+    # 0.1 s then 0.2 s nominal, with +-50 % jitter
+    assert gaps[0] >= 0.045 and gaps[1] >= 0.095
+
+
+async def test_mid_stream_error_event_is_not_retried(llm):
+    p = provider(llm.base_url, retries=3)
+    seen = []
+    with pytest.raises(ProviderError, match="mid-stream"):
+        async for item in p.stream(user("[[tokens:9]] [[fail_after:3]]")):
+            seen.append(item)
+    assert [d.text for d in seen] == ["tok0", " tok1", " tok2"]
+    assert len(llm.records) == 1
+    await p.aclose()
+
+
+async def test_dropped_connection_after_tokens_is_a_provider_error(llm):
+    p = provider(llm.base_url, retries=3)
+    with pytest.raises(ProviderError, match="connection failed"):
+        await collect(p, "[[tokens:9]] [[drop_after:2]]")
+    assert len(llm.records) == 1
+    await p.aclose()
+
+
+async def test_dropped_connection_before_any_token_is_retried(llm):
+    p = provider(llm.base_url, retries=1)
+    with pytest.raises(ProviderUnavailable):
+        await collect(p, "[[drop_after:0]]")
+    assert len(llm.records) == 2
+    await p.aclose()
+
+
+async def test_no_token_within_the_request_timeout(llm):
+    p = provider(llm.base_url, request_timeout_s=0.3, retries=2)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match="next token"):
+        await collect(p, "[[hang]]")
+    assert time.monotonic() - started < 2
+    assert len(llm.records) == 1  # a timeout is not retried: it already waited the whole timeout
+    await p.aclose()
+
+
+async def test_connect_error_is_retried_then_unavailable():
+    p = provider(f"http://127.0.0.1:{free_port()}/v1", retries=2, connect_timeout_s=0.5)
+    with pytest.raises(ProviderUnavailable, match="connection failed"):
+        await collect(p, "hi")
+    health = await p.health()
+    assert health.ok is False and "connection failed" in health.error and health.latency_ms is not None
+    await p.aclose()
+
+
+async def test_closing_the_stream_closes_the_upstream_connection(llm):
+    p = provider(llm.base_url)
+    stream = p.stream(user("[[tokens:500]] [[rate:100]]"))
+    async for item in stream:
+        if isinstance(item, Delta) and "tok2" in item.text:
+            break
+    closed = time.time()
+    await stream.aclose()
+    record = await asyncio.wait_for(llm.wait_for(lambda r: r.disconnected_at is not None), 2)
+    assert record.disconnected_at - closed < 0.25 and record.tokens_sent < 20
+    await p.aclose()
+
+
+async def test_list_models_and_health(llm):
+    p = provider(llm.base_url)
+    assert await p.list_models() == ["scripted"]
+    health = await p.health()
+    assert health.ok is True and health.error is None and health.latency_ms >= 0 and health.checked_at
+    llm.script(status=503)
+    with pytest.raises(ProviderUnavailable, match="503"):
+        await p.list_models()
+    health = await p.health()
+    assert health.ok is False and "503" in health.error and "503" in health.last_error
+    await p.aclose()
+
+
+async def test_malformed_model_list_is_a_provider_error():
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"models": []})
+
+    p = Provider("local", "http://x/v1", "m", transport=httpx.MockTransport(handler))
+    with pytest.raises(ProviderError, match="malformed model list"):
+        await p.list_models()
+    await p.aclose()
+
+
+async def test_openrouter_sends_key_and_attribution_headers(llm):
+    settings = load({"OPENROUTER_API_KEY": "sk-test", "PARLEY_OPENROUTER_BASE_URL": llm.base_url})
+    providers = from_settings(settings, None)
+    assert [p.name for p in providers.all()] == ["openrouter"]
+    await collect(providers.get("openrouter"), "[[tokens:1]]")
+    headers = llm.records[0].headers
+    assert headers["authorization"] == "Bearer sk-test"
+    assert headers["x-title"] == "Parley" and headers["http-referer"].startswith("http://")
+    assert llm.records[0].model == "openai/gpt-4o-mini"
+    with pytest.raises(NotConfigured, match="PARLEY_LOCAL_BASE_URL"):
+        providers.get("local")
+    await providers.aclose()
+
+
+def test_candidates_follow_the_failover_order_without_duplicates():
+    providers = Providers(
+        {"local": Provider("local", "http://a/v1", "small"), "openrouter": Provider("openrouter", "http://b/v1", "big")}
+    )
+    assert providers.candidates("local", None, ["local", "openrouter", "local:other", "openrouter:big"]) == [
+        ("local", "small"),
+        ("openrouter", "big"),
+        ("local", "other"),
+    ]
+    only_local = Providers({"local": Provider("local", "http://a/v1", "small")}, {"openrouter": "no key"})
+    assert only_local.candidates("openrouter", None, ["local"]) == [("openrouter", None), ("local", "small")]
+    with pytest.raises(NotConfigured, match="no key"):
+        only_local.get("openrouter")
+    with pytest.raises(NotConfigured, match="unknown provider"):
+        only_local.get("anthropic")
+
+
+def test_estimate_tokens_counts_words_and_marks():
+    assert estimate_tokens("Hello, world!") == 4
+    assert estimate_tokens("") == 0
