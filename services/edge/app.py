@@ -24,9 +24,10 @@ from services.edge.chat import Chat
 from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.index import Index
-from services.edge.routers import health, messages, sessions, sockets
+from services.edge.routers import health, llm, messages, sessions, sockets
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
+from services.generation import config, providers
 from services.settings import Settings, load
 
 log = logs.get("edge")
@@ -34,11 +35,13 @@ log = logs.get("edge")
 API_PREFIX = "/api/v1"
 
 
-def limits_of(settings: Settings) -> Limits:
+def limits_of(settings: Settings, cfg: config.LlmConfig) -> Limits:
+    """Size limit and the defaults of a new session, from the live LLM configuration."""
+    models = {"local": settings.local_model, "openrouter": settings.openrouter_model}
+    if cfg.default_model:
+        models[cfg.default_provider] = cfg.default_model
     return Limits(
-        max_message_bytes=settings.max_message_bytes,
-        default_provider=settings.default_provider,
-        default_models={"local": settings.local_model, "openrouter": settings.openrouter_model},
+        max_message_bytes=settings.max_message_bytes, default_provider=cfg.default_provider, default_models=models
     )
 
 
@@ -47,20 +50,15 @@ def body_limit(settings: Settings) -> int:
     return 8 * settings.max_message_bytes + 64 * 1024
 
 
-class Middleware:
-    """Request metrics, and a cap on request bodies (413 before reading an oversized one)."""
+class RequestMetrics:
+    """Count and time every HTTP request by route template (not by raw path: ids would explode labels)."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            response = JSONResponse({"detail": f"request body over {self.max_body} bytes"}, status_code=413)
-            return await response(scope, receive, send)
         started = time.perf_counter()
         status = 500
 
@@ -96,9 +94,13 @@ def create_app(settings: Settings) -> FastAPI:
         except (OSError, asyncpg.PostgresError) as exc:
             await nc.close()
             raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
+        llm_config = await config.LiveConfig(config.from_settings(settings)).start(js, first_value_s=2.0)
+        llm_providers = providers.from_settings(settings, rt.local_base_url, retries=0)
         index = Index()
         bridge = Bridge(nc, js, index)
         await bridge.start()
+        app.state.llm_config = llm_config
+        app.state.providers = llm_providers
         app.state.settings = settings
         app.state.auth = auth
         app.state.nc = nc
@@ -106,7 +108,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.pool = pool
         app.state.index = index
         app.state.bridge = bridge
-        app.state.chat = Chat(nc=nc, js=js, pool=pool, index=index, limits=limits_of(settings))
+        app.state.chat = Chat(
+            nc=nc, js=js, pool=pool, index=index, limits=lambda: limits_of(settings, llm_config.current)
+        )
         if not auth.enabled:
             log.info(
                 "auth is off: every caller is one local user (set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY)",
@@ -117,6 +121,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await bridge.stop()
+            await llm_config.stop()
+            await llm_providers.aclose()
             await pool.close()
             await nc.close()
             log.info("edge stopped", pid=os.getpid())
@@ -126,6 +132,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Event-sourced real-time LLM chat. Protocol: docs/protocol.md",
         version="1",
         lifespan=lifespan,
+        # Oversized bodies get 413 before they are read (chunked ones too).
+        max_body_size=body_limit(settings),
     )
     app.state.settings = settings
     app.state.auth = auth
@@ -147,13 +155,13 @@ def create_app(settings: Settings) -> FastAPI:
         log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    for router in (sessions.router, messages.router, sockets.router, health.router):
+    for router in (sessions.router, messages.router, llm.router, sockets.router, health.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)  # probes at the root too
     if (dist := dist_dir(settings)) is not None:
         # Mounted last: API routes take precedence.
         app.mount("/", SinglePageApp(dist), name="web")
-    app.add_middleware(Middleware, max_body=body_limit(settings))
+    app.add_middleware(RequestMetrics)
     return app
 
 

@@ -7,7 +7,7 @@ Writes return as soon as JetStream has stored the events; the answer streams ove
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -57,13 +57,19 @@ async def db(awaitable: Awaitable[T]) -> T:
 
 
 class Chat:
-    def __init__(self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, index: Index, limits: Limits) -> None:
+    def __init__(
+        self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, index: Index, limits: Callable[[], Limits]
+    ) -> None:
         self.nc = nc
         self.js = js
         self.pool = pool
         self.index = index
-        self.limits = limits
+        self._limits = limits  # read per command: the default provider/model change live
         self.access = Access(index, pool, js)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits()
 
     # -- publishing -------------------------------------------------------------------------------
 

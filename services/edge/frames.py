@@ -171,48 +171,33 @@ def final_message(
     event: GenerationCompleted | GenerationFailed | GenerationCancelled, seq: int | None, answer: MessageRef | None
 ) -> dict[str, Any]:
     """The finished answer a terminal event describes."""
-    base = _answer_base(event, seq, answer)
+    base = _answer_base(event, seq, answer) | {
+        "llm_provider": event.llm_provider,
+        "llm_model": event.llm_model,
+        "response_time_ms": event.timings.total_ms,
+        "time_to_first_token_ms": event.timings.time_to_first_token_ms,
+        "tokens_used": event.usage.total_tokens,
+        "prompt_tokens": event.usage.prompt_tokens,
+        "completion_tokens": event.usage.completion_tokens,
+    }
     match event:
         case GenerationCompleted():
-            return chat_message(
-                **base,
-                content=event.content,
-                status="complete",
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                response_time_ms=event.timings.total_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-                tokens_used=event.usage.total_tokens,
-                prompt_tokens=event.usage.prompt_tokens,
-                completion_tokens=event.usage.completion_tokens,
-                metadata={
-                    "finish_reason": event.finish_reason,
-                    "chunk_count": event.chunk_count,
-                    "usage_reported": event.usage.reported,
-                },
-            )
+            metadata = {
+                "finish_reason": event.finish_reason,
+                "chunk_count": event.chunk_count,
+                "usage_reported": event.usage.reported,
+            }
+            return chat_message(**base, content=event.content, status="complete", metadata=metadata)
         case GenerationFailed():
             return chat_message(
                 **base,
                 content=event.partial_content,
                 status="failed",
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                response_time_ms=event.timings.total_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
                 error_message=event.error_message,
                 error_kind=event.error_kind,
             )
         case GenerationCancelled():
-            return chat_message(
-                **base,
-                content=event.partial_content,
-                status="cancelled",
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                response_time_ms=event.timings.total_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-            )
+            return chat_message(**base, content=event.partial_content, status="cancelled")
         case _:
             raise TypeError(f"not a terminal event: {type(event).__name__}")
 
