@@ -73,26 +73,31 @@ async def test_put_read_delete_round_trip(js):
     assert await config.read(js, settings) == config.from_settings(settings)
 
 
+async def until(live: LiveConfig, predicate, within_s: float = 5.0) -> None:
+    async with asyncio.timeout(within_s):
+        while True:
+            live.changed.clear()
+            if predicate():
+                return
+            await live.changed.wait()
+
+
 async def test_live_config_follows_changes_and_ignores_malformed_values(js):
     await config.put(js, LlmConfig(default_model="first"))
     live = await LiveConfig(LlmConfig()).start(js)
     try:
         assert live.current.default_model == "first"
-        live.changed.clear()
         await config.put(js, LlmConfig(default_model="second"))
-        await asyncio.wait_for(live.changed.wait(), 5)
-        assert live.current.default_model == "second"
+        await until(live, lambda: live.current.default_model == "second")
         # a value written around our validation is logged and ignored: the last good one stays
         kv = await js.key_value(CONFIG_BUCKET)
-        await kv.put(config.KEY, b'{"default_provider": "nope"}')
+        bad = await kv.put(config.KEY, b'{"default_provider": "nope"}')
+        await asyncio.sleep(0.2)
+        assert live.current.default_model == "second" and live.revision < bad
         await config.put(js, LlmConfig(default_model="third"))
-        live.changed.clear()
-        await asyncio.wait_for(live.changed.wait(), 5)
-        assert live.current.default_model == "third"
-        live.changed.clear()
+        await until(live, lambda: live.current.default_model == "third")
         await config.delete(js)
-        await asyncio.wait_for(live.changed.wait(), 5)
-        assert live.current == LlmConfig()
+        await until(live, lambda: live.current == LlmConfig())
     finally:
         await live.stop()
 

@@ -318,3 +318,25 @@ async def test_stopping_a_worker_hands_unfinished_answers_to_another(js, workers
     assert done.content == "".join(c.delta for c in chunks(events, attempt=2))
     assert [e.worker_id for e in events if isinstance(e, GenerationStarted)] == ["w1", "w2"]
     assert llm.records[0].disconnected_at is not None
+
+
+async def test_a_prompt_out_of_deliveries_ends_as_failed(js, workers, llm):
+    one = {"PARLEY_MAX_DELIVER": "1"}
+    w1, w2 = await workers("w1", **one), await workers("w2", **one)
+    sid = await new_session(js)
+    _, aid = await send(js, sid, "[[tokens:100]] [[rate:20]]")
+    events = await wait_for(js, sid, lambda evs: any(isinstance(e, GenerationStarted) for e in evs))
+    (started,) = [e for e in events if isinstance(e, GenerationStarted)]
+    await (w1 if started.worker_id == "w1" else w2).stop(grace_s=0.1)  # released, but no delivery left
+    end = ended(await wait_ended(js, sid, aid))
+    assert (
+        isinstance(end, GenerationFailed) and end.error_kind == "internal" and "given up after 1" in end.error_message
+    )
+
+
+async def test_the_work_queue_consumer_has_the_configured_limits(js, workers):
+    await workers(PARLEY_ACK_WAIT_S="3", PARLEY_MAX_DELIVER="4")
+    info = await js.consumer_info(CHAT_STREAM, DURABLE)
+    assert info.config.ack_wait == 3 and info.config.max_deliver == 4
+    assert info.config.backoff == [3, 6, 12]
+    assert info.config.filter_subject == subjects.PROMPTS

@@ -10,6 +10,7 @@ poison prompts are terminated and logged, never retried.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -27,6 +28,8 @@ from services.settings import Settings
 log = logs.get("generation.consumer")
 
 DURABLE = "generation"
+# Published by the server when a prompt used up its deliveries; one worker (queue group) answers it.
+GIVEN_UP = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{CHAT_STREAM}.{DURABLE}"
 FETCH_WAIT_S = 1.0  # a fetch's long poll; also how long a stop may wait for it
 MAX_BACKOFF_S = 300.0
 
@@ -76,6 +79,7 @@ class Consumer:
 
     async def start(self) -> Consumer:
         self.sub = await ensure(self.js, self.settings)
+        self.advisories = await self.responder.nc.subscribe(GIVEN_UP, queue="parley-generation", cb=self._on_given_up)
         self._loop_task = asyncio.create_task(self._fetch_loop(), name="generation-fetch")
         return self
 
@@ -145,9 +149,22 @@ class Consumer:
             pulse.cancel()
             self.slots.release()
 
+    async def _on_given_up(self, msg: Msg) -> None:
+        """A prompt ran out of deliveries (its workers kept dying or failing to store events):
+        end its answer as failed, so no client waits forever."""
+        try:
+            advisory = json.loads(msg.data)
+            seq, deliveries = int(advisory["stream_seq"]), int(advisory.get("deliveries") or 0)
+            stored = await self.js.get_msg(CHAT_STREAM, seq)
+            await self.responder.give_up(stored.data, deliveries)
+        except Exception:
+            log.exception("could not end a given-up prompt", advisory=msg.data[:500].decode(errors="replace"))
+
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop fetching; give answers in flight ``grace_s`` to finish, then release them."""
         self.stopping.set()
+        if getattr(self, "advisories", None) is not None:
+            await _quietly(self.advisories.unsubscribe())
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
         if self.tasks:

@@ -149,6 +149,26 @@ class Responder:
         finally:
             self.cancels.forget(request.message_id)
 
+    async def give_up(self, data: bytes, deliveries: int) -> None:
+        """End the answer of a prompt that used up its deliveries, unless it already ended."""
+        try:
+            request = codec.decode(data)
+        except EventDecodeError:
+            return  # poison: terminated and logged when it was delivered
+        if not isinstance(request, GenerationRequested):
+            return
+        history = context.fold(request.session_id, await context.load(self.js, request.session_id))
+        if context.is_terminal(history, request.message_id):
+            return
+        message = f"given up after {deliveries} deliveries: the workers answering it stopped or could not store events"
+        state = Answer.of(request, max(1, deliveries))
+        publisher = Publisher(self.js)
+        for event in answer.decide(state, answer.Fail("internal", message)):
+            await publisher.finish(event)
+        log.error(
+            "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
+        )
+
     async def _history(self, request: GenerationRequested, cancel: Cancel, bound) -> context.History:
         """The session's events; if earlier answers are still streaming, wait for them first,
         so this answer's context holds them (a quick second message sees the first answer)."""
