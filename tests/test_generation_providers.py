@@ -217,3 +217,23 @@ def test_candidates_follow_the_failover_order_without_duplicates():
 def test_estimate_tokens_counts_words_and_marks():
     assert estimate_tokens("Hello, world!") == 4
     assert estimate_tokens("") == 0
+
+
+async def test_all_providers_health_and_models_at_once(llm):
+    async with ScriptedLLM(rate=0) as down:
+        down.script(status=503)
+        settings = load(
+            {
+                "PARLEY_LOCAL_BASE_URL": llm.base_url,
+                "OPENROUTER_API_KEY": "k",
+                "PARLEY_OPENROUTER_BASE_URL": down.base_url,
+            }
+        )
+        providers = from_settings(settings)
+        try:
+            health = {h.provider: h for h in await providers.health()}
+            assert health["local"].ok is True and health["openrouter"].ok is False
+            models = await providers.models()
+            assert models["local"] == ["scripted"] and "503" in models["openrouter"]
+        finally:
+            await providers.aclose()

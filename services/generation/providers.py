@@ -9,8 +9,10 @@ Before the first token, connect errors, 429 and 5xx are retried with exponential
 (``PARLEY_PROVIDER_RETRIES``); after it, a failure is raised as is (the caller keeps the partial
 text). For the edge::
 
-    providers = from_settings(settings, local_base_url)
-    for p in providers.all(): await p.list_models(); await p.health()
+    providers = from_settings(settings, runtime.resolve(settings).local_base_url)
+    await providers.health()     # [Health] of every configured provider, checked now
+    await providers.models()     # {provider: [model ids] or the error text}
+    providers.unconfigured       # {provider: why it is not configured}
     await providers.aclose()
 """
 
@@ -329,6 +331,22 @@ class Providers:
             if pair not in out:
                 out.append(pair)
         return out
+
+    async def health(self) -> list[Health]:
+        """Check every configured provider at once."""
+        return list(await asyncio.gather(*(p.health() for p in self.by_name.values())))
+
+    async def models(self) -> dict[str, list[str] | str]:
+        """Model ids per configured provider, or the error text where listing failed."""
+
+        async def one(p: Provider) -> list[str] | str:
+            try:
+                return await p.list_models()
+            except ProviderFailure as exc:
+                return str(exc)
+
+        names = list(self.by_name)
+        return dict(zip(names, await asyncio.gather(*(one(self.by_name[n]) for n in names)), strict=True))
 
     async def aclose(self) -> None:
         await asyncio.gather(*(p.aclose() for p in self.by_name.values()), return_exceptions=True)
