@@ -191,9 +191,11 @@ const stickPx = 96;
 export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, actions, typingOthers }: ListProps) {
   const box = useRef<HTMLDivElement>(null);
   const top = useRef<HTMLDivElement>(null);
+  const inner = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const firstId = useRef<string | null>(null);
-  const anchor = useRef<{ height: number; top: number } | null>(null);
+  /** The first message before older ones go in above it, and where it was in the viewport. */
+  const anchor = useRef<{ id: string; top: number } | null>(null);
   const [away, setAway] = useState(false);
 
   const list: MessageView[] = [];
@@ -212,7 +214,10 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   const older = useCallback(async () => {
     const el = box.current;
     if (!el || !conv.hasOlder || loadingOlder) return;
-    anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+    const first = el.querySelector<HTMLElement>("article.msg");
+    if (first?.dataset.messageId) {
+      anchor.current = { id: first.dataset.messageId, top: first.getBoundingClientRect().top };
+    }
     await onOlder();
   }, [conv.hasOlder, loadingOlder, onOlder]);
 
@@ -235,14 +240,30 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
     if (!el) return;
     const first = list[0]?.id ?? null;
     if (anchor.current && first !== firstId.current) {
-      // Older messages went in above: keep what the reader was looking at in place.
-      el.scrollTop = anchor.current.top + (el.scrollHeight - anchor.current.height);
+      // Older messages went in above: keep what the reader was looking at in place. Measured by
+      // element, not scrollHeight: off-screen messages only have estimated heights
+      // (content-visibility), and the browser's own scroll anchoring may have moved already.
+      const held = el.querySelector<HTMLElement>(`article.msg[data-message-id="${CSS.escape(anchor.current.id)}"]`);
+      if (held) el.scrollTop += held.getBoundingClientRect().top - anchor.current.top;
       anchor.current = null;
     } else if (atBottom.current) {
       el.scrollTop = el.scrollHeight;
     }
     firstId.current = first;
   });
+
+  // Heights settle after the first layout (markdown, code blocks, content-visibility estimates
+  // becoming real sizes): keep following the bottom through those changes too.
+  useEffect(() => {
+    const el = box.current;
+    const content = inner.current;
+    if (!el || !content) return undefined;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current && !anchor.current) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(content);
+    return () => observer.disconnect();
+  }, []);
 
   // A new chat opened: start at the bottom.
   useLayoutEffect(() => {
@@ -287,6 +308,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
         aria-label="Messages"
         tabIndex={0}
       >
+        <div class="messages-inner" ref={inner}>
         <div ref={top} class="older">
           {conv.hasOlder ? (
             <button type="button" class="btn ghost small" onClick={() => void older()} disabled={loadingOlder}>
@@ -311,6 +333,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
             Someone else in this chat is typing…
           </div>
         )}
+        </div>
       </div>
       {away && (
         <button type="button" class="jump" onClick={jump}>
