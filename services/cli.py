@@ -90,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("settings", help="print every setting as a Markdown table").set_defaults(
         run=_settings_table, name="settings"
     )
-    bench = sub.add_parser("bench", help="benchmarks (see `just bench`)")
+    # prefix_chars="+": every option (--quick, -h, ...) passes through to the bench's own parser.
+    bench = sub.add_parser("bench", help="benchmarks (see `just bench`)", prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(run=_bench, name="bench")
     return root
