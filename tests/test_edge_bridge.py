@@ -122,6 +122,8 @@ async def test_live_and_replay_frames(js, edge_factory):
         final = got[-1]["data"]
         assert final["event"] == "completed" and final["message"]["content"] == "t0 t1 t2 t3 t4 "
         assert final["message"]["reply_to"] == got[0]["message_id"]
+    log = edge_factory.processes[0].log.read_text()
+    assert sum("auth is off" in line for line in log.splitlines()) == 1, "start-up says so, once"
 
 
 async def _stream_answer(js, sid: str, aid: str, mid: str, tokens: int, pause: float) -> list[int]:
@@ -431,3 +433,54 @@ async def test_after_seq_beyond_the_stream_end_still_gets_new_events(js, edge_fa
         _, seqs = await answer_events(js, sid, "local", 2)
         frame = await until(ws, lambda f: f["seq"] is not None)
         assert frame["seq"] == seqs[0]
+
+
+async def test_several_workers_share_one_port(js, edge_factory):
+    """PARLEY_EDGE_WORKERS=2: uvicorn workers on one port, each with its own bridge; every
+    socket gets every event whichever worker holds it; /metrics sums the workers."""
+    import httpx
+
+    url = edge_factory(PARLEY_EDGE_WORKERS="2")
+    sid, _ = await new_session(js)
+    sockets = [await websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) for _ in range(8)]
+    try:
+        for ws in sockets:
+            await until(ws, lambda f: f["data"].get("status") == "live")
+        _, seqs = await answer_events(js, sid, "local", 3)
+        for ws in sockets:
+            got = [(await until(ws, lambda f: f["seq"] is not None))["seq"] for _ in seqs]
+            assert got == seqs
+        async with httpx.AsyncClient(base_url=url) as client:
+            text = (await client.get("/metrics")).text
+            line = next(
+                line for line in text.splitlines() if line.startswith('parley_edge_ws_connections{endpoint="session"}')
+            )
+            assert float(line.split()[-1]) == 8.0, line
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+
+async def test_bridge_survives_a_nats_restart(nats, nc, js, edge_factory):
+    """NATS goes away and comes back: open sockets get the events stored afterwards, in order."""
+    import httpx
+
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) as ws:
+        await until(ws, lambda f: f["data"].get("status") == "live")
+        _, before = await answer_events(js, sid, "local", 2)
+        assert [(await until(ws, lambda f: f["seq"] is not None))["seq"] for _ in before] == before
+        await asyncio.to_thread(nats.restart)
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(100):  # the edge reconnects on its own
+                if (await client.get("/readyz")).json()["checks"]["nats"]:
+                    break
+                await asyncio.sleep(0.1)
+        for _ in range(100):  # so does the test's own client
+            if nc.is_connected:
+                break
+            await asyncio.sleep(0.1)
+        _, after = await answer_events(js, sid, "local", 3)
+        got = [(await until(ws, lambda f: f["seq"] is not None, wait=20))["seq"] for _ in after]
+        assert got == after
