@@ -484,3 +484,12 @@ async def test_bridge_survives_a_nats_restart(nats, nc, js, edge_factory):
         _, after = await answer_events(js, sid, "local", 3)
         got = [(await until(ws, lambda f: f["seq"] is not None, wait=20))["seq"] for _ in after]
         assert got == after
+
+
+async def test_oversized_frame_closes_1009(js, edge_factory):
+    url = edge_factory(PARLEY_MAX_MESSAGE_BYTES="1000")
+    sid, _ = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}"), max_size=None) as ws:
+        await until(ws, lambda f: f["data"].get("status") == "live")
+        await ws.send(json.dumps({"type": "send", "content": "x" * (1024 * 1024 + 10)}))
+        assert await closed_with(ws) == 1009
