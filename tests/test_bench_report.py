@@ -1,0 +1,119 @@
+"""Targets and tables of a run (services/bench/report.py)."""
+
+from __future__ import annotations
+
+import json
+
+from services.bench import report
+
+
+def side(p99: float, tokens_per_s: float, lag_p99: float | None = None) -> dict:
+    dist = {"n": 10, "p50": p99 / 2, "p90": p99 * 0.9, "p99": p99, "max": p99 * 2, "mean": p99 / 2}
+    out = {
+        "window_s": 20.0,
+        "latency_ms": dist,
+        "ttft_ms": dist,
+        "ttft_overhead_ms": dist,
+        "tokens_per_s": tokens_per_s,
+        "frames_per_s": tokens_per_s,
+        "token_frames_per_s": tokens_per_s,
+        "tokens_per_token_frame": 1.0,
+        "answers_per_s": 3.0,
+        "errors": 0,
+        "gaps": 0,
+        "shorts": 0,
+        "duplicates": 0,
+        "overruns": 0,
+        "reconnects": {},
+        "rss": {"per_connection_kib": 12.5},
+        "cpu": {"edge": {"cpu_s": 10.0, "cores": 0.5}, "total": {"cpu_s": 30.0, "cores": 1.5}},
+        "loadgen_cpu_s": 4.0,
+    }
+    if lag_p99 is not None:
+        out["projection_lag"] = {"ms": {**dist, "p50": 1.0, "p99": lag_p99}, "events": dist}
+    return out
+
+
+def results() -> dict:
+    def scenario(name, clients, rate, parley, baseline):
+        return {
+            "name": name,
+            "clients": clients,
+            "rate": rate,
+            "tokens": 40,
+            "duration_s": 30.0,
+            "offered_tokens_per_s": clients * rate,
+            "parley": parley,
+            "baseline": baseline,
+            "ratios": {"tokens_per_s": round(parley["tokens_per_s"] / baseline["tokens_per_s"], 3)},
+        }
+
+    return {
+        "mode": "full",
+        "started_at": "2026-01-01T00:00:00",
+        "machine": {
+            "cores": 2,
+            "cpu_model": "CPU",
+            "memory_gib": 8.0,
+            "os": "Linux",
+            "python": "3.11",
+            "nats_server": "v2",
+            "postgres": "16",
+        },
+        "load_average_before": [0.2, 0.1, 0.1],
+        "load_average_after": [1.9, 1.0, 0.5],
+        "options": {"loadgens": 2},
+        "settings": {"generation_workers": 2},
+        "idle": {
+            "parley": {
+                "connections": 1000,
+                "per_connection_kib": 62.0,
+                "rss_before_mib": 80,
+                "rss_open_mib": 140,
+                "connect_s": 3.0,
+                "errors": 0,
+            }
+        },
+        "scenarios": [
+            scenario("latency", 200, 30.0, side(12.0, 6000.0, 50.0), side(3.0, 6000.0)),
+            scenario("throughput", 1000, 20.0, side(90.0, 12000.0, 400.0), side(20.0, 15000.0)),
+        ],
+    }
+
+
+def test_targets_say_met_or_by_how_much_missed():
+    found = report.targets(results())
+
+    def row(start: str) -> dict:
+        return next(r for r in found if r["target"].startswith(start))
+
+    latency = row("token delivery p99")
+    assert latency["met"] is True and latency["measured"] == 12.0 and latency["load"] == "200 × 30 tok/s"
+    throughput = row("≥ 20,000 tokens/s")
+    assert throughput["met"] is False and throughput["miss"] == "short by 8e+03 (0.60× the target)"
+    assert row("throughput ≥ 0.7")["met"] is True  # 0.8
+    lag = row("projection lag")
+    assert lag["met"] is False and lag["miss"] == "over by 200 (2.00× the target)"
+    idle = row("an idle connection")
+    assert idle["met"] is False and idle["load"] == "1000 idle sockets"
+
+
+def test_a_missing_scenario_is_reported_as_not_measured():
+    data = results()
+    data["scenarios"] = data["scenarios"][:1]
+    row = next(r for r in report.targets(data) if r["target"].startswith("≥ 20,000"))
+    assert row["measured"] is None and row["met"] is None
+
+
+def test_files_hold_the_tables_and_the_plot(tmp_path):
+    data = results()
+    latencies = {("latency", "parley"): [0.001 * i for i in range(1, 50)], ("latency", "baseline"): [0.0005] * 20}
+    text = report.write(data, latencies, tmp_path)
+    assert "| token latency p50 / p90 / p99 / max (ms) | 6.0 / 10.8 / 12.0 / 24.0 | 1.5 / 2.7 / 3.0 / 6.0 |" in text
+    assert "| delivered tokens/s | 12,000.0 | 15,000.0 | 0.800× |" in text
+    assert "| projection lag p50 / p99 (ms) | 1.0 / 400.0 | n/a |" in text
+    assert "**no** | over by 200 (2.00× the target) |" in text
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["targets"][0]["met"] is True
+    assert (tmp_path / "results.md").read_text().startswith("## Parley benchmark (full mode")
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
