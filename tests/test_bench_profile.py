@@ -25,9 +25,13 @@ def test_top_counts_self_time_packages_and_own_inclusive_time():
     assert found["packages"][0] == ["msgspec", 60.0]
     assert ["services.edge", 20.0] in found["packages"]
     inclusive = dict((name, pct) for name, pct in found["own_inclusive"])
-    assert inclusive["<module> (services/cli.py)"] == 100.0
-    assert inclusive["_on_event (services/edge/bridge.py)"] == 80.0
-    assert "run (asyncio/runners.py)" not in inclusive  # not our code
+    assert inclusive == {"_on_event (services/edge/bridge.py)": 80.0}  # not entry points, not libraries
+
+
+def test_uvloops_own_time_is_named():
+    found = profile.top("<module> (x.py:1);Runner.run (asyncio/runners.py:118) 3\n")
+    assert found["self"] == [["uvloop (C: I/O and scheduling)", 100.0]]
+    assert found["packages"] == [["uvloop", 100.0]]
 
 
 def test_top_of_nothing_is_empty():

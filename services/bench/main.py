@@ -33,6 +33,8 @@ DEFAULTS = {
     "idle": (1000, 200),
     "loadgens": (2, 1),
     "resume_repeats": (3, 1),
+    # Full: slow enough that every token is its own event (the worst case to replay); quick: fast.
+    "resume_rate": (50.0, 1000.0),
     "replay_sessions": (200, 40),
     "profile": (10.0, 0.0),
 }
@@ -54,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loadgens", type=int, help="load-generator processes (full 2, quick 1)")
     p.add_argument("--generation-workers", type=int, default=2, help="generation processes (2)")
     p.add_argument("--resume-tokens", type=int, default=2000, help="length of the resumed answer (2000)")
-    p.add_argument("--resume-rate", type=float, default=1000.0, help="its token rate (1000)")
+    p.add_argument("--resume-rate", type=float, help="its token rate (full 50: one event per token; quick 1000)")
     p.add_argument("--resume-repeats", type=int, help="resume rounds (full 3, quick 1)")
     p.add_argument("--replay-sessions", type=int, help="sessions replayed at once (full 200, quick 40)")
     p.add_argument("--profile", type=float, dest="profile", help="seconds of py-spy profiling (full 10, quick 0: off)")
@@ -83,7 +85,7 @@ def options(argv: list[str]) -> Options:
             raise BadArguments(f"--{name.replace('_', '-')} must be above 0, got {value(name)}")
     if args.generation_workers < 1:
         raise BadArguments(f"--generation-workers must be at least 1, got {args.generation_workers}")
-    if args.resume_tokens < 2 or args.resume_rate <= 0:
+    if args.resume_tokens < 2 or value("resume_rate") <= 0:
         raise BadArguments("--resume-tokens must be at least 2 and --resume-rate above 0")
     if value("profile") < 0:
         raise BadArguments(f"--profile must be 0 or more seconds, got {value('profile')}")
@@ -111,7 +113,7 @@ def options(argv: list[str]) -> Options:
         idle=value("idle"),
         generation_workers=args.generation_workers,
         resume_tokens=args.resume_tokens,
-        resume_rate=args.resume_rate,
+        resume_rate=value("resume_rate"),
         resume_repeats=value("resume_repeats"),
         replay_sessions=value("replay_sessions"),
         profile_s=value("profile"),

@@ -13,6 +13,10 @@ from pathlib import Path
 _LINE = re.compile(r":\d+\)$")
 # Our own code, for "which of our functions is the time spent under".
 OWN = ("services/", "events/", "projections/")
+# Entry points every sample passes through: nothing to learn from them.
+_ENTRY = ("<module> (", "main (", "_run_module.<locals>.run (", "run (services/cli.py")
+# With uvloop the loop's own C code (socket reads/writes, polling) shows as this frame.
+UVLOOP = "Runner.run (asyncio/runners.py)"
 
 
 def _frame(raw: str) -> str:
@@ -21,6 +25,8 @@ def _frame(raw: str) -> str:
 
 
 def _package(frame: str) -> str:
+    if frame == UVLOOP:
+        return "uvloop"
     inside = frame[frame.rfind("(") + 1 : -1]
     parts = inside.split("/")
     if parts[0] in {"services", "projections", "events"} and len(parts) > 2:
@@ -47,11 +53,12 @@ def top(collapsed: str, n: int = 12) -> dict[str, object]:
         self_time[frames[-1]] += samples
         packages[_package(frames[-1])] += samples
         for frame in set(frames):
-            if any(f"({own}" in frame for own in OWN):
+            if any(f"({own}" in frame for own in OWN) and not frame.startswith(_ENTRY):
                 inclusive[frame] += samples
 
     def pct(counter: Counter[str]) -> list[list[object]]:
-        return [[name, round(100 * c / total, 1)] for name, c in counter.most_common(n)] if total else []
+        named = {UVLOOP: "uvloop (C: I/O and scheduling)"}
+        return [[named.get(k, k), round(100 * c / total, 1)] for k, c in counter.most_common(n)] if total else []
 
     return {"samples": total, "self": pct(self_time), "packages": pct(packages), "own_inclusive": pct(inclusive)}
 

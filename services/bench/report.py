@@ -89,6 +89,7 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
         "token latency p50 / p90 / p99 / max (ms)": _dist(m["latency_ms"]),
         "time to first token p50 / p99 (ms)": _dist(m["ttft_ms"], ("p50", "p99")),
         "TTFT overhead over the provider's p50 / p99 (ms)": _dist(m["ttft_overhead_ms"], ("p50", "p99")),
+        "prompt sent → provider has the request p50 / p99 (ms)": _dist(m.get("request_path_ms"), ("p50", "p99")),
         "delivered tokens/s": _n(m["tokens_per_s"]),
         "frames/s, all / token frames (tokens per token frame)": f"{_n(m['frames_per_s'])} / "
         f"{_n(m['token_frames_per_s'])} ({_n(m['tokens_per_token_frame'], 2)})",
@@ -101,6 +102,29 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
         "CPU, cores (busiest)": _cores(m["cpu"]),
         "load generator CPU (s)": _n(m["loadgen_cpu_s"], 2),
     }
+
+
+def cpu_table(results: dict[str, Any]) -> list[str]:
+    """Cores each process kept busy during each measurement window (2.00 = the whole machine)."""
+    columns = [
+        (f"{s['name']} {side}", s[side]["cpu"])
+        for s in results.get("scenarios", [])
+        for side in ("parley", "baseline")
+        if side in s
+    ]
+    if not columns:
+        return []
+    names = list(dict.fromkeys(n for _, cpu in columns for n in cpu if n != "total"))
+    lines = [
+        "### CPU by process (cores busy during the measurement window)",
+        "",
+        "| process | " + " | ".join(title for title, _ in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for name in [*names, "total"]:
+        cells = [f"{cpu[name]['cores']:.2f}" if name in cpu else "–" for _, cpu in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -144,6 +168,7 @@ def markdown(results: dict[str, Any]) -> str:
         for key, value in ours.items():
             lines.append(f"| {key} | {value} | {theirs.get(key, '–')} | {ratio_of.get(key, '') if ratios else ''} |")
         lines.append("")
+    lines += cpu_table(results)
     lines += ["### Targets (2-core machine; reported, not asserted)", "", "| target | load | measured | met | miss |"]
     lines.append("| --- | --- | --- | --- | --- |")
     for t in targets(results):

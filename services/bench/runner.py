@@ -344,7 +344,10 @@ class Run:
         return await profile.record(pids, seconds, self.work / "profile")
 
     async def resume(self) -> dict[str, Any]:
-        """Reload in the middle of a long answer, and replay of the whole answer afterwards."""
+        """Reload in the middle of a long answer, and replay of the whole answer afterwards.
+
+        The rounds stream at the same time (a slow answer takes a while); their measurements
+        (reconnects, replays) take turns, so they do not slow each other down."""
         options, target = self.options, self.parley
         plan = Plan(
             kind="chat",
@@ -355,52 +358,14 @@ class Run:
             rate=options.resume_rate,
             answer_timeout_s=options.resume_tokens / options.resume_rate + 60,
         )
-        rounds = []
-        anomalies: list[str] = []
-        errors: list[str] = []
+        turn = asyncio.Lock()
         async with httpx.AsyncClient(base_url=target.url, timeout=30) as http:
-            for i in range(options.resume_repeats):
-                response = await http.post("/api/v1/chat/sessions", json={"title": f"bench resume {i}"})
-                response.raise_for_status()
-                session_id = response.json()["id"]
-                tally = Tally()
-                first = Client(plan, i, session_id, tally)
-                await first.open(0)
-                before_prompt = first.last_seq
-                answer = await first.ask(f"resume.{i}", stop_after_tokens=options.resume_tokens // 2)
-                cut = first.last_seq
-                await first.close()
-                # Reload mid-answer: reconnect after the last sequence seen, then follow to the end.
-                second = Client(plan, i, session_id, tally)
-                began = time.perf_counter()
-                await second.open(cut)
-                live_ms = (time.perf_counter() - began) * 1000
-                replayed = second.stored_frames
-                await second.follow(answer)
-                # The whole answer again, from before its prompt: the "open the chat later" case.
-                fresh = Tally()
-                third = Client(plan, i, session_id, fresh)
-                again = Answer(nonce=answer.nonce, sent_at=time.time(), message_id=answer.message_id)
-                began = time.perf_counter()
-                await third.connect(before_prompt)
-                await third.follow(again)
-                full_ms = (time.perf_counter() - began) * 1000
-                frames = third.stored_frames
-                await third.close()
-                tokens = sum(n for _, n, _, _ in again.tokens)
-                anomalies += tally.checker.anomalies + fresh.checker.anomalies
-                errors += tally.errors + fresh.errors
-                if answer.outcome != "completed" or again.outcome != "completed":
-                    errors.append(f"resume {i}: answer {answer.outcome}, replay {again.outcome}")
-                rounds.append(
-                    {
-                        "mid_answer_live_ms": round(live_ms, 2),
-                        "mid_answer_replayed_frames": replayed,
-                        "full_replay_ms": round(full_ms, 2),
-                        "full_replay_frames": frames,
-                        "full_replay_tokens": tokens,
-                    }
-                )
+            done = await asyncio.gather(
+                *(self._resume_round(i, plan, http, turn) for i in range(options.resume_repeats))
+            )
+        rounds = [r for r, _, _ in done]
+        anomalies = [a for _, found, _ in done for a in found]
+        errors = [e for _, _, found in done for e in found]
         full = [r["full_replay_ms"] for r in rounds]
         frames = sum(r["full_replay_frames"] for r in rounds)
         return {
@@ -416,6 +381,50 @@ class Run:
             "errors": len(errors),
             "error_samples": errors[:10],
         }
+
+    async def _resume_round(
+        self, i: int, plan: Plan, http: httpx.AsyncClient, turn: asyncio.Lock
+    ) -> tuple[dict[str, Any], list[str], list[str]]:
+        response = await http.post("/api/v1/chat/sessions", json={"title": f"bench resume {i}"})
+        response.raise_for_status()
+        session_id = response.json()["id"]
+        tally = Tally()
+        first = Client(plan, i, session_id, tally)
+        await first.open(0)
+        before_prompt = first.last_seq
+        answer = await first.ask(f"resume.{i}", stop_after_tokens=plan.tokens // 2)
+        async with turn:
+            cut = first.last_seq
+            await first.close()
+            # Reload mid-answer: reconnect after the last sequence seen, then follow to the end.
+            second = Client(plan, i, session_id, tally)
+            began = time.perf_counter()
+            await second.open(cut)
+            live_ms = (time.perf_counter() - began) * 1000
+        replayed = second.stored_frames
+        await second.follow(answer)
+        await second.close()
+        async with turn:
+            # The whole answer again, from before its prompt: "open the chat later".
+            fresh = Tally()
+            third = Client(plan, i, session_id, fresh)
+            again = Answer(nonce=answer.nonce, sent_at=time.time(), message_id=answer.message_id)
+            began = time.perf_counter()
+            await third.connect(before_prompt)
+            await third.follow(again)
+            full_ms = (time.perf_counter() - began) * 1000
+            await third.close()
+        errors = tally.errors + fresh.errors
+        if answer.outcome != "completed" or again.outcome != "completed":
+            errors.append(f"resume {i}: answer {answer.outcome}, replay {again.outcome}")
+        found = {
+            "mid_answer_live_ms": round(live_ms, 2),
+            "mid_answer_replayed_frames": replayed,
+            "full_replay_ms": round(full_ms, 2),
+            "full_replay_frames": third.stored_frames,
+            "full_replay_tokens": sum(n for _, n, _, _ in again.tokens),
+        }
+        return found, tally.checker.anomalies + fresh.checker.anomalies, errors
 
     async def replay(self, sessions: list[str]) -> dict[str, Any]:
         """Full-session replays over the socket (``after_seq=0`` until ``live``): one session
