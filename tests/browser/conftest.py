@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,15 +53,22 @@ def web_dist() -> Path:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
+def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (./dev test does it)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def chromium(chromium_path) -> AsyncIterator[object]:
+    # The async API: Playwright's sync API marks the thread's event loop as running, which
+    # breaks pytest-asyncio's own fixtures (database_url). One browser per test keeps it simple.
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS)
         yield browser
-        browser.close()
+        await browser.close()
 
 
 @dataclass
@@ -72,22 +79,25 @@ class PageLog:
 
 
 @pytest.fixture
-def browser_context(chromium, request) -> Iterator[object]:
+async def browser_context(chromium, request) -> AsyncIterator[object]:
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=20_000)
     viewport = getattr(request, "param", None) or {"width": 1280, "height": 800}
-    context = chromium.new_context(viewport=viewport, color_scheme="light")
+    context = await chromium.new_context(viewport=viewport, color_scheme="light")
     context.set_default_timeout(20_000)
     yield context
-    context.close()
+    await context.close()
 
 
 @pytest.fixture
-def page(browser_context) -> Iterator[object]:
-    page = browser_context.new_page()
+async def page(browser_context) -> AsyncIterator[object]:
+    page = await browser_context.new_page()
     log = PageLog()
 
-    def on_dialog(dialog) -> None:
+    async def on_dialog(dialog) -> None:
         log.dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.dismiss()
+        await dialog.dismiss()
 
     page.on("console", lambda m: m.type == "error" and log.console_errors.append(m.text))
     page.on("pageerror", lambda e: log.page_errors.append(str(e)))
@@ -109,8 +119,8 @@ def edge_url(system) -> str:
     return system.edge_urls[0]
 
 
-def screenshot(page, name: str) -> Path:
+async def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False, animations="disabled")
+    await page.screenshot(path=str(path), full_page=False, animations="disabled")
     return path

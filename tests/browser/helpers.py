@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import httpx
-from playwright.sync_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, expect
 
 API = "/api/v1"
 
@@ -19,12 +20,12 @@ def message_box(page: Page) -> Locator:
     return composer(page).get_by_role("textbox", name="Message")
 
 
-def send(page: Page, text: str) -> None:
+async def send(page: Page, text: str) -> None:
     box = message_box(page)
-    expect(box).to_be_editable()
-    box.fill(text)
-    expect(composer(page).get_by_role("button", name="Send message")).to_be_enabled()
-    box.press("Enter")
+    await expect(box).to_be_editable()
+    await box.fill(text)
+    await expect(composer(page).get_by_role("button", name="Send message")).to_be_enabled()
+    await box.press("Enter")
 
 
 def answers(page: Page) -> Locator:
@@ -35,8 +36,8 @@ def last_answer(page: Page) -> Locator:
     return answers(page).last
 
 
-def answer_text(answer: Locator) -> str:
-    return answer.locator(".bubble .md").inner_text().strip()
+async def answer_text(answer: Locator) -> str:
+    return (await answer.locator(".bubble .md").inner_text()).strip()
 
 
 def tokens_of(text: str) -> list[int]:
@@ -44,22 +45,24 @@ def tokens_of(text: str) -> list[int]:
     return [int(n) for n in re.findall(r"tok(\d+)", text)]
 
 
-def wait_tokens(answer: Locator, at_least: int, timeout: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout
+async def wait_tokens(answer: Locator, at_least: int, within_s: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + within_s
+    seen: list[int] = []
     while time.monotonic() < deadline:
-        seen = tokens_of(answer_text(answer)) if answer.locator(".bubble .md").count() else []
-        if len(seen) >= at_least:
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {at_least} tokens shown within {timeout}s: {answer_text(answer)!r}")
+        if await answer.locator(".bubble .md").count():
+            seen = tokens_of(await answer_text(answer))
+            if len(seen) >= at_least:
+                return seen
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} tokens shown within {within_s}s: {seen!r}")
 
 
-def wait_status(answer: Locator, status: str, timeout: float = 30_000) -> None:
-    expect(answer).to_have_attribute("data-status", status, timeout=timeout)
+async def wait_status(answer: Locator, status: str, ms: float = 30_000) -> None:
+    await expect(answer).to_have_attribute("data-status", status, timeout=ms)
 
 
-def session_id(page: Page) -> str:
-    expect(page).to_have_url(re.compile(r"#/chat/[^/]+$"))
+async def session_id(page: Page) -> str:
+    await expect(page).to_have_url(re.compile(r"#/chat/[^/]+$"))
     return page.url.rsplit("/", 1)[-1]
 
 
@@ -67,40 +70,56 @@ def connection(page: Page) -> Locator:
     return page.locator(".conn-badge")
 
 
-def wait_live(page: Page, timeout: float = 20_000) -> None:
-    expect(connection(page)).to_have_attribute("data-phase", "live", timeout=timeout)
+async def wait_live(page: Page, ms: float = 20_000) -> None:
+    await expect(connection(page)).to_have_attribute("data-phase", "live", timeout=ms)
 
 
-def server_messages(edge_url: str, sid: str) -> list[dict]:
-    response = httpx.get(f"{edge_url}{API}/chat/sessions/{sid}/messages", params={"page_size": 200}, timeout=10)
+async def api(method: str, url: str, **kwargs) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.request(method, url, **kwargs)
     response.raise_for_status()
+    return response
+
+
+async def server_messages(edge_url: str, sid: str) -> list[dict]:
+    response = await api("GET", f"{edge_url}{API}/chat/sessions/{sid}/messages", params={"page_size": 200})
     return response.json()
 
 
-def wait_server(edge_url: str, sid: str, check, timeout: float = 30.0) -> list[dict]:
+async def wait_server(edge_url: str, sid: str, check, within_s: float = 30.0) -> list[dict]:
     """Poll the server's messages until ``check(messages)`` holds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     messages: list[dict] = []
     while time.monotonic() < deadline:
-        messages = server_messages(edge_url, sid)
+        messages = await server_messages(edge_url, sid)
         if check(messages):
             return messages
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     raise AssertionError(f"server messages never satisfied the check: {messages!r}")
 
 
-def create_session(edge_url: str, title: str) -> dict:
-    response = httpx.post(f"{edge_url}{API}/chat/sessions", json={"title": title}, timeout=10)
-    response.raise_for_status()
-    return response.json()
+async def sessions(edge_url: str) -> list[dict]:
+    return (await api("GET", f"{edge_url}{API}/chat/sessions")).json()
 
 
-def post_message(edge_url: str, sid: str, content: str) -> dict:
-    response = httpx.post(f"{edge_url}{API}/chat/sessions/{sid}/messages", json={"content": content}, timeout=10)
-    response.raise_for_status()
-    return response.json()
+async def create_session(edge_url: str, title: str) -> dict:
+    return (await api("POST", f"{edge_url}{API}/chat/sessions", json={"title": title})).json()
 
 
-def open_new_chat(page: Page, edge_url: str) -> None:
-    page.goto(f"{edge_url}/#/chat")
-    expect(message_box(page)).to_be_visible()
+async def post_message(edge_url: str, sid: str, content: str) -> dict:
+    return (await api("POST", f"{edge_url}{API}/chat/sessions/{sid}/messages", json={"content": content})).json()
+
+
+async def answered(edge_url: str, sid: str, n: int, within_s: float = 30.0) -> list[dict]:
+    """Wait until ``n`` answers of the session are complete."""
+    return await wait_server(
+        edge_url,
+        sid,
+        lambda ms: sum(m["role"] == "assistant" and m["status"] == "complete" for m in ms) >= n,
+        within_s,
+    )
+
+
+async def open_new_chat(page: Page, edge_url: str) -> None:
+    await page.goto(f"{edge_url}/#/chat")
+    await expect(message_box(page)).to_be_visible()

@@ -1,14 +1,14 @@
-"""The chat screen against the real system: streaming, stop, regenerate, retry, errors."""
+"""The chat screen against the real system: streaming, Markdown, stop, regenerate, retry, errors."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.async_api import expect
 
 from tests.browser.helpers import (
     answer_text,
     answers,
+    api,
     composer,
     last_answer,
     open_new_chat,
@@ -24,122 +24,122 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 
 
-def test_an_answer_streams_with_a_typing_indicator_and_completes(page, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, "Count for me [[tokens:80]] [[rate:25]]")
+async def test_an_answer_streams_with_a_typing_indicator_and_completes(page, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, "Count for me [[tokens:80]] [[rate:25]]")
     answer = last_answer(page)
-    expect(answer.locator(".typing")).to_be_visible()
-    first = wait_tokens(answer, 5)
-    later = wait_tokens(answer, len(first) + 10)
+    await expect(answer.locator(".typing")).to_be_visible()
+    first = await wait_tokens(answer, 5)
+    later = await wait_tokens(answer, len(first) + 10)
     assert later[: len(first)] == first  # the text grows in place
-    expect(composer(page).get_by_role("button", name="Stop")).to_be_visible()
-    wait_status(answer, "complete")
-    expect(answer.locator(".typing")).to_have_count(0)
-    assert tokens_of(answer_text(answer)) == list(range(80))
+    await expect(composer(page).get_by_role("button", name="Stop")).to_be_visible()
+    await wait_status(answer, "complete")
+    await expect(answer.locator(".typing")).to_have_count(0)
+    assert tokens_of(await answer_text(answer)) == list(range(80))
 
-    sid = session_id(page)
-    stored = [m for m in server_messages(edge_url, sid) if m["role"] == "assistant"]
+    sid = await session_id(page)
+    stored = [m for m in await server_messages(edge_url, sid) if m["role"] == "assistant"]
     assert len(stored) == 1 and stored[0]["status"] == "complete"
-    assert answer_text(answer) == stored[0]["content"].strip()
+    assert await answer_text(answer) == stored[0]["content"].strip()
     # Per-message details: model, response time and tokens.
-    meta = answer.locator(".meta").inner_text()
+    meta = await answer.locator(".meta").inner_text()
     assert stored[0]["llm_model"] in meta
     assert "tokens" in meta and (" ms" in meta or " s" in meta)
-    # The user's bubble and the title the first message gave the chat.
-    expect(page.locator("article.msg.user .plain")).to_have_text("Count for me [[tokens:80]] [[rate:25]]")
-    expect(page.locator(".chat-title")).to_have_text("Count for me")
+    # The user's bubble, and the title the first message gave the chat.
+    await expect(page.locator("article.msg.user .plain")).to_have_text("Count for me [[tokens:80]] [[rate:25]]")
+    await expect(page.locator(".chat-title")).to_have_text("Count for me")
     # The live region said the answer, politely, once it was complete.
-    expect(page.locator("#announcer")).to_have_attribute("aria-live", "polite")
-    expect(page.locator("#announcer")).to_contain_text("tok79")
+    await expect(page.locator("#announcer")).to_have_attribute("aria-live", "polite")
+    await expect(page.locator("#announcer")).to_contain_text("tok79")
 
 
-def test_markdown_renders_with_highlighted_code_and_a_copy_button(page, browser_context, edge_url):
-    browser_context.grant_permissions(["clipboard-read", "clipboard-write"])
-    open_new_chat(page, edge_url)
+async def test_markdown_renders_with_highlighted_code_and_a_copy_button(page, browser_context, edge_url):
+    await browser_context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await open_new_chat(page, edge_url)
     reply = "Here is **bold** and a list:\n\n- one\n- two\n\n```python\ndef add(a, b):\n    return a + b\n```\n"
-    send(page, f"[[reply:{reply}]] [[rate:0]]")
+    await send(page, f"[[reply:{reply}]] [[rate:0]]")
     answer = last_answer(page)
-    wait_status(answer, "complete")
-    expect(answer.locator(".md strong")).to_have_text("bold")
-    expect(answer.locator(".md li")).to_have_count(2)
+    await wait_status(answer, "complete")
+    await expect(answer.locator(".md strong")).to_have_text("bold")
+    await expect(answer.locator(".md li")).to_have_count(2)
     code = answer.locator(".code pre code")
-    expect(code).to_have_class("hljs language-python")
-    expect(code.locator(".hljs-keyword").first).to_have_text("def")
-    answer.get_by_role("button", name="Copy python code").click()
-    expect(answer.get_by_role("button", name="Copy python code")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == "def add(a, b):\n    return a + b"
+    await expect(code).to_have_class("hljs language-python")
+    await expect(code.locator(".hljs-keyword").first).to_have_text("def")
+    await answer.get_by_role("button", name="Copy python code").click()
+    await expect(answer.get_by_role("button", name="Copy python code")).to_have_text("Copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == "def add(a, b):\n    return a + b"
 
 
-def test_shift_enter_makes_a_new_line_and_the_input_grows(page, edge_url):
-    open_new_chat(page, edge_url)
+async def test_shift_enter_makes_a_new_line_and_the_input_grows(page, edge_url):
+    await open_new_chat(page, edge_url)
     box = composer(page).get_by_role("textbox", name="Message")
-    box.click()
-    before = box.bounding_box()["height"]
+    await box.click()
+    before = (await box.bounding_box())["height"]
     for line in ("first line", "second line", "third line"):
-        box.type(line)
-        box.press("Shift+Enter")
-    assert box.input_value() == "first line\nsecond line\nthird line\n"
-    assert box.bounding_box()["height"] > before
-    box.press("Enter")
-    expect(page.locator("article.msg.user .plain").first).to_have_text("first line\nsecond line\nthird line")
-    assert box.input_value() == ""
+        await box.press_sequentially(line)
+        await box.press("Shift+Enter")
+    assert await box.input_value() == "first line\nsecond line\nthird line\n"
+    assert (await box.bounding_box())["height"] > before
+    await box.press("Enter")
+    await expect(page.locator("article.msg.user .plain").first).to_have_text("first line\nsecond line\nthird line")
+    assert await box.input_value() == ""
 
 
-def test_stop_keeps_the_partial_answer_and_the_model_stops(page, system, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, "A long one [[tokens:2000]] [[rate:30]]")
+async def test_stop_keeps_the_partial_answer_and_the_model_stops(page, system, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, "A long one [[tokens:2000]] [[rate:30]]")
     answer = last_answer(page)
-    wait_tokens(answer, 10)
-    composer(page).get_by_role("button", name="Stop").click()
-    wait_status(answer, "cancelled", timeout=10_000)
-    expect(answer.locator(".pill")).to_have_text("Stopped")
-    shown = tokens_of(answer_text(answer))
+    await wait_tokens(answer, 10)
+    await composer(page).get_by_role("button", name="Stop").click()
+    await wait_status(answer, "cancelled", ms=10_000)
+    await expect(answer.locator(".pill")).to_have_text("Stopped")
+    shown = tokens_of(await answer_text(answer))
     assert len(shown) >= 10 and shown == list(range(len(shown)))
 
-    sid = session_id(page)
-    stored = wait_server(edge_url, sid, lambda ms: any(m["status"] == "cancelled" for m in ms))
+    sid = await session_id(page)
+    stored = await wait_server(edge_url, sid, lambda ms: any(m["status"] == "cancelled" for m in ms))
     final = next(m for m in stored if m["role"] == "assistant")
     assert tokens_of(final["content"]) == shown
     # The model itself stopped: the scripted provider saw the client leave long before 2000 tokens.
-    records = httpx.get(f"{system.llm_url}/_record", timeout=5).json()
+    records = (await api("GET", f"{system.llm_url}/_record")).json()
     assert records[-1]["outcome"] == "disconnected", records[-1]
     assert records[-1]["tokens_sent"] < 2000
 
 
-def test_regenerate_asks_for_a_new_answer_to_the_same_prompt(page, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, "Say something [[tokens:6]] [[rate:0]]")
-    wait_status(last_answer(page), "complete")
-    page.get_by_role("button", name="Regenerate").click()
-    expect(answers(page)).to_have_count(2)
-    wait_status(answers(page).nth(1), "complete")
-    assert tokens_of(answer_text(answers(page).nth(1))) == list(range(6))
+async def test_regenerate_asks_for_a_new_answer_to_the_same_prompt(page, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, "Say something [[tokens:6]] [[rate:0]]")
+    await wait_status(last_answer(page), "complete")
+    await page.get_by_role("button", name="Regenerate").click()
+    await expect(answers(page)).to_have_count(2)
+    await wait_status(answers(page).nth(1), "complete")
+    assert tokens_of(await answer_text(answers(page).nth(1))) == list(range(6))
 
-    stored = server_messages(edge_url, session_id(page))
+    stored = await server_messages(edge_url, await session_id(page))
     user = next(m for m in stored if m["role"] == "user")
     replies = [m for m in stored if m["role"] == "assistant"]
     assert len(replies) == 2 and {m["reply_to"] for m in replies} == {user["id"]}
 
 
-def test_a_failed_answer_keeps_its_partial_text_beside_the_error(page, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, "Break halfway [[tokens:40]] [[fail_after:7]] [[rate:0]]")
+async def test_a_failed_answer_keeps_its_partial_text_beside_the_error(page, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, "Break halfway [[tokens:40]] [[fail_after:7]] [[rate:0]]")
     answer = last_answer(page)
-    wait_status(answer, "failed")
-    assert tokens_of(answer_text(answer)) == list(range(7))
+    await wait_status(answer, "failed")
+    assert tokens_of(await answer_text(answer)) == list(range(7))
     error = answer.locator(".msg-error")
-    expect(error).to_be_visible()
-    expect(error).to_contain_text("partial answer above is kept")
-    expect(error.get_by_role("button", name="Retry")).to_be_visible()
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("partial answer above is kept")
+    await expect(error.get_by_role("button", name="Retry")).to_be_visible()
 
 
-def test_retry_after_an_error_gets_a_complete_answer(page, edge_url):
-    open_new_chat(page, edge_url)
-    # The provider refuses the first request only; retries are off in this system.
-    send(page, "Flaky provider [[status:503x1]] [[tokens:5]] [[rate:0]]")
+async def test_retry_after_an_error_gets_a_complete_answer(page, edge_url):
+    await open_new_chat(page, edge_url)
+    # The provider refuses the first request only; provider retries are off in this system.
+    await send(page, "Flaky provider [[status:503x1]] [[tokens:5]] [[rate:0]]")
     failed = last_answer(page)
-    wait_status(failed, "failed")
-    failed.get_by_role("button", name="Retry").click()
-    expect(answers(page)).to_have_count(2)
-    wait_status(answers(page).nth(1), "complete")
-    assert tokens_of(answer_text(answers(page).nth(1))) == list(range(5))
+    await wait_status(failed, "failed")
+    await failed.get_by_role("button", name="Retry").click()
+    await expect(answers(page)).to_have_count(2)
+    await wait_status(answers(page).nth(1), "complete")
+    assert tokens_of(await answer_text(answers(page).nth(1))) == list(range(5))

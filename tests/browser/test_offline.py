@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from playwright.sync_api import expect
+from playwright.async_api import expect
 
 from tests.browser.helpers import (
     answer_text,
@@ -20,30 +22,32 @@ from tests.browser.helpers import (
 pytestmark = pytest.mark.browser
 
 
-def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(page, system, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, "Remember this [[tokens:9]] [[rate:0]]")
-    wait_status(last_answer(page), "complete")
-    sid = session_id(page)
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
-    page.wait_for_timeout(1200)  # the history is written to IndexedDB shortly after it changes
+async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(page, system, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, "Remember this [[tokens:9]] [[rate:0]]")
+    await wait_status(last_answer(page), "complete")
+    sid = await session_id(page)
+    await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+    await page.wait_for_timeout(1200)  # the history is written to IndexedDB shortly after it changes
 
     edge = system.process("edge-0")
-    edge.stop()
-    page.reload()  # the app shell comes from the service worker, the history from IndexedDB
-    expect(page.locator(".banner")).to_contain_text("history saved in this browser")
+    await asyncio.to_thread(edge.stop)
+    await page.reload()  # the app shell comes from the service worker, the history from IndexedDB
+    await expect(page.locator(".banner")).to_contain_text("history saved in this browser")
     answer = last_answer(page)
-    assert tokens_of(answer_text(answer)) == list(range(9))
-    expect(page.locator("article.msg.user .plain")).to_have_text("Remember this [[tokens:9]] [[rate:0]]")
-    expect(page.locator(".sessions")).to_contain_text("Remember this")
-    expect(composer(page).locator(".blocked")).to_contain_text("Sending is disabled")
-    composer(page).get_by_role("textbox", name="Message").fill("not yet")
-    expect(composer(page).get_by_role("button", name="Send message")).to_be_disabled()
+    assert tokens_of(await answer_text(answer)) == list(range(9))
+    await expect(page.locator("article.msg.user .plain")).to_have_text("Remember this [[tokens:9]] [[rate:0]]")
+    await expect(page.locator(".sessions")).to_contain_text("Remember this")
+    await expect(composer(page).locator(".blocked")).to_contain_text("Sending is disabled")
+    await composer(page).get_by_role("textbox", name="Message").fill("not yet")
+    await expect(composer(page).get_by_role("button", name="Send message")).to_be_disabled()
 
-    edge.start()
-    page.get_by_role("button", name="Retry now").click()
-    wait_live(page, timeout=30_000)
-    expect(page.locator(".banner")).to_have_count(0)
-    send(page, "Back [[tokens:2]] [[rate:0]]")
-    wait_status(last_answer(page), "complete")
-    assert session_id(page) == sid
+    await asyncio.to_thread(edge.start)
+    await page.get_by_role("button", name="Retry now").click()
+    await wait_live(page, ms=30_000)
+    await expect(page.locator(".banner")).to_have_count(0)
+    await send(page, "Back [[tokens:2]] [[rate:0]]")
+    await expect(page.locator("article.msg.assistant")).to_have_count(2)
+    await wait_status(last_answer(page), "complete")
+    assert tokens_of(await answer_text(last_answer(page))) == [0, 1]
+    assert await session_id(page) == sid

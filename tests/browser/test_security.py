@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.async_api import expect
 
 from tests.browser.helpers import last_answer, open_new_chat, send, wait_status
 
@@ -16,38 +16,38 @@ MODEL_PAYLOAD = (
 )
 
 
-def assert_inert(page) -> None:
+async def assert_inert(page) -> None:
     assert page.parley_log.dialogs == []
-    assert page.evaluate("window.__xss") is None
+    assert await page.evaluate("window.__xss") is None
     messages = page.locator(".messages")
-    expect(messages.locator("img")).to_have_count(0)
-    expect(messages.locator("script")).to_have_count(0)
-    expect(messages.locator("svg[onload]")).to_have_count(0)
-    hrefs = messages.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href') || '')")
+    await expect(messages.locator("img")).to_have_count(0)
+    await expect(messages.locator("script")).to_have_count(0)
+    await expect(messages.locator("svg[onload]")).to_have_count(0)
+    hrefs = await messages.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href') || '')")
     assert not any(h.strip().lower().startswith("javascript:") for h in hrefs), hrefs
 
 
-def test_html_in_messages_shows_as_text_and_runs_nothing(page, edge_url):
-    open_new_chat(page, edge_url)
-    send(page, f"{USER_PAYLOAD} [[reply:{MODEL_PAYLOAD}]] [[rate:0]]")
+async def test_html_in_messages_shows_as_text_and_runs_nothing(page, edge_url):
+    await open_new_chat(page, edge_url)
+    await send(page, f"{USER_PAYLOAD} [[reply:{MODEL_PAYLOAD}]] [[rate:0]]")
     answer = last_answer(page)
-    wait_status(answer, "complete")
+    await wait_status(answer, "complete")
     user = page.locator("article.msg.user .plain")
-    expect(user).to_contain_text("<img src=x onerror=alert(1)>")
-    expect(user).to_contain_text('<script>window.__xss = "user"</script>')
+    await expect(user).to_contain_text("<img src=x onerror=alert(1)>")
+    await expect(user).to_contain_text('<script>window.__xss = "user"</script>')
     md = answer.locator(".md")
-    expect(md).to_contain_text("<img src=x onerror=alert(2)>")
-    expect(md).to_contain_text('<script>window.__xss = "model"</script>')
-    expect(md.locator("strong")).to_have_text("bold")  # Markdown still works around it
-    assert_inert(page)
-    # And again after a reload, when the same text comes from the REST read and the cache.
-    page.reload()
-    wait_status(last_answer(page), "complete")
-    expect(last_answer(page).locator(".md")).to_contain_text("<img src=x onerror=alert(2)>")
-    page.wait_for_timeout(300)
-    assert_inert(page)
+    await expect(md).to_contain_text("<img src=x onerror=alert(2)>")
+    await expect(md).to_contain_text('<script>window.__xss = "model"</script>')
+    await expect(md.locator("strong")).to_have_text("bold")  # Markdown still works around it
+    await assert_inert(page)
+    # Again after a reload, when the same text comes from the REST read and the cache.
+    await page.reload()
+    await wait_status(last_answer(page), "complete")
+    await expect(last_answer(page).locator(".md")).to_contain_text("<img src=x onerror=alert(2)>")
+    await page.wait_for_timeout(300)
+    await assert_inert(page)
     # The dashboard's chat preview shows the same text, also inert.
-    page.goto(page.url.split("#")[0] + "#/")
-    expect(page.locator(".preview-list")).to_contain_text("<img src=x onerror=alert(1)>")
-    expect(page.locator(".preview-list img")).to_have_count(0)
+    await page.goto(page.url.split("#")[0] + "#/")
+    await expect(page.locator(".preview-list")).to_contain_text("<img src=x onerror=alert(2)>")
+    await expect(page.locator(".preview-list img")).to_have_count(0)
     assert page.parley_log.dialogs == []

@@ -6,7 +6,7 @@ import type { MessageView } from "../conversation";
 import * as app from "../state";
 import type { Usage } from "../usage";
 import { Composer } from "./chat";
-import { ago, count, duration } from "./format";
+import { ago, count, duration, plainPreview } from "./format";
 import { Icon } from "./icons";
 
 function Health({ healthy }: { healthy: boolean | null }) {
@@ -22,11 +22,11 @@ function Health({ healthy }: { healthy: boolean | null }) {
 function ProvidersCard() {
   const info = app.llm.value;
   return (
-    <section class="card" aria-labelledby="providers-title">
+    <section class="card providers-card" aria-labelledby="providers-title">
       <header class="card-head">
         <h2 id="providers-title">Providers</h2>
         <Health healthy={info.overall} />
-        <button type="button" class="icon-btn" aria-label="Refresh provider status" title="Refresh" onClick={() => void app.loadLlm()}>
+        <button type="button" class="icon-btn end" aria-label="Refresh provider status" title="Refresh" onClick={() => void app.loadLlm()}>
           <Icon name="refresh" size={16} />
         </button>
       </header>
@@ -59,9 +59,10 @@ function ProvidersCard() {
 function ModelsCard() {
   const groups = app.modelChoices.value;
   return (
-    <section class="card" aria-labelledby="models-title">
+    <section class="card models-card" aria-labelledby="models-title">
       <header class="card-head">
         <h2 id="models-title">Models</h2>
+        <span class="muted small end">{groups.reduce((n, g) => n + Math.max(1, g.models.length), 0) || ""}</span>
       </header>
       {groups.length === 0 ? (
         <p class="muted">{app.llm.value.loadedAt === null ? "Loading…" : "No model listed."}</p>
@@ -80,18 +81,26 @@ function ModelsCard() {
   );
 }
 
-function Sparkline({ values, label }: { values: number[]; label: string }) {
+function Sparkline({ values }: { values: number[] }) {
   if (values.length < 2) return null;
   const recent = values.slice(-40);
   const max = Math.max(...recent, 1);
-  const w = 240;
-  const h = 48;
+  const w = 300;
+  const h = 56;
   const step = w / (recent.length - 1);
-  const points = recent.map((v, i) => `${(i * step).toFixed(1)},${(h - 4 - (v / max) * (h - 8)).toFixed(1)}`).join(" ");
+  const y = (v: number) => (h - 3 - (v / max) * (h - 8)).toFixed(1);
+  const line = recent.map((v, i) => `${(i * step).toFixed(1)},${y(v)}`).join(" ");
   return (
-    <svg class="spark" viewBox={`0 0 ${w} ${h}`} role="img" aria-label={label} preserveAspectRatio="none">
-      <polyline points={points} fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" />
-    </svg>
+    <figure class="spark-wrap">
+      <svg class="spark" viewBox={`0 0 ${w} ${h}`} preserveAspectRatio="none" aria-hidden="true">
+        <polygon points={`0,${h} ${line} ${w},${h}`} fill="currentColor" opacity="0.12" />
+        <polyline points={line} fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" />
+      </svg>
+      <figcaption class="spark-caption">
+        <span>Response time of the last {recent.length} answers</span>
+        <span>max {duration(max)}</span>
+      </figcaption>
+    </figure>
   );
 }
 
@@ -115,7 +124,7 @@ function UsageBody({ u }: { u: Usage }) {
         <Stat label="first token" value={duration(u.meanFirstTokenMs)} hint="mean" />
         <Stat label="errors" value={count(u.failed)} hint={u.cancelled ? `${u.cancelled} stopped` : undefined} />
       </div>
-      <Sparkline values={u.series} label={`Response times of the last ${Math.min(40, u.series.length)} answers`} />
+      <Sparkline values={u.series} />
       {u.byModel.length > 0 && (
         <table class="usage-table">
           <caption class="sr-only">Usage per model</caption>
@@ -160,11 +169,11 @@ function UsageBody({ u }: { u: Usage }) {
 function UsageCard() {
   const state = app.recentUsage.value;
   return (
-    <section class="card wide" aria-labelledby="usage-title">
+    <section class="card usage-card" aria-labelledby="usage-title">
       <header class="card-head">
         <h2 id="usage-title">Recent usage</h2>
         <span class="muted small">latest answers of your recent chats</span>
-        <button type="button" class="icon-btn" aria-label="Refresh usage" title="Refresh" onClick={() => void app.loadUsage()}>
+        <button type="button" class="icon-btn end" aria-label="Refresh usage" title="Refresh" onClick={() => void app.loadUsage()}>
           <Icon name="refresh" size={16} />
         </button>
       </header>
@@ -187,7 +196,7 @@ function PreviewMessage({ m }: { m: MessageView }) {
   return (
     <li class={`preview-msg ${m.role}`} data-status={m.status}>
       <span class="sr-only">{m.role === "user" ? "You: " : "Assistant: "}</span>
-      <span class="preview-text">{m.content || (open ? "" : "(empty)")}</span>
+      <span class="preview-text">{m.role === "user" ? m.content : plainPreview(m.content) || (open ? "" : "(empty)")}</span>
       {open && (
         <span class="typing" aria-label="Assistant is typing" role="status">
           <i />
@@ -216,7 +225,7 @@ function ChatPreview() {
       <header class="card-head">
         <h2 id="preview-title">Chat</h2>
         {session && (
-          <a class="btn small ghost" href={app.chatHref(session.id)}>
+          <a class="btn small ghost end" href={app.chatHref(session.id)}>
             Open full chat
           </a>
         )}

@@ -28,3 +28,15 @@ export function clock(iso: string | null | undefined): string {
   const t = Date.parse(iso);
   return Number.isNaN(t) ? "" : new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
+
+/** Markdown as one line of plain words, for the dashboard preview (markup characters stay text). */
+export function plainPreview(markdown: string): string {
+  return markdown
+    .replace(/```[^\n]*\n?/g, " ")
+    .replace(/\*\*|__|`/g, "")
+    .replace(/\*(\S[^*\n]*)\*/g, "$1")
+    .replace(/^\s{0,3}(#{1,6}|>|[-+*]|\d+\.)\s+/gm, "")
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/\s+/g, " ")
+    .trim();
+}

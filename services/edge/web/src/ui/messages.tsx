@@ -60,21 +60,28 @@ function statusText(m: MessageView): string | null {
 }
 
 function Meta({ m }: { m: MessageView }) {
-  const parts: string[] = [];
+  const parts: { key: string; text: string; title?: string; narrow?: boolean }[] = [];
   if (m.role === "assistant") {
-    if (m.llm_model || m.llm_provider) parts.push(modelName(m));
-    if (m.response_time_ms !== null) parts.push(duration(m.response_time_ms));
-    if (m.time_to_first_token_ms !== null) parts.push(`first token ${duration(m.time_to_first_token_ms)}`);
+    if (m.llm_model || m.llm_provider) {
+      parts.push({ key: "model", text: m.llm_model ?? m.llm_provider ?? "", title: `model ${modelName(m)}` });
+    }
+    if (m.response_time_ms !== null) parts.push({ key: "time", text: duration(m.response_time_ms), title: "response time" });
+    if (m.time_to_first_token_ms !== null) {
+      parts.push({ key: "ttft", text: `first token ${duration(m.time_to_first_token_ms)}`, narrow: true });
+    }
     const tokens = m.tokens_used ?? m.completion_tokens;
-    if (tokens !== null) parts.push(`${count(tokens)} tokens`);
+    if (tokens !== null) {
+      const detail = m.prompt_tokens !== null && m.completion_tokens !== null ? `${m.prompt_tokens} prompt + ${m.completion_tokens} completion` : undefined;
+      parts.push({ key: "tokens", text: `${count(tokens)} tokens`, title: detail });
+    }
   }
   const time = clock(m.created_at);
   return (
     <span class="meta-text">
       {time && <time dateTime={m.created_at}>{time}</time>}
       {parts.map((p) => (
-        <span key={p} class="meta-part">
-          {p}
+        <span key={p.key} class={`meta-part${p.narrow ? " wide-only" : ""}`} title={p.title}>
+          {p.text}
         </span>
       ))}
     </span>
@@ -193,6 +200,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   const top = useRef<HTMLDivElement>(null);
   const inner = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
+  const lastTop = useRef(0);
   const firstId = useRef<string | null>(null);
   /** The first message before older ones go in above it, and where it was in the viewport. */
   const anchor = useRef<{ id: string; top: number } | null>(null);
@@ -276,9 +284,12 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   const onScroll = () => {
     const el = box.current;
     if (!el) return;
-    const bottom = el.scrollHeight - el.scrollTop - el.clientHeight < stickPx;
-    atBottom.current = bottom;
-    if (bottom === away) setAway(!bottom);
+    // Only the reader scrolling up lets go of the bottom: content growing below (streaming,
+    // heights settling) moves the bottom away without moving scrollTop.
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < stickPx) atBottom.current = true;
+    else if (el.scrollTop < lastTop.current - 2) atBottom.current = false;
+    lastTop.current = el.scrollTop;
+    if (atBottom.current === away) setAway(!atBottom.current);
   };
 
   const onClick = (event: MouseEvent) => {
