@@ -19,6 +19,7 @@ is delivered in stream order, and each frame's ``seq`` is compared with the last
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -192,26 +193,29 @@ class Connection:
         count = 0
         # An answer socket needs only generation events: the replay skips the rest on the server.
         filter_subject = f"{subjects.ROOT}.{subjects.token(self.session_id)}.generation.*"
+        events = replay.events_after(
+            self.chat.js,
+            self.session_id,
+            after_seq,
+            filter_subject=filter_subject if self.message_id else None,
+            stop_at=self.outbox.first_seq,
+        )
         try:
-            async for seq, event in replay.events_after(
-                self.chat.js,
-                self.session_id,
-                after_seq,
-                filter_subject=filter_subject if self.message_id else None,
-                stop_at=self.outbox.first_seq,
-            ):
-                last = seq
-                if event is None:
-                    continue
-                seen.observe(event, seq)
-                mid = frames.message_id_of(event)
-                if self.message_id is not None and mid != self.message_id:
-                    continue
-                index = seen if mid and seen.messages.get(mid) else self.chat.index
-                code = await self._send(item_for(event, seq, index))
-                count += 1
-                if code is not None:
-                    return last, code
+            # aclosing: leaving early (a close code) still deletes the replay's consumer now.
+            async with aclosing(events):
+                async for seq, event in events:
+                    last = seq
+                    if event is None:
+                        continue
+                    seen.observe(event, seq)
+                    mid = frames.message_id_of(event)
+                    if self.message_id is not None and mid != self.message_id:
+                        continue
+                    index = seen if mid and seen.messages.get(mid) else self.chat.index
+                    code = await self._send(item_for(event, seq, index))
+                    count += 1
+                    if code is not None:
+                        return last, code
         finally:
             metrics.REPLAYED.inc(count)
             metrics.REPLAY_SECONDS.observe(asyncio.get_running_loop().time() - started)

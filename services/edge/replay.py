@@ -1,8 +1,8 @@
 """Stored events of one session after a stream sequence, in order, read from JetStream.
 
-Used by a socket that resumes (``after_seq=N``): an ordered consumer filtered on the session's
-subjects, starting at N+1, read until it has caught up with the stream or until the socket's
-live buffer already holds the rest (``stop_at``).
+Used by a socket that resumes (``after_seq=N``): a short-lived pull consumer filtered on the
+session's subjects, starting at N+1, fetched in batches until it has caught up with the stream
+or until the socket's live buffer already holds the rest (``stop_at``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from services import logs
 from services.edge.errors import Unavailable
 
 log = logs.get("edge.replay")
+
+REPLAY_BATCH = 256
 
 
 async def _first_after(js: JetStreamContext, filter_subject: str, after_seq: int) -> int | None:
@@ -55,38 +57,44 @@ async def events_after(
         live_from = stop_at()
         if live_from is not None and first >= live_from:
             return
-        sub = await js.subscribe(
-            subject,
-            stream=CHAT_STREAM,
-            ordered_consumer=True,
+        # A pull consumer read in batches: no flow control to stall on, and it goes away with
+        # the replay (deleted below; inactive_threshold if this process dies first).
+        config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            config=api.ConsumerConfig(opt_start_seq=first, inactive_threshold=30.0),
+            opt_start_seq=first,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=30.0,
+            mem_storage=True,
+            num_replicas=1,
         )
+        sub = await js.pull_subscribe(subject, stream=CHAT_STREAM, config=config)
     except (NatsTimeout, TimeoutError) as exc:
         raise Unavailable(f"NATS did not answer the replay request: {exc}") from None
     try:
         while True:
             try:
-                msg = await sub.next_msg(timeout=step_timeout)
+                batch = await sub.fetch(REPLAY_BATCH, timeout=step_timeout)
             except (NatsTimeout, TimeoutError):
                 raise Unavailable("NATS stopped delivering the replay") from None
-            meta = msg.metadata
-            seq = meta.sequence.stream
-            try:
-                event: ChatEvent | None = codec.decode(msg.data)
-            except EventDecodeError as exc:
-                log.warning(
-                    "undecodable event skipped in replay", session_id=session_id, stream_seq=seq, error=str(exc)
-                )
-                event = None
-            yield seq, event
-            if meta.num_pending == 0:
-                return
-            live_from = stop_at()
-            if live_from is not None and seq + 1 >= live_from:
-                return
+            for msg in batch:
+                meta = msg.metadata
+                seq = meta.sequence.stream
+                try:
+                    event: ChatEvent | None = codec.decode(msg.data)
+                except EventDecodeError as exc:
+                    log.warning(
+                        "undecodable event skipped in replay", session_id=session_id, stream_seq=seq, error=str(exc)
+                    )
+                    event = None
+                yield seq, event
+                if meta.num_pending == 0:
+                    return
+                live_from = stop_at()
+                if live_from is not None and seq + 1 >= live_from:
+                    return
     finally:
         try:
             await sub.unsubscribe()
-        except Exception:  # the consumer expires on its own (inactive_threshold)
+            await js.delete_consumer(CHAT_STREAM, config.name)
+        except Exception:  # it expires on its own (inactive_threshold)
             pass
