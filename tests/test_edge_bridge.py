@@ -493,3 +493,31 @@ async def test_oversized_frame_closes_1009(js, edge_factory):
         await until(ws, lambda f: f["data"].get("status") == "live")
         await ws.send(json.dumps({"type": "send", "content": "x" * (1024 * 1024 + 10)}))
         assert await closed_with(ws) == 1009
+
+
+async def test_nats_down_means_503_and_1013_never_500(nats, js, edge_factory):
+    import httpx
+
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) as ws:
+            await until(ws, lambda f: f["data"].get("status") == "live")
+            await asyncio.to_thread(nats.kill)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["nats"] is False
+            sent = await client.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": "hello"})
+            assert sent.status_code == 503, sent.text
+            assert "NATS" in sent.json()["detail"]
+            await ws.send(json.dumps({"type": "send", "content": "hello", "client_message_id": "k"}))
+            error = await until(ws, lambda f: f["type"] == "error", wait=20)
+            assert error["data"]["code"] == "unavailable" and error["data"]["client_message_id"] == "k"
+        async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}?after_seq=0")) as ws:
+            assert await closed_with(ws, 20) == 1013
+        await asyncio.to_thread(nats.start)
+        for _ in range(100):
+            if (await client.get("/readyz")).status_code == 200:
+                break
+            await asyncio.sleep(0.2)
+        sent = await client.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": "hello again"})
+        assert sent.status_code == 202, sent.text

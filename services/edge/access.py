@@ -12,7 +12,7 @@ import asyncio
 import uuid
 
 import asyncpg
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError as NatsNotFound
 
@@ -79,8 +79,8 @@ class Access:
             return None
         except InvalidSubjectToken:
             return None
-        except (NatsTimeout, TimeoutError) as exc:
-            raise Unavailable(f"NATS did not answer: {exc}") from None
+        except (NatsError, TimeoutError) as exc:  # timeouts, no JetStream, connection closed
+            raise Unavailable(f"NATS did not answer: {exc or type(exc).__name__}") from None
         try:
             return codec.decode(msg.data)
         except EventDecodeError:
@@ -92,8 +92,8 @@ class Access:
             msg = await self.js.get_last_msg(CHAT_STREAM, subjects.session(session_id), direct=True)
         except NatsNotFound:
             return None
-        except (NatsTimeout, TimeoutError) as exc:
-            raise Unavailable(f"NATS did not answer: {exc}") from None
+        except (NatsError, TimeoutError) as exc:
+            raise Unavailable(f"NATS did not answer: {exc or type(exc).__name__}") from None
         return msg.seq
 
     async def last_user_message(self, session_id: str) -> str | None:

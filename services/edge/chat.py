@@ -95,7 +95,7 @@ class Chat:
         try:
             msg = await self.js.get_msg(CHAT_STREAM, seq=seq, direct=True)
             return codec.decode(msg.data)
-        except (NatsTimeout, TimeoutError, JsError, EventDecodeError) as exc:
+        except (NatsError, TimeoutError, JsError, EventDecodeError) as exc:
             raise Unavailable(f"NATS: cannot read stored event {seq}: {exc}") from None
 
     # -- sessions ---------------------------------------------------------------------------------

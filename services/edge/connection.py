@@ -38,6 +38,7 @@ log = logs.get("edge.socket")
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 CLOSE_HEARTBEAT = 4002
 CLOSE_TOO_SLOW = 4008
@@ -143,8 +144,8 @@ class Connection:
         }:
             return None, ""  # the peer went away mid-send
         metrics.ERRORS.labels("socket_sender").inc()
-        self.log.error("socket sender failed", error=repr(exc))
-        return CLOSE_TRY_AGAIN, "internal error; reconnect with after_seq"
+        self.log.error("socket sender failed", error=repr(exc), exc_info=exc)
+        return CLOSE_INTERNAL, "internal error; reconnect with after_seq"
 
     async def _send(self, item: Item) -> int | None:
         """Send one frame; the close code it calls for, if any."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
@@ -68,13 +68,13 @@ async def events_after(
             num_replicas=1,
         )
         sub = await js.pull_subscribe(subject, stream=CHAT_STREAM, config=config)
-    except (NatsTimeout, TimeoutError) as exc:
-        raise Unavailable(f"NATS did not answer the replay request: {exc}") from None
+    except (NatsError, TimeoutError) as exc:
+        raise Unavailable(f"NATS did not answer the replay request: {exc or type(exc).__name__}") from None
     try:
         while True:
             try:
                 batch = await sub.fetch(REPLAY_BATCH, timeout=step_timeout)
-            except (NatsTimeout, TimeoutError):
+            except (NatsError, TimeoutError):
                 raise Unavailable("NATS stopped delivering the replay") from None
             for msg in batch:
                 meta = msg.metadata

@@ -10,11 +10,12 @@ import msgspec
 from fastapi import APIRouter, WebSocket
 
 from services import logs
-from services.edge import inbound
+from services.edge import inbound, metrics
 from services.edge.auth import Authenticator, bearer
 from services.edge.chat import Chat
 from services.edge.connection import (
     CLOSE_BAD_REQUEST,
+    CLOSE_INTERNAL,
     CLOSE_NOT_FOUND,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
@@ -50,6 +51,13 @@ async def _user(ws: WebSocket, auth: Authenticator) -> str:
     return auth.user_of(token)
 
 
+async def _internal(ws: WebSocket) -> None:
+    """A bug while opening a socket: logged with its traceback, the client told to retry."""
+    metrics.ERRORS.labels("socket_open").inc()
+    log.exception("socket open failed", path=ws.url.path)
+    await close(ws, CLOSE_INTERNAL, "internal error; reconnect with after_seq")
+
+
 def _after_seq(ws: WebSocket) -> int | None:
     raw = ws.query_params.get("after_seq")
     if raw is None or raw == "":
@@ -82,6 +90,8 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
         return await close(ws, CLOSE_NOT_FOUND, exc.detail)
     except Unavailable as exc:
         return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
+    except Exception:
+        return await _internal(ws)
     await Connection(
         ws,
         chat=chat,
@@ -113,6 +123,8 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
         return await close(ws, CLOSE_NOT_FOUND, exc.detail)
     except Unavailable as exc:
         return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
+    except Exception:
+        return await _internal(ws)
     # From the request on (its sequence when this edge saw it; else the session's start).
     after_seq = ref.seq - 1 if ref.seq is not None else 0
     await Connection(
