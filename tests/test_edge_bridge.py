@@ -521,3 +521,17 @@ async def test_nats_down_means_503_and_1013_never_500(nats, js, edge_factory):
             await asyncio.sleep(0.2)
         sent = await client.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": "hello again"})
         assert sent.status_code == 202, sent.text
+
+
+async def test_readyz_reports_projection_lag(js, edge_factory):
+    import httpx
+
+    url = edge_factory(PARLEY_READY_MAX_LAG="2")  # no projection runs here: the lag only grows
+    async with httpx.AsyncClient(base_url=url) as client:
+        await new_session(js)
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["projection_lag"] == 1
+        await answer_events(js, (await new_session(js))[0], "local", 1)
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["projection_lag"] > 2 and ready.json()["checks"]["projection_lag_ok"] is False

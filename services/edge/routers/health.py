@@ -7,8 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from events.streams import CHAT_STREAM
-from projections import queries
+from projections import lag as projection_lag
 from services.edge import metrics
 
 router = APIRouter(tags=["health"])
@@ -35,9 +34,9 @@ async def readyz(request: Request) -> JSONResponse:
     lag = None
     if checks["nats"] and checks["postgres"]:
         try:
-            info = await state.js.stream_info(CHAT_STREAM)
-            applied = await asyncio.wait_for(queries.checkpoint(state.pool), 2.0)
-            lag = max(0, info.state.last_seq - applied)
+            measured = await asyncio.wait_for(projection_lag.measure(state.js, state.pool), 2.0)
+            lag = measured.events
+            checks["projection_age_s"] = measured.age_s
         except Exception as exc:
             checks["lag_error"] = str(exc) or type(exc).__name__
     checks["projection_lag"] = lag
