@@ -16,6 +16,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from services import logs
 from services.bench import profile, report
 from services.bench.errors import BadArguments, BenchError
 from services.bench.runner import Load, Options, Run
@@ -126,7 +127,7 @@ def options(argv: list[str]) -> Options:
 def main(settings: Settings, argv: list[str]) -> None:
     chosen = options(argv)
     if chosen.profile_s and profile.available() is None:
-        print("[bench] py-spy is not installed (pip install py-spy): running without the profile")
+        logs.get("bench").warning("py-spy is not installed (pip install py-spy): running without the profile")
     directory = chosen.out / time.strftime("%Y%m%d-%H%M%S")
     run = Run(chosen, settings)
     try:

@@ -96,7 +96,11 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
         "answers completed / s": _n(m["answers_per_s"]),
         "projection lag p50 / p99 (ms)": _dist(lag["ms"], ("p50", "p99")) if lag else "n/a",
         "projection lag p50 / p99 (events)": _dist(lag["events"], ("p50", "p99")) if lag else "n/a",
-        "errors / gaps / duplicates": f"{m['errors']} / {m['gaps'] + m['shorts']} / {m['duplicates'] + m['overruns']}",
+        "stream and projection idle, s after the deadline": _n(m.get("idle_after_deadline_s"), 2)
+        if "idle_after_deadline_s" in m
+        else "n/a",
+        "errors / gaps / duplicates (unfinished at the end)": f"{m['errors']} / {m['gaps'] + m['shorts']} / "
+        f"{m['duplicates'] + m['overruns']} ({m.get('unfinished', 0)})",
         "reconnects (close code: n)": ", ".join(f"{k}: {v}" for k, v in m["reconnects"].items()) or "0",
         "socket-process RSS per active connection (KiB)": _n(m["rss"]["per_connection_kib"]),
         "CPU, cores (busiest)": _cores(m["cpu"]),

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from services import logs
 from services.bench import lag_sampler, latency, machine, profile, stats, usage
 from services.bench.client import Client, Tally
 from services.bench.fleet import Fleet
@@ -99,8 +100,12 @@ class RssPeak:
             self._task.cancel()
 
 
-def _say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+log = logs.get("bench")
+_BEGAN = time.perf_counter()
+
+
+def _say(message: str, **context: Any) -> None:
+    log.info(message, elapsed_s=round(time.perf_counter() - _BEGAN, 1), **context)
 
 
 class Run:
@@ -241,9 +246,27 @@ class Run:
             "error_samples": result.errors[:5],
         }
 
+    async def settle(self, limit_s: float = 180.0) -> float | None:
+        """Wait until Parley is idle: nothing new stored for 1.5 s and the projection caught up.
+        When it went quiet (``time.time()``), or None if still busy after ``limit_s``."""
+        assert self.lag is not None
+        began = time.time()
+        last, quiet_since = -1, time.time()
+        while time.time() - began < limit_s:
+            sample = await self.lag.sample()
+            if sample.stream_last != last:
+                last, quiet_since = sample.stream_last, sample.at
+            elif sample.checkpoint >= sample.stream_last and sample.at - quiet_since >= 1.5:
+                return quiet_since
+            await asyncio.sleep(0.1)
+        return None
+
     async def chat(self, load: Load, target: Target, profile_s: float = 0.0) -> dict[str, Any]:
         """One load scenario on one target; every number the tables need."""
         assert self.lag is not None
+        settled = await self.settle()  # a previous phase's backlog must not run alongside this one
+        if settled is None:
+            log.warning("Parley is still busy from the previous phase after 180 s; measuring anyway")
         await self._llm("DELETE", "/_record")
         plan = Plan(
             kind="chat",
@@ -303,6 +326,8 @@ class Run:
             "tokens_per_token_frame": round(joined.tokens / joined.token_frames, 2) if joined.token_frames else None,
             "answers": len(result.answers),
             "answers_completed": sum(a.outcome == "completed" for a in result.answers),
+            # Still streaming when the clients stopped waiting (deadline + drain): overload, not loss.
+            "unfinished": sum(a.outcome == "unfinished" for a in result.answers),
             "errors": len(result.errors),
             "error_samples": result.errors[:10],
             **_anomalies(result),
@@ -319,6 +344,10 @@ class Run:
             "loadgen_cpu_s": round(result.cpu_user_s + result.cpu_system_s, 2),
         }
         if target.name == "parley":
+            # How long the system kept working after the clients' deadline: an answer's own length
+            # is the natural tail; more is a backlog.
+            quiet = await self.settle()
+            out["idle_after_deadline_s"] = round(quiet - end, 2) if quiet is not None else None
             inside = [s for s in samples if start <= s.at < end]
             out["projection_lag"] = lag_sampler.summarize(inside)
             out["projection_lag"]["probe_errors"] = self.lag.errors[:3]
@@ -507,6 +536,7 @@ class Run:
                 "generation_workers": options.generation_workers,
                 **{k: v for k, v in self.env().items()},
             }
+            _say("idle connections")
             results["idle"] = {"parley": await self.idle(self.parley)}
             if options.baseline:
                 results["idle"]["baseline"] = await self.idle(self.direct)
@@ -534,10 +564,13 @@ class Run:
                     direct = await self.chat(load, self.direct, options.profile_s)
                     results["profile_baseline"] = {"scenario": heaviest.name, **direct}
             _say("resume of a long answer")
+            await self.settle()
             results["resume"] = await self.resume()
             _say("full-session replays")
+            await self.settle()
             results["replay"] = await self.replay(replay_sessions)
             _say("projections rebuild")
+            await self.settle()
             results["rebuild"] = await self.rebuild()
         finally:
             results["load_average_after"] = machine.load()
