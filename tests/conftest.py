@@ -96,3 +96,44 @@ def make_system(nats, database_url, tmp_path):
     yield make
     for system in started:
         system.stop()
+
+
+@pytest.fixture
+def edge_factory(nats, database_url, tmp_path):
+    """Factory for `parley edge` processes (real subprocesses) on this test's NATS and database,
+    without generation or projections: ``url = edge_factory(PARLEY_JWT_SECRET="s")``.
+    ``edge_factory.processes`` holds the started ``Process`` objects (kill/stop for fault tests)."""
+    import os
+    import sys
+
+    from services.embedded import free_port
+    from tests.support.system import Process
+
+    processes = []
+
+    def start(**extra: str) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "NATS_URL", "DATABASE_URL"))}
+        env |= {
+            "NATS_URL": nats.url,
+            "DATABASE_URL": database_url,
+            "PARLEY_DATA_DIR": str(tmp_path / "edge-data"),
+            "PARLEY_LOG_FORMAT": "json",
+            "PARLEY_PORT": str(port),
+        } | extra
+        index = len(processes)
+        proc = Process(
+            f"edge-{index}",
+            [sys.executable, "-m", "services.cli", "edge"],
+            env,
+            tmp_path / f"edge-{index}.log",
+            f"{url}/healthz",
+        ).start()
+        processes.append(proc)
+        return url
+
+    start.processes = processes
+    yield start
+    for proc in reversed(processes):
+        proc.stop()
