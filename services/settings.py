@@ -110,6 +110,7 @@ class Settings(BaseModel):
         "OPENROUTER_API_KEY", "OpenRouter key. Unset: the openrouter provider is not configured.", default=None
     )
     openrouter_model: str = env("PARLEY_OPENROUTER_MODEL", "Default model on OpenRouter.", default="openai/gpt-4o-mini")
+    max_tokens: int = env("PARLEY_MAX_TOKENS", "Cap on completion tokens per answer until /llm/config sets one (0: no cap).", default=1024, ge=0)
     connect_timeout_s: float = env("PARLEY_CONNECT_TIMEOUT_S", "Provider connect timeout.", default=5.0, gt=0)
     request_timeout_s: float = env(
         "PARLEY_REQUEST_TIMEOUT_S", "Longest wait for the next token from a provider.", default=60.0, gt=0

@@ -57,8 +57,14 @@ def test_decode_refuses_non_json():
 def test_from_settings_uses_default_provider_and_failover():
     settings = load({"PARLEY_DEFAULT_PROVIDER": "openrouter", "PARLEY_FAILOVER": "local,openrouter:x/y"})
     assert config.from_settings(settings) == LlmConfig(
-        default_provider="openrouter", failover=("local", "openrouter:x/y")
+        default_provider="openrouter", failover=("local", "openrouter:x/y"), limits=Limits(max_tokens=1024)
     )
+
+
+def test_from_settings_caps_answers_unless_told_not_to():
+    # A small local model can loop forever; answers end by default, and 0 lifts the cap.
+    assert config.from_settings(load({"PARLEY_MAX_TOKENS": "200"})).limits.max_tokens == 200
+    assert config.from_settings(load({"PARLEY_MAX_TOKENS": "0"})).limits.max_tokens is None
 
 
 async def test_put_read_delete_round_trip(js):

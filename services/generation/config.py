@@ -91,7 +91,13 @@ def to_builtins(cfg: LlmConfig) -> dict[str, Any]:
 
 def from_settings(settings: Settings) -> LlmConfig:
     """The configuration in force while none is stored."""
-    return _checked(LlmConfig(default_provider=settings.default_provider, failover=tuple(settings.failover)))
+    return _checked(
+        LlmConfig(
+            default_provider=settings.default_provider,
+            failover=tuple(settings.failover),
+            limits=Limits(max_tokens=settings.max_tokens or None),
+        )
+    )
 
 
 async def _bucket(js: JetStreamContext):
