@@ -123,7 +123,7 @@ class Settings(BaseModel):
     )
     chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
     ack_wait_s: float = env(
-        "PARLEY_ACK_WAIT_S", "Seconds before an unacknowledged prompt goes to another worker.", default=30.0, gt=0
+        "PARLEY_ACK_WAIT_S", "Seconds before a dead worker's prompt goes to another worker (live ones send progress acks).", default=10.0, gt=0
     )
     max_deliver: int = env(
         "PARLEY_MAX_DELIVER", "Deliveries of one prompt before it is given up as failed.", default=5, ge=1
