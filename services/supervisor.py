@@ -70,10 +70,12 @@ def up(settings: Settings) -> None:
     children: list[Child] = []
     stopping = False
 
-    def on_term(*_):  # SIGTERM behaves like Ctrl-C
+    def on_term(*_):  # SIGTERM and SIGINT both mean: stop everything, in order
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background hands SIGINT over ignored.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         nats_url = settings.nats_url
         if not nats_url:
