@@ -71,6 +71,11 @@ class Settings(BaseModel):
     jwt_public_key: str | None = env(
         "PARLEY_JWT_PUBLIC_KEY", "RS256 public key (PEM text or a path to a PEM file).", default=None
     )
+    admin_users: Annotated[list[str], Field()] = env(
+        "PARLEY_ADMIN_USERS",
+        "User ids (token `sub`) allowed to change /llm/config, comma separated. Auth off: the local user.",
+        default_factory=list,
+    )
     jwt_audience: str | None = env("PARLEY_JWT_AUDIENCE", "Required `aud` claim, if set.", default=None)
     ready_max_lag: int = env(
         "PARLEY_READY_MAX_LAG", "Projection lag (events) above which /readyz reports not ready.", default=10_000, ge=0
@@ -110,7 +115,12 @@ class Settings(BaseModel):
         "OPENROUTER_API_KEY", "OpenRouter key. Unset: the openrouter provider is not configured.", default=None
     )
     openrouter_model: str = env("PARLEY_OPENROUTER_MODEL", "Default model on OpenRouter.", default="openai/gpt-4o-mini")
-    max_tokens: int = env("PARLEY_MAX_TOKENS", "Cap on completion tokens per answer until /llm/config sets one (0: no cap).", default=1024, ge=0)
+    max_tokens: int = env(
+        "PARLEY_MAX_TOKENS",
+        "Cap on completion tokens per answer until /llm/config sets one (0: no cap).",
+        default=1024,
+        ge=0,
+    )
     connect_timeout_s: float = env("PARLEY_CONNECT_TIMEOUT_S", "Provider connect timeout.", default=5.0, gt=0)
     request_timeout_s: float = env(
         "PARLEY_REQUEST_TIMEOUT_S", "Longest wait for the next token from a provider.", default=60.0, gt=0
@@ -123,7 +133,10 @@ class Settings(BaseModel):
     )
     chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
     ack_wait_s: float = env(
-        "PARLEY_ACK_WAIT_S", "Seconds before a dead worker's prompt goes to another worker (live ones send progress acks).", default=10.0, gt=0
+        "PARLEY_ACK_WAIT_S",
+        "Seconds before a dead worker's prompt goes to another worker (live ones send progress acks).",
+        default=10.0,
+        gt=0,
     )
     max_deliver: int = env(
         "PARLEY_MAX_DELIVER", "Deliveries of one prompt before it is given up as failed.", default=5, ge=1
@@ -182,9 +195,9 @@ class Settings(BaseModel):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("failover", mode="before")
+    @field_validator("failover", "admin_users", mode="before")
     @classmethod
-    def _failover(cls, value: object) -> object:
+    def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

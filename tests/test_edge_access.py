@@ -172,3 +172,18 @@ async def test_socket_without_token_times_out_with_4401(make_system):
         started = time.monotonic()
         assert await closed_with(ws, 10) == 4401
         assert 4.0 < time.monotonic() - started < 8.0
+
+
+async def test_only_admins_change_the_llm_configuration(make_system):
+    # The configuration applies to every user's answers: reading it is for everyone, changing it is not.
+    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET, "PARLEY_ADMIN_USERS": "root-user"})
+    body = {"default_provider": "local", "limits": {"max_tokens": 77}}
+    async with httpx.AsyncClient(base_url=system.edge_urls[0], timeout=30) as client:
+        alice = {"Authorization": f"Bearer {token('alice')}"}
+        admin = {"Authorization": f"Bearer {token('root-user')}"}
+        refused = await client.put(f"{API}/llm/config", json=body, headers=alice)
+        assert refused.status_code == 403 and "PARLEY_ADMIN_USERS" in refused.json()["detail"]
+        assert (await client.get(f"{API}/llm/config", headers=alice)).json()["limits"]["max_tokens"] != 77
+        accepted = await client.put(f"{API}/llm/config", json=body, headers=admin)
+        assert accepted.status_code == 200, accepted.text
+        assert (await client.get(f"{API}/llm/config", headers=alice)).json()["limits"]["max_tokens"] == 77

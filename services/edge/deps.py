@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge
 from services.edge.chat import Chat
+from services.edge.errors import Forbidden
 from services.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="JWT whose `sub` is the user id (HS256 or RS256)")
@@ -34,7 +35,17 @@ def current_user(
     return auth.user_of(credentials.credentials if credentials else None)
 
 
+def admin_user(request: Request, user: Annotated[str, Depends(current_user)]) -> str:
+    """The caller, if allowed to change what every user gets (the LLM configuration)."""
+    settings: Settings = request.app.state.settings
+    auth: Authenticator = request.app.state.auth
+    if auth.enabled and user not in settings.admin_users:
+        raise Forbidden("changing the LLM configuration needs an admin (PARLEY_ADMIN_USERS)")
+    return user
+
+
 ChatDep = Annotated[Chat, Depends(get_chat)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BridgeDep = Annotated[Bridge, Depends(get_bridge)]
 User = Annotated[str, Depends(current_user)]
+Admin = Annotated[str, Depends(admin_user)]

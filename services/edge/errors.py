@@ -23,6 +23,13 @@ class Unauthorized(EdgeError):
     code = "unauthorized"
 
 
+class Forbidden(EdgeError):
+    """Known caller, not allowed (REST 403): changing the LLM configuration needs an admin."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(EdgeError):
     """No such session or message, or not the caller's: never says which (REST 404, close 4404)."""
 

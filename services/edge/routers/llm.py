@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, Body, Request
 
-from services.edge.deps import User
+from services.edge.deps import Admin, User
 from services.edge.errors import Invalid, Unavailable
 from services.generation import config
 from services.generation.errors import ConfigError, ProviderFailure
@@ -81,7 +81,7 @@ async def get_config(request: Request, user: User) -> dict[str, Any]:
 
 
 @router.put("/config")
-async def put_config(request: Request, user: User, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+async def put_config(request: Request, user: Admin, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
     """Replace the configuration: ``{default_provider, default_model, failover, limits}``."""
     state = request.app.state
     try:
