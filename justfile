@@ -14,15 +14,23 @@ up:
 
 # the whole test suite (real NATS, PostgreSQL, model and browser)
 test *args:
-    python -m pytest -p no:cacheprovider "$@"
+    just _pytest "$@"
 
 # tests without the real model or the browser: the quick loop while coding
 test-fast *args:
-    python -m pytest -m "not slow and not browser" "$@"
+    just _pytest -m "not slow and not browser" "$@"
 
 # browser tests only
 test-browser *args:
-    python -m pytest -m browser "$@"
+    just _pytest -m browser "$@"
+
+# pytest with a temp folder of its own: pytest prunes the shared one, under concurrent runs' feet
+_pytest *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    base=$(mktemp -d -t parley-tests-XXXXXX)
+    trap 'rm -rf "$base"' EXIT
+    python -m pytest -p no:cacheprovider --basetemp="$base" "$@"
 
 # lint and format check
 lint:
