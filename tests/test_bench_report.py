@@ -25,7 +25,7 @@ def side(p99: float, tokens_per_s: float, lag_p99: float | None = None) -> dict:
         "duplicates": 0,
         "overruns": 0,
         "reconnects": {},
-        "rss": {"per_connection_kib": 12.5},
+        "rss": {"per_connection_kib": 12.5, "connected_mib": 80.0, "peak_mib": 95.5},
         "cpu": {"edge": {"cpu_s": 10.0, "cores": 0.5}, "total": {"cpu_s": 30.0, "cores": 1.5}},
         "loadgen_cpu_s": 4.0,
     }

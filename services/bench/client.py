@@ -52,6 +52,7 @@ class Tally:
         self.buckets: Counter[int] = Counter()
         self.errors: list[str] = []
         self.reconnects: Counter[str] = Counter()
+        self.restarts = 0  # answers another generation worker took over (attempt + 1)
         self.checker = Checker()
 
     def frame(self, type_: str, at: float) -> None:
@@ -204,6 +205,8 @@ class Client:
                 self.tally.checker.chunk(
                     answer.message_id, attempt, data["index"], data["token_index"], data["token_count"]
                 )
+            case "restarted":  # another worker took the answer over: a new attempt from token 0
+                self.tally.restarts += 1
             case "completed":
                 attempt = data["message"].get("attempt", 1)
                 self.tally.checker.end(answer.message_id, attempt, self.plan.tokens)

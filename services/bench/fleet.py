@@ -40,6 +40,7 @@ def merge(results: list[Result]) -> Result:
         merged.errors += r.errors
         merged.anomalies += r.anomalies
         merged.frames += r.frames
+        merged.restarts += r.restarts
         merged.cpu_user_s += r.cpu_user_s
         merged.cpu_system_s += r.cpu_system_s
         buckets.update(r.frame_buckets)

@@ -122,6 +122,7 @@ async def run(plan: Plan) -> Result:
     result.errors, result.anomalies = tally.errors, tally.checker.anomalies
     result.frames, result.frames_by_type = tally.frames, dict(tally.by_type)
     result.frame_buckets, result.reconnects = dict(tally.buckets), dict(tally.reconnects)
+    result.restarts = tally.restarts
     return result
 
 

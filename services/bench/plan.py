@@ -63,6 +63,7 @@ class Result(msgspec.Struct, kw_only=True):
     frames_by_type: dict[str, int] = msgspec.field(default_factory=dict)
     frame_buckets: dict[int, int] = msgspec.field(default_factory=dict)  # bucket -> frames received
     reconnects: dict[str, int] = msgspec.field(default_factory=dict)  # close code -> count
+    restarts: int = 0  # "restarted" updates seen: another worker took an answer over
     replays: list[Replay] = msgspec.field(default_factory=list)
     t0: float = 0.0
     ended_at: float = 0.0

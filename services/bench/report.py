@@ -101,8 +101,11 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
         else "n/a",
         "errors / gaps / duplicates (unfinished at the end)": f"{m['errors']} / {m['gaps'] + m['shorts']} / "
         f"{m['duplicates'] + m['overruns']} ({m.get('unfinished', 0)})",
-        "reconnects (close code: n)": ", ".join(f"{k}: {v}" for k, v in m["reconnects"].items()) or "0",
-        "socket-process RSS per active connection (KiB)": _n(m["rss"]["per_connection_kib"]),
+        "reconnects (close code: n) / restarted answers": (
+            ", ".join(f"{k}: {v}" for k, v in m["reconnects"].items()) or "0"
+        )
+        + f" / {m.get('restarts', 0)}",
+        "socket-process RSS, connected → peak (MiB)": f"{_n(m['rss']['connected_mib'])} → {_n(m['rss']['peak_mib'])}",
         "CPU, cores (busiest)": _cores(m["cpu"]),
         "load generator CPU (s)": _n(m["loadgen_cpu_s"], 2),
     }

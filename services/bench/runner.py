@@ -134,6 +134,9 @@ class Run:
             "PARLEY_PROJECTION_BATCH": str(self.settings.projection_batch),
             "PARLEY_WS_QUEUE_SIZE": str(self.settings.ws_queue_size),
             "PARLEY_LOG_LEVEL": self.settings.log_level,
+            # The scripted provider sends exactly the tokens asked for; the 2,000-token resume
+            # answer must not be cut at the default cap.
+            "PARLEY_MAX_TOKENS": "0",
             **self.options.extra_env,
         }
 
@@ -332,6 +335,7 @@ class Run:
             "error_samples": result.errors[:10],
             **_anomalies(result),
             "reconnects": result.reconnects,
+            "restarts": result.restarts,
             "unmatched_answers": joined.unmatched,
             "unknown_tokens": joined.unknown_tokens,
             "rss": {
