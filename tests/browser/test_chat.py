@@ -143,3 +143,27 @@ async def test_retry_after_an_error_gets_a_complete_answer(page, edge_url):
     await expect(answers(page)).to_have_count(2)
     await wait_status(answers(page).nth(1), "complete")
     assert tokens_of(await answer_text(answers(page).nth(1))) == list(range(5))
+
+
+async def test_the_live_region_announces_whole_sentences_not_tokens(page, edge_url):
+    await open_new_chat(page, edge_url)
+    sentences = [
+        "The first sentence is long enough to be read on its own.",
+        "The second sentence arrives a little later.",
+        "The third one closes the answer.",
+    ]
+    # Record every text the polite live region takes.
+    await page.evaluate(
+        """() => { window.__said = []; const region = document.getElementById('announcer');
+        new MutationObserver(() => { const t = region.textContent.trim(); if (t) window.__said.push(t); })
+          .observe(region, {childList: true, characterData: true, subtree: true}); }"""
+    )
+    await send(page, f"[[reply:{' '.join(sentences)}]] [[rate:8]]")
+    answer = last_answer(page)
+    # While the answer is still streaming, the region holds exactly the first whole sentence.
+    await expect(page.locator("#announcer")).to_have_text(sentences[0], timeout=15_000)
+    assert await answer.get_attribute("data-status") == "streaming"
+    await wait_status(answer, "complete")
+    await expect(page.locator("#announcer")).to_contain_text("(answer complete)")
+    said = await page.evaluate("window.__said")
+    assert said == [sentences[0], sentences[1], f"{sentences[2]} (answer complete)"], said

@@ -120,11 +120,13 @@ async def test_the_model_picker_changes_the_session_model(page, edge_url):
     picker = page.get_by_label("Provider and model for this chat")
     await expect(picker.locator("option")).not_to_have_count(1)  # the models arrived
     options = await picker.locator("option").evaluate_all("os => os.map(o => o.value).filter(v => v)")
-    choice = options[0]
+    choice = options[-1]  # not the default model: the change must show
     await picker.select_option(choice)
     provider, model = choice.split("|")
     stored = await wait_session(edge_url, session["id"], lambda s: s["llm_provider"] == provider)
     assert stored["llm_model"] == (model or None)
     await send(page, "Which model? [[tokens:2]] [[rate:0]]")
     await wait_status(last_answer(page), "complete")
-    assert provider in await last_answer(page).locator(".meta").inner_text()
+    # The answer names the model it came from (provider/model in the tooltip).
+    model_part = last_answer(page).locator(".meta-part").first
+    assert await model_part.get_attribute("title") == f"model {provider}/{model}"

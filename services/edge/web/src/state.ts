@@ -8,7 +8,7 @@ import { type Conversation, activeAnswer, empty, localId, type MessageView, mess
 import { newId } from "./ids";
 import { idle, Link, type LinkState } from "./link";
 import { nextPiece } from "./announcer";
-import type { ChatMessage, ChatSession } from "./protocol";
+import type { ChatMessage, ChatSession, ServerFrame } from "./protocol";
 import { choices, mergeHealth, type ModelInfo, parseModels, parseProviders, type ProviderInfo } from "./providers";
 import * as store from "./store";
 import { type Usage, usage } from "./usage";
@@ -103,6 +103,8 @@ api.onReachability((ok) => {
 // -- the open session ---------------------------------------------------------------------------
 
 const pageSize = 50;
+/** How long another connection counts as typing after its last typing frame. */
+const typingTtlMs = 6000;
 
 class OpenSession {
   state: Conversation;
@@ -124,6 +126,7 @@ class OpenSession {
       onFrame: (frame) => {
         if (frame.session_id && frame.session_id !== id) return;
         this.dispatch({ kind: "frame", frame });
+        if (frame.type === "typing") this.expireTyping(frame);
         if (frame.type === "connectionStatus" && frame.data.status === "session_updated") refreshSessions();
         if (frame.type === "messageUpdate") {
           const event = (frame.data as { event?: string }).event;
@@ -156,8 +159,26 @@ class OpenSession {
 
   close(): void {
     this.closed = true;
+    for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.link.stop();
     this.persist();
+  }
+
+  private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  /** Typing frames are never stored and a closed tab sends no "stopped": forget them after a while. */
+  private expireTyping(frame: ServerFrame): void {
+    const connection = String(frame.data.connection_id ?? "");
+    const held = this.typingTimers.get(connection);
+    if (held !== undefined) clearTimeout(held);
+    if (!frame.data.typing) return;
+    this.typingTimers.set(
+      connection,
+      setTimeout(() => {
+        this.typingTimers.delete(connection);
+        this.dispatch({ kind: "frame", frame: { ...frame, data: { ...frame.data, typing: false } } });
+      }, typingTtlMs),
+    );
   }
 
   private async prepare(): Promise<number> {

@@ -230,6 +230,10 @@ export function Composer({ compact = false, placeholder = "Message the model —
     if (block || !text.trim()) return;
     const content = text;
     setText("");
+    if (typingSent.current) {
+      typingSent.current = 0;
+      app.sendTyping(false);
+    }
     const id = await app.send(content);
     if (id && app.route.value.view === "chat" && app.route.value.sessionId !== id) app.go(app.chatHref(id));
   };
