@@ -117,3 +117,12 @@ def test_files_hold_the_tables_and_the_plot(tmp_path):
     assert saved["targets"][0]["met"] is True
     assert (tmp_path / "results.md").read_text().startswith("## Parley benchmark (full mode")
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_busy_machine_is_flagged_in_the_table():
+    data = results()
+    assert "Warning" not in report.markdown(data)
+    data["load_average_before"] = [2.4, 1.0, 0.5]
+    assert "**Warning: the machine was busy before the run (load 2.4); the numbers are polluted.**" in report.markdown(
+        data
+    )

@@ -145,6 +145,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['load_average_before'][0]} / {results.get('load_average_after', ['?'])[0]}. Wall time "
         f"{results.get('wall_s', '?')} s.",
         "",
+        *(
+            [f"**Warning: the machine was busy before the run (load {busy}); the numbers are polluted.**", ""]
+            if (busy := results["load_average_before"][0]) > 1.5
+            else []
+        ),
         f"System under test: 1 edge, {settings.get('generation_workers', '?')} generation workers (concurrency "
         f"{settings.get('PARLEY_GENERATION_CONCURRENCY', '?')} each), 1 projection worker, NATS (file store) and "
         f"PostgreSQL (fsync on) on the same machine; chunk flush {settings.get('PARLEY_CHUNK_FLUSH_MS', '?')} ms "

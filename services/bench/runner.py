@@ -533,6 +533,8 @@ class Run:
             "loads": [asdict(load) for load in options.loads],
         }
         started = time.perf_counter()
+        if results["load_average_before"][0] > 1.5:
+            log.warning("the machine is busy: the numbers will be polluted", load=results["load_average_before"])
         try:
             await self.start()
             results["settings"] = {
