@@ -95,7 +95,8 @@ async def wait_server(edge_url: str, sid: str, check, within_s: float = 30.0) ->
         if check(messages):
             return messages
         await asyncio.sleep(0.1)
-    raise AssertionError(f"server messages never satisfied the check: {messages!r}")
+    summary = [(m["role"], m["status"], m["content"][:40]) for m in messages[-6:]]
+    raise AssertionError(f"server messages never satisfied the check; {len(messages)} messages, the last: {summary}")
 
 
 async def sessions(edge_url: str) -> list[dict]:
@@ -111,13 +112,18 @@ async def post_message(edge_url: str, sid: str, content: str) -> dict:
 
 
 async def answered(edge_url: str, sid: str, n: int, within_s: float = 30.0) -> list[dict]:
-    """Wait until ``n`` answers of the session are complete."""
-    return await wait_server(
-        edge_url,
-        sid,
-        lambda ms: sum(m["role"] == "assistant" and m["status"] == "complete" for m in ms) >= n,
-        within_s,
-    )
+    """Wait until the session holds ``n`` answers (one per prompt) and none is still open; the newest page."""
+    deadline = time.monotonic() + within_s
+    while True:
+        session = (await api("GET", f"{edge_url}{API}/chat/sessions/{sid}")).json()
+        newest = await server_messages(edge_url, sid)
+        answers = sum(m["role"] == "assistant" for m in newest)
+        settled = all(m["status"] not in ("pending", "streaming") for m in newest)
+        if settled and (answers >= n or (session["message_count"] >= 2 * n and len(newest) >= 200)):
+            return newest
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{n} answers not there within {within_s}s: {session['message_count']} messages")
+        await asyncio.sleep(0.1)
 
 
 async def open_new_chat(page: Page, edge_url: str) -> None:

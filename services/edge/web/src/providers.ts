@@ -13,6 +13,9 @@ export interface ProviderInfo {
   latencyMs: number | null;
   /** Why it is down or not configured, when reported. */
   detail: string | null;
+  /** The latest failure (of a check or of an answer), and when (ms since epoch), when reported. */
+  lastError: string | null;
+  lastErrorAt: number | null;
 }
 
 export interface ModelInfo {
@@ -78,7 +81,9 @@ export function parseProviders(body: Json): ProviderInfo[] {
   for (const [key, item] of entries(body, ["providers", "items", "data"])) {
     if (!isObj(item)) {
       const name = str(item) ?? key;
-      if (name) out.push({ name, healthy: null, configured: true, defaultModel: null, models: [], latencyMs: null, detail: null });
+      if (name) {
+        out.push({ name, healthy: null, configured: true, defaultModel: null, models: [], latencyMs: null, detail: null, lastError: null, lastErrorAt: null });
+      }
       continue;
     }
     const name = str(item.name) ?? str(item.id) ?? str(item.provider) ?? key;
@@ -91,7 +96,10 @@ export function parseProviders(body: Json): ProviderInfo[] {
       defaultModel: str(item.default_model) ?? str(item.model),
       models: modelIds(item.models),
       latencyMs: num(health.latency_ms) ?? num(item.latency_ms) ?? num(health.response_time_ms),
-      detail: str(health.detail) ?? str(health.error) ?? str(item.detail) ?? str(item.error) ?? str(health.message),
+      detail: str(health.detail) ?? str(health.error) ?? str(item.detail) ?? str(item.error) ?? str(item.reason) ?? str(health.message),
+      lastError: str(health.last_error),
+      // Unix seconds from the edge; milliseconds when a number that large says so.
+      lastErrorAt: ((t) => (t === null ? null : t < 1e11 ? t * 1000 : t))(num(health.last_error_at)),
     });
   }
   return out;
@@ -127,6 +135,8 @@ export function mergeHealth(providers: ProviderInfo[], body: Json): { overall: b
       if (info.healthy !== null) held.healthy = info.healthy;
       held.latencyMs = info.latencyMs ?? held.latencyMs;
       held.detail = info.detail ?? held.detail;
+      held.lastError = info.lastError ?? held.lastError;
+      held.lastErrorAt = info.lastErrorAt ?? held.lastErrorAt;
     } else {
       merged.push(info);
     }

@@ -219,7 +219,11 @@ class OpenSession {
   }
 
   private announce(): void {
-    for (const id of this.state.order) {
+    // Open answers are the newest messages; the rest are those already being spoken.
+    const order = this.state.order;
+    const ids = new Set(this.spoken.keys());
+    for (let i = order.length - 1; i >= 0 && i >= order.length - 8; i--) ids.add(order[i]);
+    for (const id of ids) {
       const m = this.state.byId.get(id);
       if (!m || m.role !== "assistant") continue;
       const open = isOpen(m);

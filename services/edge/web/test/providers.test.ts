@@ -8,8 +8,8 @@ describe("parseProviders", () => {
       { name: "openrouter", configured: false, healthy: null, detail: "OPENROUTER_API_KEY is not set" },
     ]);
     expect(list).toEqual([
-      { name: "local", healthy: true, configured: true, defaultModel: "smollm2", models: ["smollm2", "qwen"], latencyMs: 12, detail: null },
-      { name: "openrouter", healthy: null, configured: false, defaultModel: null, models: [], latencyMs: null, detail: "OPENROUTER_API_KEY is not set" },
+      { name: "local", healthy: true, configured: true, defaultModel: "smollm2", models: ["smollm2", "qwen"], latencyMs: 12, detail: null, lastError: null, lastErrorAt: null },
+      { name: "openrouter", healthy: null, configured: false, defaultModel: null, models: [], latencyMs: null, detail: "OPENROUTER_API_KEY is not set", lastError: null, lastErrorAt: null },
     ]);
   });
 
@@ -29,6 +29,36 @@ describe("parseProviders", () => {
     expect(healthOf("degraded")).toBe(false);
     expect(healthOf({ status: "unhealthy" })).toBe(false);
     expect(healthOf("whatever")).toBeNull();
+  });
+});
+
+describe("the edge's own shapes (services/edge/routers/llm.py)", () => {
+  const providers = [
+    {
+      name: "local",
+      configured: true,
+      base_url: "http://127.0.0.1:8080/v1",
+      default_model: "smollm2",
+      health: { provider: "local", base_url: "x", ok: true, latency_ms: 4.2, error: null, checked_at: 1, last_error: "HTTP 503", last_error_at: 1700000000, default_model: "smollm2" },
+    },
+    { name: "openrouter", configured: false, reason: "OPENROUTER_API_KEY is unset", health: null },
+  ];
+
+  it("reads /llm/providers", () => {
+    const [local, openrouter] = parseProviders(providers);
+    expect(local).toMatchObject({ name: "local", healthy: true, latencyMs: 4.2, lastError: "HTTP 503", lastErrorAt: 1700000000000 });
+    expect(openrouter).toMatchObject({ name: "openrouter", configured: false, healthy: null, detail: "OPENROUTER_API_KEY is unset" });
+  });
+
+  it("reads /llm/models and /llm/health", () => {
+    expect(parseModels([{ provider: "local", default_model: "smollm2", models: ["smollm2", "qwen"], error: null }])).toEqual([
+      { provider: "local", id: "smollm2" },
+      { provider: "local", id: "qwen" },
+    ]);
+    const health = { ok: false, default_provider: "local", providers: [{ provider: "local", ok: false, error: "refused" }] };
+    const merged = mergeHealth(parseProviders(providers), health);
+    expect(merged.overall).toBe(false);
+    expect(merged.providers[0]).toMatchObject({ healthy: false, detail: "refused" });
   });
 });
 

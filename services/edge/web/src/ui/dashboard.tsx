@@ -9,8 +9,8 @@ import { Composer } from "./chat";
 import { ago, count, duration, plainPreview } from "./format";
 import { Icon } from "./icons";
 
-function Health({ healthy }: { healthy: boolean | null }) {
-  const text = healthy === null ? "unknown" : healthy ? "healthy" : "down";
+function Health({ healthy, off = false }: { healthy: boolean | null; off?: boolean }) {
+  const text = off ? "off" : healthy === null ? "unknown" : healthy ? "healthy" : "down";
   return (
     <span class={`health ${text}`}>
       <span class="dot" aria-hidden="true" />
@@ -41,13 +41,18 @@ function ProvidersCard() {
             <li key={p.name} class="provider" data-provider={p.name}>
               <div class="provider-line">
                 <strong>{p.name}</strong>
-                <Health healthy={p.configured ? p.healthy : null} />
+                <Health healthy={p.healthy} off={!p.configured} />
               </div>
               <div class="muted small">
                 {p.configured ? (p.defaultModel ? `default model ${p.defaultModel}` : "configured") : "not configured"}
                 {p.latencyMs !== null ? ` · ${duration(p.latencyMs)}` : ""}
               </div>
-              {p.detail && <div class="small provider-detail">{p.detail}</div>}
+              {p.detail && <div class={`small ${p.configured ? "provider-detail" : "muted"}`}>{p.detail}</div>}
+              {p.lastError && p.healthy !== false && (
+                <div class="small muted">
+                  last error{p.lastErrorAt ? ` ${ago(new Date(p.lastErrorAt).toISOString())}` : ""}: {p.lastError}
+                </div>
+              )}
             </li>
           ))}
         </ul>

@@ -194,6 +194,9 @@ interface ListProps {
 
 /** Distance from the bottom under which the list follows new content. */
 const stickPx = 96;
+/** Messages kept in the DOM while following the bottom; scrolling up shows more, `grow` at a time. */
+const keep = 120;
+const grow = 100;
 
 export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, actions, typingOthers }: ListProps) {
   const box = useRef<HTMLDivElement>(null);
@@ -205,12 +208,18 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   /** The first message before older ones go in above it, and where it was in the viewport. */
   const anchor = useRef<{ id: string; top: number } | null>(null);
   const [away, setAway] = useState(false);
+  // Windowing: the oldest `hidden` messages held are not in the DOM. Streaming at the bottom of a
+  // history of thousands then lays out ~`keep` messages, not all of them; scrolling up brings
+  // them back `grow` at a time before asking the server for older pages.
+  const [hidden, setHidden] = useState(0);
 
-  const list: MessageView[] = [];
+  const all: MessageView[] = [];
   for (const id of conv.order) {
     const m = conv.byId.get(id);
-    if (m) list.push(m);
+    if (m) all.push(m);
   }
+  const skipped = Math.min(hidden, Math.max(0, all.length - 1));
+  const list = skipped ? all.slice(skipped) : all;
   let lastAssistant = -1;
   for (let i = list.length - 1; i >= 0; i--) {
     if (list[i].role === "assistant") {
@@ -219,15 +228,28 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
     }
   }
 
+  const holdAnchor = () => {
+    const first = box.current?.querySelector<HTMLElement>("article.msg");
+    if (first?.dataset.messageId) anchor.current = { id: first.dataset.messageId, top: first.getBoundingClientRect().top };
+  };
+
   const older = useCallback(async () => {
     const el = box.current;
-    if (!el || !conv.hasOlder || loadingOlder) return;
-    const first = el.querySelector<HTMLElement>("article.msg");
-    if (first?.dataset.messageId) {
-      anchor.current = { id: first.dataset.messageId, top: first.getBoundingClientRect().top };
+    if (!el) return;
+    if (skipped > 0) {
+      holdAnchor();
+      setHidden(Math.max(0, skipped - grow));
+      return;
     }
+    if (!conv.hasOlder || loadingOlder) return;
+    holdAnchor();
     await onOlder();
-  }, [conv.hasOlder, loadingOlder, onOlder]);
+  }, [skipped, conv.hasOlder, loadingOlder, onOlder]);
+
+  // Back at the bottom with a long list in the DOM: let the old part go again.
+  useEffect(() => {
+    if (atBottom.current && !anchor.current && list.length > keep + grow) setHidden(all.length - keep);
+  });
 
   // Older pages: when the top comes near, fetch the page before the first message.
   useEffect(() => {
@@ -275,6 +297,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
 
   // A new chat opened: start at the bottom.
   useLayoutEffect(() => {
+    setHidden(0);
     atBottom.current = true;
     setAway(false);
     anchor.current = null;
@@ -321,11 +344,11 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
       >
         <div class="messages-inner" ref={inner}>
         <div ref={top} class="older">
-          {conv.hasOlder ? (
+          {skipped > 0 || conv.hasOlder ? (
             <button type="button" class="btn ghost small" onClick={() => void older()} disabled={loadingOlder}>
               {loadingOlder ? "Loading older messages…" : "Load older messages"}
             </button>
-          ) : list.length > 0 ? (
+          ) : all.length > 0 ? (
             <span class="muted small">Start of the conversation</span>
           ) : null}
         </div>
