@@ -317,6 +317,9 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
                 attempt=max(answer.attempt, event.attempt),
                 llm_response_time_ms=event.timings.total_ms or answer.llm_response_time_ms,
                 time_to_first_token_ms=event.timings.time_to_first_token_ms,
+                # Tokens spent on a partial answer are billed too (older events carry zero: keep the row's).
+                completion_tokens=event.usage.completion_tokens or answer.completion_tokens,
+                tokens_used=event.usage.total_tokens or answer.tokens_used,
                 updated_at=at,
                 last_seq=seq,
             )

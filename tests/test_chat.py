@@ -199,6 +199,16 @@ def test_failed_and_cancelled_keep_the_partial_answer():
     assert (cancelled.status, cancelled.content, cancelled.error_kind) == ("cancelled", "so far", None)
 
 
+def test_partial_answers_keep_their_token_usage():
+    c = Conversation()
+    user = c.submitted("q")
+    req = c.requested(user.message_id)
+    mid = req.message_id
+    usage = Usage(completion_tokens=7, reported=False)
+    rows = run([c.created(), user, req, c.started(mid), *c.chunks(mid, ["part"]), c.cancelled(mid, usage=usage)])
+    assert (rows.message(mid).completion_tokens, rows.message(mid).tokens_used) == (7, 7)
+
+
 def test_the_first_end_wins():
     c = Conversation()
     user = c.submitted("q")

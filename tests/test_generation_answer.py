@@ -140,6 +140,14 @@ def test_failure_and_cancel_keep_the_partial_content():
     assert cancelled.partial_content == "part"
 
 
+def test_partial_answers_count_the_tokens_that_streamed():
+    state, _ = run(
+        Answer.of(REQUEST), Start("local", "m1"), AddChunk(Chunk(0, 0, 3, "a b c")), AddChunk(Chunk(1, 3, 2, " d e"))
+    )
+    for ending in (decide(state, Fail("provider_error", "cut"))[0], decide(state, Cancel())[0]):
+        assert ending.usage == Usage(completion_tokens=5, reported=False)
+
+
 def test_ending_twice_yields_nothing_more():
     state, _ = run(Answer.of(REQUEST), Start("local", "m1"), Cancel())
     assert decide(state, Fail("internal", "late")) == []

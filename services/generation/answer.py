@@ -149,6 +149,11 @@ def _base(state: Answer, kind: str, index: int = 0) -> dict:
     }
 
 
+def _partial_usage(state: Answer) -> Usage:
+    # Providers report usage only at the end of a stream; for a cut-off answer we count what streamed.
+    return Usage(completion_tokens=state.token_count, reported=False)
+
+
 def decide(state: Answer, command: Command) -> list[Event]:
     """The events ``command`` produces. Ending twice yields nothing (the first end wins)."""
     if state.phase == "ended":
@@ -218,6 +223,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     llm_provider=command.provider or state.provider,
                     llm_model=command.model or state.model,
                     timings=command.timings,
+                    usage=_partial_usage(state),
                 )
             ]
         case Cancel():
@@ -230,6 +236,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     llm_provider=state.provider,
                     llm_model=state.model,
                     timings=command.timings,
+                    usage=_partial_usage(state),
                 )
             ]
         case _:
