@@ -21,6 +21,22 @@ from tests.browser.helpers import (
 
 pytestmark = pytest.mark.browser
 
+# True once this browser's IndexedDB holds the session and its two messages.
+SAVED = """sid => new Promise(resolve => {
+  const open = indexedDB.open('parley');
+  open.onerror = () => resolve(false);
+  open.onsuccess = () => {
+    const db = open.result;
+    const tx = db.transaction(['sessions', 'messages']);
+    const session = tx.objectStore('sessions').get(sid);
+    const all = tx.objectStore('messages').getAll();
+    tx.oncomplete = () => {
+      db.close();
+      resolve(Boolean(session.result) && all.result.filter(m => m.session_id === sid).length === 2);
+    };
+  };
+})"""
+
 
 async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(page, system, edge_url):
     await open_new_chat(page, edge_url)
@@ -28,7 +44,13 @@ async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(
     await wait_status(last_answer(page), "complete")
     sid = await session_id(page)
     await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
-    await page.wait_for_timeout(1200)  # the history is written to IndexedDB shortly after it changes
+    # The history is written to IndexedDB shortly after it changes.
+    for _ in range(100):
+        if await page.evaluate(SAVED, sid):
+            break
+        await page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the chat never reached IndexedDB")
 
     edge = system.process("edge-0")
     await asyncio.to_thread(edge.stop)

@@ -337,7 +337,7 @@ export async function send(content: string): Promise<string | null> {
       notify(`Could not start a chat: ${message(error)}`);
       return null;
     }
-    sessions.value = [session, ...sessions.value.filter((s) => s.id !== session!.id)];
+    remember(session);
     openSession(session.id);
   } else if (session && defaultTitles.has(session.title.trim().toLowerCase()) && messages(open.state).length === 0) {
     void renameSession(session.id, titleFrom(text));
@@ -424,7 +424,7 @@ export function setFilter(text: string): void {
 export async function newSession(navigate = true): Promise<string | null> {
   try {
     const session = await api.createSession({ title: "New chat" });
-    sessions.value = [session, ...sessions.value.filter((s) => s.id !== session.id)];
+    remember(session);
     if (navigate) go(chatHref(session.id));
     else openSession(session.id);
     return session.id;
@@ -434,8 +434,15 @@ export async function newSession(navigate = true): Promise<string | null> {
   }
 }
 
+/** A session this client created: first in the list, and in the offline cache at once. */
+function remember(session: ChatSession): void {
+  sessions.value = [session, ...sessions.value.filter((s) => s.id !== session.id)];
+  void store.saveSessions([session], false);
+}
+
 function replace(session: ChatSession): void {
   sessions.value = sessions.value.map((s) => (s.id === session.id ? session : s));
+  void store.saveSessions([session], false);
 }
 
 export async function renameSession(id: string, title: string): Promise<boolean> {
