@@ -7,7 +7,7 @@ import re
 import time
 
 import httpx
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Error, Locator, Page, expect
 
 API = "/api/v1"
 
@@ -129,3 +129,13 @@ async def answered(edge_url: str, sid: str, n: int, within_s: float = 30.0) -> l
 async def open_new_chat(page: Page, edge_url: str) -> None:
     await page.goto(f"{edge_url}/#/chat")
     await expect(message_box(page)).to_be_visible()
+
+
+async def retry_now(page: Page) -> None:
+    """Skip the rest of the backoff delay, if a retry is still waiting (it may start on its own)."""
+    button = page.get_by_role("button", name="Retry now")
+    try:
+        if await button.is_visible():
+            await button.click(timeout=2_000)
+    except Error:
+        pass  # the scheduled retry started meanwhile and the button went away

@@ -14,6 +14,7 @@ from tests.browser.helpers import (
     connection,
     last_answer,
     open_new_chat,
+    retry_now,
     send,
     server_messages,
     session_id,
@@ -109,9 +110,7 @@ async def test_reconnects_with_backoff_while_the_edge_is_down(page, system, edge
     await expect(composer(page).locator(".blocked")).to_contain_text("Sending is disabled")
     assert await page.evaluate("window.parley.snapshot().phase") in ("waiting", "connecting")
     await asyncio.to_thread(edge.start)
-    retry = page.get_by_role("button", name="Retry now")
-    if await retry.is_visible():  # skip the rest of the current backoff delay
-        await retry.click()
+    await retry_now(page)
     await wait_live(page, ms=40_000)
     await send(page, "Back again [[tokens:4]] [[rate:0]]")
     await expect(answers(page)).to_have_count(2)

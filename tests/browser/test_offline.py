@@ -12,6 +12,7 @@ from tests.browser.helpers import (
     composer,
     last_answer,
     open_new_chat,
+    retry_now,
     send,
     session_id,
     tokens_of,
@@ -65,7 +66,7 @@ async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(
     await expect(composer(page).get_by_role("button", name="Send message")).to_be_disabled()
 
     await asyncio.to_thread(edge.start)
-    await page.get_by_role("button", name="Retry now").click()
+    await retry_now(page)
     await wait_live(page, ms=30_000)
     await expect(page.locator(".banner")).to_have_count(0)
     await send(page, "Back [[tokens:2]] [[rate:0]]")
