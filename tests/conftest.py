@@ -3,6 +3,8 @@ and its own database on a real PostgreSQL (one server per run). See tests/suppor
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -58,11 +60,24 @@ async def database_url(postgres):
     dsn = postgres.dsn_for(name)
     await migrate.migrate(dsn)
     yield dsn
-    admin = await asyncpg.connect(postgres.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _drop_database(postgres.admin_dsn, name)
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    # FORCE ends the test's leftover connections; on a loaded machine the server may drop ours
+    # while it does, so try again before giving up (an own server's data dies with the run anyway).
+    for attempt in range(3):
+        try:
+            admin = await asyncpg.connect(admin_dsn)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            finally:
+                await admin.close()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
 
 
 @pytest.fixture
