@@ -27,6 +27,9 @@ async def test_ui_files_and_fallback(tmp_path):
         assert index.status_code == 200 and "Parley" in index.text
         asset = await client.get("/assets/app.js")
         assert asset.status_code == 200 and "parley" in asset.text
+        # Hashed assets are cached for good; the shell is revalidated so a deploy reaches browsers.
+        assert "immutable" in asset.headers["cache-control"]
+        assert index.headers["cache-control"] == "no-cache"
         # A client-side route survives a reload.
         route = await client.get("/chat/3f1c")
         assert route.status_code == 200 and "Parley" in route.text

@@ -33,7 +33,14 @@ class SinglePageApp(StaticFiles):
         except HTTPException as exc:
             if exc.status_code != 404 or path.startswith(API_PREFIXES):
                 raise
-            return await super().get_response("index.html", scope)
+            response = await super().get_response("index.html", scope)
         if response.status_code == 404 and not path.startswith(API_PREFIXES):
-            return await super().get_response("index.html", scope)
+            response = await super().get_response("index.html", scope)
+        response.headers["Cache-Control"] = cache_control(path)
         return response
+
+
+def cache_control(path: str) -> str:
+    # Vite names built assets by content hash: they never change. Everything else (the HTML
+    # shell, the service worker) must be revalidated, or a deploy would not reach browsers.
+    return "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
