@@ -107,6 +107,9 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
         + f" / {m.get('restarts', 0)}",
         "socket-process RSS, connected → peak (MiB)": f"{_n(m['rss']['connected_mib'])} → {_n(m['rss']['peak_mib'])}",
         "CPU, cores (busiest)": _cores(m["cpu"]),
+        "CPU per delivered token, all processes (µs)": _n(
+            m["cpu"]["total"]["cores"] / m["tokens_per_s"] * 1e6 if m["tokens_per_s"] else None, 0
+        ),
         "load generator CPU (s)": _n(m["loadgen_cpu_s"], 2),
     }
 

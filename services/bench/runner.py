@@ -182,6 +182,9 @@ class Run:
             for log in self.work.rglob("*.log"):
                 if log.stat().st_size < 50 * 2**20:
                     shutil.copy(log, logs / f"{log.parent.name}-{log.name}")
+            # py-spy's collapsed stacks: for flamegraph.pl / speedscope, and for callers of a hot frame
+            if (self.work / "profile").is_dir():
+                shutil.copytree(self.work / "profile", results_dir / "profile", dirs_exist_ok=True)
         if not self.options.keep_work:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -300,7 +303,7 @@ class Run:
                 cpu = asyncio.create_task(self._cpu_between(watched, start, end))
                 spied = None
                 if profile_s:
-                    spied = asyncio.create_task(self._profile(watched, start, min(profile_s, end - start)))
+                    spied = asyncio.create_task(self._profile(watched, start, min(profile_s, end - start), target.name))
                 result = await fleet.finish()
                 samples = await self.lag.stop() if target.name == "parley" else []
                 cpu_used = await cpu
@@ -370,11 +373,11 @@ class Run:
         }
         return shares
 
-    async def _profile(self, watched: list[usage.Watched], start: float, seconds: float) -> dict[str, Any]:
+    async def _profile(self, watched: list[usage.Watched], start: float, seconds: float, name: str) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, start - time.time()))
         pids = {w.name: w.pid for w in watched if w.name not in ("nats-server", "postgres")}
         _say(f"profiling {', '.join(pids)} for {seconds:.0f}s with py-spy")
-        return await profile.record(pids, seconds, self.work / "profile")
+        return await profile.record(pids, seconds, self.work / "profile" / name)
 
     async def resume(self) -> dict[str, Any]:
         """Reload in the middle of a long answer, and replay of the whole answer afterwards.
