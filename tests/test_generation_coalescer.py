@@ -17,19 +17,35 @@ def run(state: Coalescer, events) -> tuple[Coalescer, list[Chunk]]:
     return state, out
 
 
-def test_tokens_within_the_window_share_one_chunk():
-    state, out = run(Coalescer.of(15, 32), [Token("a", 0.000), Token(" b", 0.004), Token(" c", 0.010)])
-    assert out == [] and state.deadline == pytest.approx(0.015)
-    state, out = run(state, [Tick(0.014)])
+def test_the_first_token_goes_out_at_once_and_a_burst_behind_it_shares_one_chunk():
+    state, out = run(Coalescer.of(15, 32), [Token("a", 0.000)])
+    assert out == [Chunk(index=0, token_index=0, token_count=1, delta="a")]
+    state, out = run(state, [Token(" b", 0.004), Token(" c", 0.010), Token(" d", 0.012)])
+    assert out == [] and state.deadline == pytest.approx(0.019)
+    state, out = run(state, [Tick(0.018)])
     assert out == []
-    state, out = run(state, [Tick(0.015)])
-    assert out == [Chunk(index=0, token_index=0, token_count=3, delta="a b c")]
+    state, out = run(state, [Tick(0.019)])
+    assert out == [Chunk(index=1, token_index=1, token_count=3, delta=" b c d")]
     assert state.deadline is None
 
 
+def test_a_slow_stream_waits_for_no_window():
+    # Tokens further apart than the window: each goes out the moment it arrives.
+    state = Coalescer.of(15, 32)
+    for i in range(5):
+        state, out = step(state, Token(f"t{i}", i * 0.033))
+        assert out == [Chunk(index=i, token_index=i, token_count=1, delta=f"t{i}")]
+
+
+def test_a_token_right_after_a_flush_waits_for_company():
+    state, _ = run(Coalescer.of(15, 32), [Token("a", 0.0)])
+    state, out = run(state, [Token("b", 0.005)])
+    assert out == [] and state.deadline == pytest.approx(0.020)
+
+
 def test_size_limit_flushes_before_the_timer():
-    _, out = run(Coalescer.of(1000, 2), [Token("a", 0), Token("b", 0), Token("c", 0), End()])
-    assert out == [Chunk(0, 0, 2, "ab"), Chunk(1, 2, 1, "c")]
+    _, out = run(Coalescer.of(1000, 2), [Token("a", 0), Token("b", 0), Token("c", 0), Token("d", 0), End()])
+    assert out == [Chunk(0, 0, 1, "a"), Chunk(1, 1, 2, "bc"), Chunk(2, 3, 1, "d")]
 
 
 def test_a_late_token_closes_the_overdue_window_first():

@@ -1,6 +1,10 @@
 """Tokens into chunk events: tokens arriving within ``flush_s`` of the first pending one, or up to
 ``max_tokens`` of them, become one chunk (whichever limit comes first). Pure: the caller feeds
-``Token``/``Tick``/``End`` with its own clock and publishes the chunks that come out."""
+``Token``/``Tick``/``End`` with its own clock and publishes the chunks that come out.
+
+Leading edge: a token that finds nothing pending and no chunk sent within the last ``flush_s``
+goes out at once. A slow stream (tokens further apart than the window) then pays no waiting at
+all, while a fast one still coalesces: only the first token of a burst travels alone."""
 
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ class Coalescer:
     opened_at: float | None = None  # arrival of the first pending token
     next_index: int = 0
     next_token: int = 0
+    flushed_at: float | None = None  # when the last chunk went out
 
     @classmethod
     def of(cls, flush_ms: float, max_tokens: int) -> Coalescer:
@@ -52,7 +57,7 @@ class Coalescer:
         return None if self.opened_at is None else self.opened_at + self.flush_s
 
 
-def _flush(state: Coalescer) -> tuple[Coalescer, list[Chunk]]:
+def _flush(state: Coalescer, at: float | None = None) -> tuple[Coalescer, list[Chunk]]:
     if not state.pending:
         return state, []
     chunk = Chunk(state.next_index, state.next_token, len(state.pending), "".join(state.pending))
@@ -63,6 +68,7 @@ def _flush(state: Coalescer) -> tuple[Coalescer, list[Chunk]]:
             opened_at=None,
             next_index=state.next_index + 1,
             next_token=state.next_token + len(state.pending),
+            flushed_at=at if at is not None else state.flushed_at,
         ),
         [chunk],
     )
@@ -74,15 +80,16 @@ def step(state: Coalescer, event: Token | Tick | End) -> tuple[Coalescer, list[C
         case Token(text=text, at=at):
             out: list[Chunk] = []
             if state.deadline is not None and at >= state.deadline:  # overdue: the old window closes first
-                state, out = _flush(state)
+                state, out = _flush(state, at)
+            quiet = not state.pending and (state.flushed_at is None or at - state.flushed_at >= state.flush_s)
             state = replace(state, pending=(*state.pending, text), opened_at=state.opened_at if state.pending else at)
-            if len(state.pending) >= state.max_tokens or state.flush_s == 0:
-                state, more = _flush(state)
+            if quiet or len(state.pending) >= state.max_tokens or state.flush_s == 0:
+                state, more = _flush(state, at)
                 out += more
             return state, out
         case Tick(at=at):
             if state.deadline is not None and at >= state.deadline:
-                return _flush(state)
+                return _flush(state, at)
             return state, []
         case End():
             return _flush(state)
