@@ -4,7 +4,6 @@ close 4404, exactly like a missing one."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -12,34 +11,14 @@ import httpx
 import jwt
 import websockets
 
+from tests.support.sockets import closed_with, until, ws_url
+
 API = "/api/v1"
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
 
 def token(sub: str, secret: str = SECRET, **claims) -> str:
     return jwt.encode({"sub": sub, "exp": int(time.time()) + 600, **claims}, secret, algorithm="HS256")
-
-
-def ws_url(base: str, path: str) -> str:
-    return base.replace("http://", "ws://") + path
-
-
-async def until(ws, predicate, wait: float = 15.0) -> dict:
-    async with asyncio.timeout(wait):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
-
-
-async def closed_with(ws, wait: float = 15.0) -> int:
-    try:
-        async with asyncio.timeout(wait):
-            async for _ in ws:
-                pass
-    except websockets.ConnectionClosed:
-        pass
-    return ws.close_code
 
 
 async def test_two_users_on_every_endpoint_and_socket(make_system):

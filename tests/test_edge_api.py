@@ -9,33 +9,9 @@ import json
 import httpx
 import websockets
 
+from tests.support.sockets import closed_with, until, ws_url
+
 API = "/api/v1"
-
-
-def ws_url(base: str, path: str) -> str:
-    return base.replace("http://", "ws://") + path
-
-
-async def recv(ws, wait: float = 10.0) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), wait))
-
-
-async def until(ws, predicate, wait: float = 15.0) -> dict:
-    async with asyncio.timeout(wait):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
-
-
-async def closed_with(ws, wait: float = 15.0) -> int:
-    try:
-        async with asyncio.timeout(wait):
-            async for _ in ws:
-                pass
-    except websockets.ConnectionClosed:
-        pass
-    return ws.close_code
 
 
 async def answer_of(ws, answer_id: str, wait: float = 30.0) -> tuple[list[dict], dict]:

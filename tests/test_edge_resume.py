@@ -10,19 +10,9 @@ import random
 import httpx
 import websockets
 
+from tests.support.sockets import until, ws_url
+
 API = "/api/v1"
-
-
-def ws_url(base: str, path: str) -> str:
-    return base.replace("http://", "ws://") + path
-
-
-async def until(ws, predicate, wait: float = 15.0) -> dict:
-    async with asyncio.timeout(wait):
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
 
 
 def assert_exact_cover(chunks: list[dict], total: int) -> None:
