@@ -51,10 +51,10 @@ export function ConnectionBadge() {
   }
   return (
     <div class="conn">
-      <span class={`conn-badge ${tone}`} role="status" data-phase={state.phase} title={state.detail ?? undefined}>
+      <span class={`conn-badge ${tone}`} role="status" data-phase={state.phase} title={state.detail ?? text}>
         <span class="dot" aria-hidden="true" />
         <span class="sr-only">Connection: </span>
-        {text}
+        <span class="conn-text">{text}</span>
       </span>
       {(state.phase === "waiting" || state.phase === "offline") && (
         <button type="button" class="btn small ghost" onClick={app.retryConnection}>
