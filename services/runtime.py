@@ -20,7 +20,7 @@ FILE_NAME = "runtime.json"
 @dataclass(frozen=True, slots=True)
 class Runtime:
     nats_url: str
-    database_url: str
+    database_url: str | None  # None only from ``resolve(..., database=False)``
     local_base_url: str | None = None
 
     def write(self, data_dir: Path) -> Path:
@@ -37,14 +37,16 @@ def read(data_dir: Path) -> Runtime | None:
         return None
 
 
-def resolve(settings: Settings) -> Runtime:
+def resolve(settings: Settings, *, database: bool = True) -> Runtime:
+    """Explicit settings first, else the running ``parley up``'s addresses. ``database=False``
+    for a process that never touches PostgreSQL (generation): then none is required."""
     found = read(settings.data_dir)
     nats_url = settings.nats_url or (found.nats_url if found else None)
     database_url = settings.database_url or (found.database_url if found else None)
     local = settings.local_base_url or (found.local_base_url if found else None)
     if not nats_url:
         raise SettingsError(f"NATS_URL: not set, and no `parley up` is running in {settings.data_dir}")
-    if not database_url:
+    if database and not database_url:
         raise SettingsError(f"DATABASE_URL: not set, and no `parley up` is running in {settings.data_dir}")
     return Runtime(nats_url=nats_url, database_url=database_url, local_base_url=local)
 
