@@ -58,6 +58,23 @@ async def _internal(ws: WebSocket) -> None:
     await close(ws, CLOSE_INTERNAL, "internal error; reconnect with after_seq")
 
 
+# Why a socket is refused while it opens, and the close code that tells the client so.
+_REFUSALS = (
+    (Unauthorized, CLOSE_UNAUTHORIZED),
+    (BadFrame, CLOSE_BAD_REQUEST),
+    (NotFound, CLOSE_NOT_FOUND),
+    (Unavailable, CLOSE_TRY_AGAIN),
+)
+
+
+async def _refuse(ws: WebSocket, exc: Exception) -> None:
+    """Close a socket that could not open; anything unexpected is a bug (logged, 1011)."""
+    for kind, code in _REFUSALS:
+        if isinstance(exc, kind):
+            return await close(ws, code, exc.detail)
+    return await _internal(ws)
+
+
 def _after_seq(ws: WebSocket) -> int | None:
     raw = ws.query_params.get("after_seq")
     if raw is None or raw == "":
@@ -82,16 +99,8 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
         user = await _user(ws, state.auth)
         after_seq = _after_seq(ws)
         await chat.access.session(user, session_id)
-    except Unauthorized as exc:
-        return await close(ws, CLOSE_UNAUTHORIZED, exc.detail)
-    except BadFrame as exc:
-        return await close(ws, CLOSE_BAD_REQUEST, exc.detail)
-    except NotFound as exc:
-        return await close(ws, CLOSE_NOT_FOUND, exc.detail)
-    except Unavailable as exc:
-        return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
-    except Exception:
-        return await _internal(ws)
+    except Exception as exc:
+        return await _refuse(ws, exc)
     await Connection(
         ws,
         chat=chat,
@@ -117,14 +126,8 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
     try:
         user = await _user(ws, state.auth)
         _, ref = await chat.access.answer(user, message_id, wait=ANSWER_WAIT_S)
-    except Unauthorized as exc:
-        return await close(ws, CLOSE_UNAUTHORIZED, exc.detail)
-    except NotFound as exc:
-        return await close(ws, CLOSE_NOT_FOUND, exc.detail)
-    except Unavailable as exc:
-        return await close(ws, CLOSE_TRY_AGAIN, exc.detail)
-    except Exception:
-        return await _internal(ws)
+    except Exception as exc:
+        return await _refuse(ws, exc)
     # From the request on (its sequence when this edge saw it; else the session's start).
     after_seq = ref.seq - 1 if ref.seq is not None else 0
     await Connection(
