@@ -11,6 +11,7 @@ import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -136,6 +137,18 @@ class Answer(Response):
             "total_tokens": self.prompt_tokens + self.record.tokens_sent,
         }
 
+    async def _paced(self) -> AsyncIterator[tuple[int, str]]:
+        """Each token when it is due; stops at a scripted failure, raises at a scripted drop."""
+        start = asyncio.get_running_loop().time()
+        for i, token in enumerate(self.tokens):
+            if self.script.fail_after is not None and i >= self.script.fail_after:
+                return
+            if self.script.drop_after is not None and i >= self.script.drop_after:
+                self.record.outcome, self.record.finished_at = "dropped", time.time()
+                raise Dropped(f"scripted drop after {i} tokens")
+            await self._pace(start, i)
+            yield i, token
+
     def _sent(self) -> None:
         now = time.time()
         self.record.tokens_sent += 1
@@ -150,14 +163,7 @@ class Answer(Response):
         if script.hang:
             record.outcome = "hang"
             await asyncio.Event().wait()  # until the client leaves (the watcher cancels us)
-        start = asyncio.get_running_loop().time()
-        for i, token in enumerate(self.tokens):
-            if script.fail_after is not None and i >= script.fail_after:
-                break
-            if script.drop_after is not None and i >= script.drop_after:
-                record.outcome, record.finished_at = "dropped", time.time()
-                raise Dropped(f"scripted drop after {i} tokens")
-            await self._pace(start, i)
+        async for i, token in self._paced():
             body = _sse(self._chunk({"role": "assistant", "content": ""})) if i == 0 else b""
             await send(
                 {"type": "http.response.body", "body": body + _sse(self._chunk({"content": token})), "more_body": True}
@@ -186,14 +192,7 @@ class Answer(Response):
         if script.hang:
             record.outcome = "hang"
             await asyncio.Event().wait()
-        start = asyncio.get_running_loop().time()
-        for i, _token in enumerate(self.tokens):
-            if script.fail_after is not None and i >= script.fail_after:
-                break
-            if script.drop_after is not None and i >= script.drop_after:
-                record.outcome, record.finished_at = "dropped", time.time()
-                raise Dropped(f"scripted drop after {i} tokens")
-            await self._pace(start, i)
+        async for _ in self._paced():
             self._sent()
         if script.fail_after is not None and script.fail_after <= len(self.tokens):
             record.status, record.outcome, record.finished_at = 500, "failed_mid_stream", time.time()
