@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from events import streams
 from projections import migrate
@@ -41,7 +42,7 @@ class Child:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     next_start: float = 0.0
-    started_at: float = field(default=0.0)
+    started_at: float = 0.0
 
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", self.name], env=self.env)
@@ -66,9 +67,8 @@ def available_services() -> list[str]:
 def up(settings: Settings) -> None:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    stoppers: list[tuple[str, callable]] = []
+    stoppers: list[tuple[str, Callable[[], None]]] = []
     children: list[Child] = []
-    stopping = False
 
     def on_term(*_):  # SIGTERM and SIGINT both mean: stop everything, in order
         raise KeyboardInterrupt
@@ -136,9 +136,9 @@ def up(settings: Settings) -> None:
                 elif child.proc is None and now >= child.next_start:
                     child.start()
     except KeyboardInterrupt:
-        stopping = True
+        pass  # Ctrl-C / SIGTERM: the normal way to stop
     finally:
-        if stopping or children or stoppers:
+        if children or stoppers:
             log.info("stopping Parley")
         for child in reversed(children):
             if child.proc is not None and child.proc.poll() is None:
