@@ -174,7 +174,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            result = subprocess.run(
                 [
                     str(self.bin_dir() / "initdb"),
                     "-D",
@@ -184,11 +184,14 @@ class EmbeddedPostgres:
                     "-U",
                     "postgres",
                 ],
-                check=True,
+                check=False,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                text=True,
                 user=self.user,
             )
+            if result.returncode != 0:  # one clear line from `parley up`, not a traceback
+                raise StartupError(f"initdb failed in {self.data_dir}: {result.stderr.strip()[-500:]}")
         if self._stale_pid():  # left by a killed server; postgres would refuse to start
             (self.data_dir / "postmaster.pid").unlink()
         args = [

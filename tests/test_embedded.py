@@ -11,6 +11,7 @@ from events.schema import MessageSubmitted
 from events.streams import CHAT_STREAM
 from services import bus
 from services.embedded import EmbeddedLlama, EmbeddedPostgres, port_open
+from services.errors import StartupError
 from services.generation.llama import MODEL_ALIAS
 
 
@@ -68,3 +69,12 @@ def test_embedded_llama_serves_the_shipped_model():
     finally:
         llama.stop()
     assert llama.proc.poll() is not None
+
+
+def test_a_data_dir_postgres_cannot_use_fails_with_a_clear_startup_error(tmp_path):
+    # Not empty and no PG_VERSION: initdb refuses, and says why in one StartupError.
+    data = tmp_path / "pg"
+    data.mkdir()
+    (data / "somebody-elses-file").write_text("x")
+    with pytest.raises(StartupError, match="initdb failed"):
+        EmbeddedPostgres(data).start()
