@@ -1,18 +1,22 @@
-"""One typed settings object per process, read from environment variables.
+"""One typed settings object per process, read from environment variables (``pydantic-settings``).
 
-Every field names its variable; ``load()`` turns a missing or malformed value into one
-``SettingsError`` line naming it. The README's settings table is generated from this class
-(``parley settings``), so the two cannot drift apart.
+Every field names its variable (``env(NAME, description, ...)``); ``load()`` turns a missing or
+malformed value into one ``SettingsError`` line naming it. ``load(mapping)`` reads that mapping
+instead of ``os.environ`` (a settings source built from it), so tests never see the caller's
+environment. The README's settings table is generated from this class (``parley settings``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from services.errors import SettingsError
 
@@ -23,8 +27,9 @@ def env(name: str, description: str, **kwargs):
     return Field(validation_alias=AliasChoices(name), description=description, **kwargs)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class Settings(BaseSettings):
+    # Empty values mean "unset": a blank NATS_URL= must not disable the embedded default by accident.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True, env_ignore_empty=True)
 
     # -- infrastructure ---------------------------------------------------------------------------
     nats_url: str | None = env(
@@ -71,7 +76,7 @@ class Settings(BaseModel):
     jwt_public_key: str | None = env(
         "PARLEY_JWT_PUBLIC_KEY", "RS256 public key (PEM text or a path to a PEM file).", default=None
     )
-    admin_users: Annotated[list[str], Field()] = env(
+    admin_users: Annotated[list[str], NoDecode] = env(
         "PARLEY_ADMIN_USERS",
         "User ids (token `sub`) allowed to change /llm/config, comma separated. Auth off: the local user.",
         default_factory=list,
@@ -94,7 +99,7 @@ class Settings(BaseModel):
     default_provider: Provider = env(
         "PARLEY_DEFAULT_PROVIDER", "Provider for sessions that name none: local or openrouter.", default="local"
     )
-    failover: Annotated[list[str], Field()] = env(
+    failover: Annotated[list[str], NoDecode] = env(
         "PARLEY_FAILOVER", "Ordered fallbacks, comma separated `provider` or `provider:model`.", default_factory=list
     )
     local_base_url: str | None = env(
@@ -220,16 +225,22 @@ def variable_of(field: str) -> str:
     return alias.choices[0] if isinstance(alias, AliasChoices) else field.upper()
 
 
-def load(environ: dict[str, str] | None = None) -> Settings:
+class _Environ(EnvSettingsSource):
+    """Environment variables from a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``); raise one clear ``SettingsError``."""
     source = os.environ if environ is None else environ
-    names = {variable_of(f): f for f in Settings.model_fields}
-    values = {names[k]: v for k, v in source.items() if k in names}
-    # Empty values mean "unset": a blank NATS_URL= must not disable the embedded default by accident.
-    values = {k: v for k, v in values.items() if v != ""}
     try:
-        # Values are passed by alias so pydantic parses them as strings from the environment.
-        return Settings.model_validate({variable_of(k): v for k, v in values.items()})
+        return Settings(_build_sources=((_Environ(Settings, source),), {}))
     except ValidationError as exc:
         first = exc.errors()[0]
         var = str(first["loc"][0]) if first["loc"] else "settings"

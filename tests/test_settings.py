@@ -32,6 +32,15 @@ def test_values_are_parsed_to_their_types():
     assert s.auth_enabled
 
 
+def test_a_given_mapping_is_read_instead_of_the_environment(monkeypatch):
+    monkeypatch.setenv("PARLEY_PORT", "9999")
+    monkeypatch.setenv("NATS_URL", "nonsense")  # would fail if read
+    assert load({}).port == 8000
+    assert load({"PARLEY_PORT": "9001"}).port == 9001
+    monkeypatch.delenv("NATS_URL")
+    assert load().port == 9999  # no mapping: the process environment
+
+
 def test_blank_means_unset():
     assert load({"NATS_URL": ""}).nats_url is None
 
