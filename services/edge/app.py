@@ -24,7 +24,7 @@ from services.edge.chat import Chat
 from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.index import Index
-from services.edge.routers import health, llm, messages, sessions, sockets
+from services.edge.routers import health, llm, messages, search, sessions, sockets
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
 from services.generation import config, providers
@@ -155,7 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    for router in (sessions.router, messages.router, llm.router, sockets.router, health.router):
+    for router in (sessions.router, messages.router, search.router, llm.router, sockets.router, health.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)  # probes at the root too
     if (dist := dist_dir(settings)) is not None:
