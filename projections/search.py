@@ -11,10 +11,9 @@ offsets to disagree about (Python counts code points, JavaScript UTF-16 units).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
-
-from dataclasses import dataclass
 
 import asyncpg
 

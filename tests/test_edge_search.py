@@ -20,7 +20,10 @@ async def test_search_finds_a_sent_word_and_refuses_odd_queries(make_system):
         message_id = sent.json()["message"]["id"]
 
         async with asyncio.timeout(15):
-            while not (hits := (await client.get(f"{API}/chat/search", params={"q": "zyzzyva"})).json()):
+            while True:
+                hits = (await client.get(f"{API}/chat/search", params={"q": "zyzzyva"})).json()
+                if hits:
+                    break
                 await asyncio.sleep(0.1)
         assert [(h["kind"], h["session_id"], h["message_id"]) for h in hits] == [("message", sid, message_id)]
         assert {"text": "zyzzyva", "match": True} in hits[0]["snippet"]
