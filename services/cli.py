@@ -7,6 +7,7 @@ parley projections           projection workers; `projections rebuild` replays t
 parley migrate               apply database migrations
 parley events schema         JSON Schema of every stored event
 parley settings              the settings table (every environment variable)
+parley replay SESSION_ID     a conversation rebuilt from the event log alone (auditors)
 """
 
 from __future__ import annotations
@@ -90,11 +91,25 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("settings", help="print every setting as a Markdown table").set_defaults(
         run=_settings_table, name="settings"
     )
+    replay = sub.add_parser("replay", help="rebuild a conversation from its events alone")
+    _audit_module("replay").add_arguments(replay)
+    replay.set_defaults(run=_audit_run("replay"), name="replay")
     # prefix_chars="+": every option (--quick, -h, ...) passes through to the bench's own parser.
     bench = sub.add_parser("bench", help="benchmarks (see `just bench`)", prefix_chars="+", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(run=_bench, name="bench")
     return root
+
+
+def _audit_module(name: str):
+    return importlib.import_module(f"services.audit.{name}")
+
+
+def _audit_run(name: str) -> Callable[[Settings, argparse.Namespace], None]:
+    def run(settings: Settings, args: argparse.Namespace) -> None:
+        _audit_module(name).main(settings, args)
+
+    return run
 
 
 def _bench(settings: Settings, args: argparse.Namespace) -> None:

@@ -1,0 +1,2 @@
+"""Audit and analytics: the conversation rebuilt from events alone (``conversation``, ``render``,
+``replay``), read straight from JetStream (``reader``)."""
