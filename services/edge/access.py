@@ -9,7 +9,6 @@ the session's ``session.created`` event).
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 from nats.errors import Error as NatsError
@@ -23,17 +22,10 @@ from events.streams import CHAT_STREAM
 from projections import queries
 from services.edge.errors import NotFound, Unavailable
 from services.edge.index import Index, MessageRef, SessionRef
+from services.edge.inputs import canonical_id
 
 NO_SESSION = "no such session"
 NO_MESSAGE = "no such message in this session"
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class Access:
@@ -43,9 +35,11 @@ class Access:
         self.js = js
 
     async def session(self, user_id: str, session_id: str) -> SessionRef:
-        """The caller's live session, or ``NotFound``."""
+        """The caller's live session, or ``NotFound``. Use the ref's ``session_id``: it is the
+        canonical form of the id asked for (events and subjects carry only that form)."""
         # Sessions are created by the edge with UUID ids: anything else cannot exist.
-        if not is_uuid(session_id):
+        session_id = canonical_id(session_id)
+        if session_id is None:
             raise NotFound(NO_SESSION)
         ref = self.index.sessions.get(session_id)
         if ref is None:
@@ -102,7 +96,8 @@ class Access:
         return event.message_id if isinstance(event, MessageSubmitted) else None
 
     async def _find(self, message_id: str, wait: float) -> MessageRef | None:
-        if not is_uuid(message_id):
+        message_id = canonical_id(message_id)
+        if message_id is None:
             return None
         ref = self.index.messages.get(message_id)
         if ref is None:

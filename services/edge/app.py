@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +25,7 @@ from services.edge.chat import Chat
 from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.index import Index
+from services.edge.route import validation_errors
 from services.edge.routers import health, llm, messages, search, sessions, sockets
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
@@ -148,6 +150,10 @@ def create_app(settings: Settings) -> FastAPI:
         if exc.status >= 500:
             metrics.ERRORS.labels(exc.code).inc()
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -118,6 +118,7 @@ class Chat:
 
     async def get_session(self, user_id: str, session_id: str) -> dict[str, Any]:
         ref = await self.access.session(user_id, session_id)
+        session_id = ref.session_id
         row = await db(queries.get_session(self.pool, session_id))
         if row is not None and row["is_active"]:
             return row
@@ -129,7 +130,7 @@ class Chat:
         return await db(queries.list_sessions(self.pool, user_id, page=page, page_size=page_size, q=q))
 
     async def update_session(self, user_id: str, session_id: str, **fields: Any) -> dict[str, Any]:
-        await self.access.session(user_id, session_id)
+        session_id = (await self.access.session(user_id, session_id)).session_id
         if all(v is None for v in fields.values()):
             return await self.get_session(user_id, session_id)
         (event,) = decide(UpdateSession(session_id=session_id, **fields), user_id, self.limits)
@@ -138,7 +139,7 @@ class Chat:
         return await self.get_session(user_id, session_id)
 
     async def delete_session(self, user_id: str, session_id: str) -> int:
-        await self.access.session(user_id, session_id)
+        session_id = (await self.access.session(user_id, session_id)).session_id
         (event,) = decide(DeleteSession(session_id=session_id), user_id, self.limits)
         (ack,) = await self.publish([event])
         log.info("session deleted", session_id=session_id, user_id=user_id, stream_seq=ack.seq)
@@ -151,7 +152,7 @@ class Chat:
         self, user_id: str, session_id: str, content: str, client_message_id: str | None
     ) -> tuple[dict[str, Any], str, int]:
         """Store a user message and request its answer: (message, answer id, seq)."""
-        await self.access.session(user_id, session_id)
+        session_id = (await self.access.session(user_id, session_id)).session_id
         submitted, requested = decide(
             SendMessage(session_id=session_id, content=content, client_message_id=client_message_id),
             user_id,
@@ -183,7 +184,7 @@ class Chat:
     async def list_messages(
         self, user_id: str, session_id: str, *, page: int, page_size: int, before: str | None
     ) -> tuple[list[dict[str, Any]], int]:
-        await self.access.session(user_id, session_id)
+        session_id = (await self.access.session(user_id, session_id)).session_id
         try:
             return await db(queries.list_messages(self.pool, session_id, page=page, page_size=page_size, before=before))
         except InvalidCursor as exc:
@@ -199,6 +200,7 @@ class Chat:
     ) -> tuple[str, str, int]:
         """A new answer to a user message (default the newest): (answer id, prompt id, seq)."""
         session = await self.access.session(user_id, session_id)
+        session_id = session.session_id
         if message_id is None:
             prompt_id = await self.access.last_user_message(session_id)
             if prompt_id is None:
@@ -221,9 +223,11 @@ class Chat:
 
     async def cancel(self, user_id: str, session_id: str, message_id: str) -> int:
         session = await self.access.session(user_id, session_id)
+        session_id = session.session_id
         ref = await self.access.message(session, message_id, wait=1.0)
         if ref.role != "assistant":
             raise NotFound("no such answer in this session")
+        message_id = ref.message_id
         (event,) = decide(Cancel(session_id=session_id, message_id=message_id), user_id, self.limits)
         (ack,) = await self.publish([event])
         log.info("cancel requested", session_id=session_id, message_id=message_id, stream_seq=ack.seq)

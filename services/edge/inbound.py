@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from services.edge import inputs
 from services.edge.errors import BadFrame
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
@@ -62,6 +63,12 @@ def parse(raw: str | bytes) -> ClientFrame:
         raise BadFrame("bad_json", f"not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadFrame("invalid_frame", f"a frame is a JSON object, got {type(value).__name__}")
+    if found := inputs.problem(value):
+        path, why = found
+        raise BadFrame(
+            "invalid_frame",
+            f"{why} - at `$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in path) + "`",
+        )
     kind = value.get("type")
     if not isinstance(kind, str):
         raise BadFrame("invalid_frame", "`type` is missing or not a string")

@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 from projections import lag as projection_lag
 from services.edge import metrics
+from services.edge.route import CheckedRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=CheckedRoute)
 
 
 @router.get("/healthz")

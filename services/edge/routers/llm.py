@@ -11,10 +11,11 @@ from fastapi import APIRouter, Body, Request
 
 from services.edge.deps import Admin, User
 from services.edge.errors import Invalid, Unavailable
+from services.edge.route import CheckedRoute
 from services.generation import config
 from services.generation.errors import ConfigError, ProviderFailure
 
-router = APIRouter(prefix="/llm", tags=["llm"])
+router = APIRouter(prefix="/llm", tags=["llm"], route_class=CheckedRoute)
 
 # A provider that does not answer its model list within this is reported unhealthy, not waited for.
 CHECK_TIMEOUT_S = 5.0

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from services.edge.deps import ChatDep, User
+from services.edge.inputs import MAX_PAGE, canonical_id
+from services.edge.route import CheckedRoute
 from services.edge.schemas import (
     CancelAccepted,
     ChatMessage,
@@ -16,7 +18,7 @@ from services.edge.schemas import (
     SendBody,
 )
 
-router = APIRouter(prefix="/chat/sessions/{session_id}", tags=["messages"])
+router = APIRouter(prefix="/chat/sessions/{session_id}", tags=["messages"], route_class=CheckedRoute)
 
 SEQ_HEADER = "X-Parley-Seq"
 
@@ -35,7 +37,7 @@ async def list_messages(
     chat: ChatDep,
     user: User,
     response: Response,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(description="a message id or an ISO 8601 time")] = None,
 ) -> list[dict]:
@@ -60,4 +62,4 @@ async def process_llm(session_id: str, chat: ChatDep, user: User, body: ProcessL
 async def cancel(session_id: str, message_id: str, chat: ChatDep, user: User) -> dict:
     """Stop an answer: the generation worker stops the model and keeps the partial text."""
     seq = await chat.cancel(user, session_id, message_id)
-    return {"message_id": message_id, "seq": seq}
+    return {"message_id": canonical_id(message_id), "seq": seq}

@@ -10,8 +10,9 @@ from projections import search as fulltext
 from services.edge.chat import db
 from services.edge.deps import ChatDep, User
 from services.edge.errors import Invalid
+from services.edge.route import CheckedRoute
 
-router = APIRouter(prefix="/chat", tags=["search"])
+router = APIRouter(prefix="/chat", tags=["search"], route_class=CheckedRoute)
 
 
 @router.get("/search", response_model=list[fulltext.SearchHit])

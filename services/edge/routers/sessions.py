@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from services.edge.deps import ChatDep, User
+from services.edge.inputs import MAX_PAGE
+from services.edge.route import CheckedRoute
 from services.edge.schemas import ChatSession, SessionBody
 
-router = APIRouter(prefix="/chat/sessions", tags=["sessions"])
+router = APIRouter(prefix="/chat/sessions", tags=["sessions"], route_class=CheckedRoute)
 
 
 @router.post("", status_code=201, response_model=ChatSession)
@@ -22,7 +24,7 @@ async def create_session(chat: ChatDep, user: User, body: SessionBody | None = N
 async def list_sessions(
     chat: ChatDep,
     user: User,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     q: Annotated[str | None, Query(max_length=255, description="filter titles (case-insensitive)")] = None,
 ) -> list[dict]:

@@ -98,7 +98,7 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
     try:
         user = await _user(ws, state.auth)
         after_seq = _after_seq(ws)
-        await chat.access.session(user, session_id)
+        session_id = (await chat.access.session(user, session_id)).session_id  # canonical form
     except Exception as exc:
         return await _refuse(ws, exc)
     await Connection(
@@ -138,5 +138,5 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
         session_id=ref.session_id,
         after_seq=after_seq,
         queue_size=state.settings.ws_queue_size,
-        message_id=message_id,
+        message_id=ref.message_id,  # canonical form: frames carry only that
     ).run()
