@@ -4,7 +4,6 @@ parameter. Nothing gets a 5xx; nothing reaches the stream that the projection ca
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import httpx
