@@ -18,8 +18,10 @@ import structlog
 from events import codec, subjects
 from events.errors import EventDecodeError, InvalidSubjectToken
 from events.schema import ChatEvent, type_tag
-from projections import chat, store
+from projections import store
+from projections.chat import ids_of
 from projections.errors import ProjectionError, Unappliable
+from projections.projection import Projection, Rows
 from services import logs
 
 log = logs.get("projections.batch")
@@ -67,7 +69,7 @@ def decode(envelope: Envelope) -> ChatEvent:
 
 async def apply(
     conn: asyncpg.Connection,
-    projection: str,
+    projection: Projection,
     envelopes: Sequence[Envelope],
     *,
     expect: int | None = None,
@@ -79,10 +81,11 @@ async def apply(
     ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
     everything is written (the fault-injection point "crash before commit").
     """
+    name = projection.name
     async with conn.transaction():
-        checkpoint = await store.lock_checkpoint(conn, projection)
+        checkpoint = await store.lock_checkpoint(conn, name)
         if expect is not None and checkpoint != expect:
-            raise CheckpointMoved(f"checkpoint of {projection!r} is {checkpoint}, this worker expected {expect}")
+            raise CheckpointMoved(f"checkpoint of {name!r} is {checkpoint}, this worker expected {expect}")
         outcome = Outcome(checkpoint=checkpoint)
         todo: list[tuple[Envelope, ChatEvent | None]] = []
         letters: dict[int, tuple[int, str, bytes, str]] = {}
@@ -99,34 +102,31 @@ async def apply(
             return outcome
 
         events = [(env, event) for env, event in todo if event is not None]
-        session_ids, message_ids = set(), set()
+        keys: dict[str, set[str]] = {}
         for _, event in events:
-            sid, mid = chat.ids_of(event)
-            if sid:
-                session_ids.add(sid)
-            if mid:
-                message_ids.add(mid)
-        loaded = await store.load(conn, session_ids, message_ids)
+            for table, wanted in projection.keys(event).items():
+                keys.setdefault(table, set()).update(wanted)
+        loaded = await store.load(conn, projection, keys)
 
         rows = loaded.copy()
         for env, event in events:
-            reason = _evolve(rows, env, event)
+            reason = _evolve(projection, rows, env, event)
             if reason is not None:
                 letters[env.seq] = (env.seq, env.subject, env.data, reason)
         try:
             async with conn.transaction():  # a savepoint: a refused row must not end the batch
-                await store.write(conn, rows)
+                await store.write(conn, projection, rows)
         except _DATA_ERRORS as exc:
             log.warning("batch refused by the database; applying event by event", error=str(exc))
             rows = loaded.copy()
             for env, event in events:
                 if env.seq in letters:
                     continue
-                reason = await _apply_one(conn, rows, env, event)
+                rows, reason = await _apply_one(conn, projection, rows, env, event)
                 if reason is not None:
                     letters[env.seq] = (env.seq, env.subject, env.data, reason)
 
-        await store.record_dead_letters(conn, projection, sorted(letters.values()))
+        await store.record_dead_letters(conn, name, sorted(letters.values()))
         last_at: datetime | None = None
         for env, event in reversed(todo):
             if event is not None and env.seq not in letters:
@@ -135,7 +135,7 @@ async def apply(
         outcome.checkpoint = todo[-1][0].seq
         outcome.applied = len(todo) - len(letters)
         outcome.dead = {seq: letter[3] for seq, letter in letters.items()}
-        await store.save_checkpoint(conn, projection, outcome.checkpoint, last_at)
+        await store.save_checkpoint(conn, name, outcome.checkpoint, last_at)
         if before_commit is not None:
             result = before_commit()
             if result is not None:
@@ -143,39 +143,40 @@ async def apply(
     decoded = {env.seq: event for env, event in todo}
     for seq, reason in outcome.dead.items():
         event = decoded.get(seq)
-        sid, mid = chat.ids_of(event) if event is not None else (None, None)
-        log.warning("dead letter", projection=projection, stream_seq=seq, session_id=sid, message_id=mid, reason=reason)
+        sid, mid = ids_of(event) if event is not None else (None, None)
+        log.warning("dead letter", projection=name, stream_seq=seq, session_id=sid, message_id=mid, reason=reason)
     return outcome
 
 
-def _evolve(rows: chat.Rows, env: Envelope, event: ChatEvent) -> str | None:
+def _evolve(projection: Projection, rows: Rows, env: Envelope, event: ChatEvent) -> str | None:
     """Evolve ``rows`` by one event; the dead-letter reason if it cannot apply."""
     try:
-        rows.put(chat.evolve(rows, env.seq, event))
+        projection.apply(rows, env.seq, event)
     except Unappliable as exc:
         return str(exc)
     except Exception as exc:  # a bug must not stop the projection: record it, with the traceback in the log
-        sid, mid = chat.ids_of(event)
+        sid, mid = ids_of(event)
         with structlog.contextvars.bound_contextvars(session_id=sid, message_id=mid, stream_seq=env.seq):
             log.exception("event could not be applied")
         return f"internal error: {type(exc).__name__}: {exc}"
     return None
 
 
-async def _apply_one(conn: asyncpg.Connection, rows: chat.Rows, env: Envelope, event: ChatEvent) -> str | None:
-    """Evolve by one event and write its rows under a savepoint; on refusal, undo both."""
-    before = rows.copy()
-    rows.changed_sessions.clear()
-    rows.changed_messages.clear()
-    reason = _evolve(rows, env, event)
+async def _apply_one(
+    conn: asyncpg.Connection, projection: Projection, rows: Rows, env: Envelope, event: ChatEvent
+) -> tuple[Rows, str | None]:
+    """Evolve by one event and write its rows under a savepoint: (rows after, dead-letter reason).
+    On refusal the rows are as before the event."""
+    after = rows.copy()
+    after.changed = {table: set() for table in rows.changed}
+    reason = _evolve(projection, after, env, event)
     if reason is None:
         try:
             async with conn.transaction():
-                await store.write(conn, rows)
+                await store.write(conn, projection, after)
         except _DATA_ERRORS as exc:
             reason = f"refused by the database: {exc}"
     if reason is not None:
-        rows.sessions, rows.messages = before.sessions, before.messages
-    rows.changed_sessions = before.changed_sessions | (rows.changed_sessions if reason is None else set())
-    rows.changed_messages = before.changed_messages | (rows.changed_messages if reason is None else set())
-    return reason
+        return rows, reason
+    after.changed = {table: keys | after.changed[table] for table, keys in rows.changed.items()}
+    return after, None

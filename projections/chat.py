@@ -29,7 +29,9 @@ from events.schema import (
     SessionDeleted,
     SessionUpdated,
 )
+from projections import projection
 from projections.errors import Unappliable
+from projections.projection import Projection, Table
 
 Status = Literal["pending", "streaming", "complete", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"complete", "failed", "cancelled"})
@@ -81,14 +83,19 @@ class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
 Row = SessionRow | MessageRow
 
 
-class Rows:
-    """The rows one batch reads and changes, keyed by canonical UUID string."""
+class Rows(projection.Rows):
+    """The chat rows one batch reads and changes, keyed by canonical UUID string."""
 
     def __init__(self, sessions: dict[str, SessionRow] | None = None, messages: dict[str, MessageRow] | None = None):
-        self.sessions: dict[str, SessionRow] = dict(sessions or {})
-        self.messages: dict[str, MessageRow] = dict(messages or {})
-        self.changed_sessions: set[str] = set()
-        self.changed_messages: set[str] = set()
+        super().__init__({SESSIONS.name: sessions or {}, MESSAGES.name: messages or {}}, _TYPES)
+
+    @property
+    def sessions(self) -> dict[str, SessionRow]:
+        return self.tables[SESSIONS.name]
+
+    @property
+    def messages(self) -> dict[str, MessageRow]:
+        return self.tables[MESSAGES.name]
 
     def session(self, session_id: str) -> SessionRow | None:
         return self.sessions.get(session_id)
@@ -96,24 +103,24 @@ class Rows:
     def message(self, message_id: str) -> MessageRow | None:
         return self.messages.get(message_id)
 
-    def put(self, changed: list[Row]) -> None:
-        for row in changed:
-            match row:
-                case SessionRow():
-                    self.sessions[row.id] = row
-                    self.changed_sessions.add(row.id)
-                case MessageRow():
-                    self.messages[row.id] = row
-                    self.changed_messages.add(row.id)
-                case _:
-                    raise TypeError(f"not a row: {row!r}")
 
-    def copy(self) -> Rows:
-        """A snapshot to go back to (rows are immutable, so the dicts are all that is copied)."""
-        other = Rows(self.sessions, self.messages)
-        other.changed_sessions = set(self.changed_sessions)
-        other.changed_messages = set(self.changed_messages)
-        return other
+SESSIONS = Table(
+    "chat_sessions",
+    SessionRow,
+    key_type="uuid",
+    uuid_fields=frozenset({"id"}),
+    json_fields=frozenset({"settings"}),
+    text_fields=frozenset({"title"}),
+)
+MESSAGES = Table(
+    "messages",
+    MessageRow,
+    key_type="uuid",
+    uuid_fields=frozenset({"id", "session_id", "reply_to"}),
+    json_fields=frozenset({"metadata"}),
+    text_fields=frozenset({"content", "error_message"}),
+)
+_TYPES: dict[type, str] = {SessionRow: SESSIONS.name, MessageRow: MESSAGES.name}
 
 
 def canonical_id(value: str, what: str) -> str:
@@ -122,6 +129,12 @@ def canonical_id(value: str, what: str) -> str:
         return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError):
         raise Unappliable(f"{what} is not a UUID: {value!r}") from None
+
+
+def keys(event: ChatEvent) -> dict[str, set[str]]:
+    """The rows ``event`` reads: its session and its message (ids that are not UUIDs load nothing)."""
+    sid, mid = ids_of(event)
+    return {SESSIONS.name: {sid} if sid else set(), MESSAGES.name: {mid} if mid else set()}
 
 
 def ids_of(event: ChatEvent) -> tuple[str | None, str | None]:
@@ -366,3 +379,6 @@ def _touch(rows: Rows, session_id: str, seq: int, at: datetime) -> list[SessionR
     if session is None:
         return []
     return [msgspec.structs.replace(session, last_activity_at=max(session.last_activity_at, at), last_seq=seq)]
+
+
+CHAT = Projection("chat", (SESSIONS, MESSAGES), keys, evolve, rows=Rows)

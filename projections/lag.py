@@ -9,8 +9,9 @@ import asyncpg
 from nats.js import JetStreamContext
 
 from events.streams import CHAT_STREAM
-
-PROJECTIONS = ("chat",)
+from projections import registry
+from projections.chat import CHAT
+from projections.projection import Projection
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,18 +25,18 @@ class Lag:
     checkpoint_updated_at: datetime | None  # when the projection last committed a batch
 
 
-async def measure(js: JetStreamContext, conn: asyncpg.Connection | asyncpg.Pool, projection: str = "chat") -> Lag:
+async def measure(js: JetStreamContext, conn: asyncpg.Connection | asyncpg.Pool, projection: Projection = CHAT) -> Lag:
     """The lag of ``projection``: stream last sequence minus checkpoint, and age of the last applied event."""
     stream_last = (await js.stream_info(CHAT_STREAM)).state.last_seq
     row = await conn.fetchrow(
         "SELECT last_stream_seq, last_event_at, updated_at FROM projection_checkpoints WHERE projection = $1",
-        projection,
+        projection.name,
     )
     checkpoint = row["last_stream_seq"] if row else 0
     last_event_at = row["last_event_at"] if row else None
     age = (datetime.now(UTC) - last_event_at).total_seconds() if last_event_at else None
     return Lag(
-        projection=projection,
+        projection=projection.name,
         stream_last_seq=stream_last,
         checkpoint=checkpoint,
         events=max(0, stream_last - checkpoint),
@@ -46,4 +47,4 @@ async def measure(js: JetStreamContext, conn: asyncpg.Connection | asyncpg.Pool,
 
 
 async def measure_all(js: JetStreamContext, conn: asyncpg.Connection | asyncpg.Pool) -> list[Lag]:
-    return [await measure(js, conn, name) for name in PROJECTIONS]
+    return [await measure(js, conn, projection) for projection in registry.ALL]

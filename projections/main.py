@@ -1,5 +1,5 @@
-"""``parley projections`` (the worker, blocking until SIGTERM/SIGINT) and
-``parley projections rebuild`` (empty the read models, replay the whole stream)."""
+"""``parley projections`` (a worker per projection of ``registry.ALL``, blocking until
+SIGTERM/SIGINT) and ``parley projections rebuild`` (empty each one's tables, replay the stream)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import asyncpg
 from tqdm import tqdm
 
 from events import streams
-from projections import migrate, store
+from projections import migrate, registry, store
 from projections.errors import ProjectionError
+from projections.projection import Projection
 from projections.worker import Fault, Worker, catch_up, stream_last_seq
 from services import bus, logs, runtime
 from services.errors import StartupError
@@ -21,7 +22,6 @@ from services.settings import Settings
 
 log = logs.get("projections")
 
-PROJECTION = "chat"
 RETRY_S = 1.0
 STALL_S = 60.0  # rebuild, watching a running worker replay: give up after this long without progress
 
@@ -29,11 +29,13 @@ STALL_S = 60.0  # rebuild, watching a running worker replay: give up after this 
 REBUILD_BATCH = 2000  # a replay has no one waiting for the next row: bigger transactions go faster
 
 
-def _worker(settings: Settings, js, conn: asyncpg.Connection, batch_size: int | None = None) -> Worker:
+def _worker(
+    settings: Settings, js, conn: asyncpg.Connection, projection: Projection, batch_size: int | None = None
+) -> Worker:
     return Worker(
         js,
         conn,
-        projection=PROJECTION,
+        projection=projection,
         batch_size=batch_size or settings.projection_batch,
         flush_s=settings.projection_flush_ms / 1000.0,
         fault=Fault.parse(settings.projection_fault),
@@ -54,33 +56,38 @@ async def _connect(settings: Settings):
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set; survive database and NATS outages by re-syncing."""
+    """Run a worker per projection until ``stop`` is set."""
     rt, nc, js = await _connect(settings)
     try:
-        while not stop.is_set():
-            conn = None
-            try:
-                conn = await asyncpg.connect(rt.database_url)
-                worker = _worker(settings, js, conn)
-                if not await worker.acquire_lock(stop):
-                    break
-                log.info("projection worker started", projection=PROJECTION, batch=settings.projection_batch)
-                await worker.run(stop)
-            except ProjectionError:
-                raise
-            # InternalClientError: asyncpg's word for a connection the server closed while idle.
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
-                log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
-                await _sleep(stop, RETRY_S)
-            except Exception as exc:  # NATS outages and anything unforeseen: start over from the checkpoint
-                log.exception("projection worker error; re-syncing", error=str(exc) or type(exc).__name__)
-                await _sleep(stop, RETRY_S)
-            finally:
-                if conn is not None:
-                    await conn.close(timeout=5)
+        await asyncio.gather(*(_serve_one(settings, rt, js, p, stop) for p in registry.ALL))
     finally:
         await nc.close()
-    log.info("projection worker stopped")
+
+
+async def _serve_one(settings: Settings, rt, js, projection: Projection, stop: asyncio.Event) -> None:
+    """One projection's worker; survive database and NATS outages by re-syncing."""
+    while not stop.is_set():
+        conn = None
+        try:
+            conn = await asyncpg.connect(rt.database_url)
+            worker = _worker(settings, js, conn, projection)
+            if not await worker.acquire_lock(stop):
+                break
+            log.info("projection worker started", projection=projection.name, batch=settings.projection_batch)
+            await worker.run(stop)
+        except ProjectionError:
+            raise
+        # InternalClientError: asyncpg's word for a connection the server closed while idle.
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+            log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+            await _sleep(stop, RETRY_S)
+        except Exception as exc:  # NATS outages and anything unforeseen: start over from the checkpoint
+            log.exception("projection worker error; re-syncing", error=str(exc) or type(exc).__name__)
+            await _sleep(stop, RETRY_S)
+        finally:
+            if conn is not None:
+                await conn.close(timeout=5)
+    log.info("projection worker stopped", projection=projection.name)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -109,39 +116,44 @@ async def _rebuild(settings: Settings) -> str:
     rt, nc, js = await _connect(settings)
     conn = await asyncpg.connect(rt.database_url)
     try:
-        worker = _worker(settings, js, conn, max(settings.projection_batch, REBUILD_BATCH))
-        target = await stream_last_seq(js)
-        leader = await worker.acquire_lock(wait=False)
-        await store.reset(conn, PROJECTION)
-        bar = tqdm(total=target, unit="ev", desc=f"rebuild {PROJECTION}", file=sys.stderr, dynamic_ncols=True)
-        with bar:
-            if leader:
-                await worker.sync()
-                events, seconds = await catch_up(worker, target, bar)
-            else:
-                # A running worker holds the projection: it notices the reset and replays; we watch.
-                started, seen, moved = time.perf_counter(), 0, time.monotonic()
-                while seen < target:
-                    await asyncio.sleep(0.2)
-                    now = min(await store.read_checkpoint(conn, PROJECTION), target)
-                    if now > seen:
-                        bar.update(now - seen)
-                        seen, moved = now, time.monotonic()
-                    elif time.monotonic() - moved > STALL_S:
-                        raise ProjectionError(
-                            f"the running projection worker applied nothing for {STALL_S:.0f} s"
-                            f" (checkpoint {seen} of {target}); see its log"
-                        )
-                events, seconds = seen, time.perf_counter() - started
-        dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", PROJECTION)
-        rate = events / seconds if seconds > 0 else 0.0
-        who = "" if leader else " (replayed by the running worker)"
-        return (
-            f"rebuilt {PROJECTION}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters{who}"
-        )
+        return "\n".join([await _rebuild_one(settings, js, conn, p) for p in registry.ALL])
     finally:
         await conn.close()
         await nc.close()
+
+
+async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, projection: Projection) -> str:
+    name = projection.name
+    worker = _worker(settings, js, conn, projection, max(settings.projection_batch, REBUILD_BATCH))
+    target = await stream_last_seq(js)
+    leader = await worker.acquire_lock(wait=False)
+    await store.reset(conn, projection)
+    bar = tqdm(total=target, unit="ev", desc=f"rebuild {name}", file=sys.stderr, dynamic_ncols=True)
+    with bar:
+        if leader:
+            await worker.sync()
+            events, seconds = await catch_up(worker, target, bar)
+        else:
+            # A running worker holds the projection: it notices the reset and replays; we watch.
+            started, seen, moved = time.perf_counter(), 0, time.monotonic()
+            while seen < target:
+                await asyncio.sleep(0.2)
+                now = min(await store.read_checkpoint(conn, name), target)
+                if now > seen:
+                    bar.update(now - seen)
+                    seen, moved = now, time.monotonic()
+                elif time.monotonic() - moved > STALL_S:
+                    raise ProjectionError(
+                        f"the running projection worker applied nothing for {STALL_S:.0f} s"
+                        f" (checkpoint {seen} of {target}); see its log"
+                    )
+            events, seconds = seen, time.perf_counter() - started
+    if leader:  # the session lock must not outlive this projection's rebuild (the next one takes its own)
+        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", projection.lock_key)
+    dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", name)
+    rate = events / seconds if seconds > 0 else 0.0
+    who = "" if leader else " (replayed by the running worker)"
+    return f"rebuilt {name}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters{who}"
 
 
 def rebuild(settings: Settings) -> None:

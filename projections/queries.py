@@ -18,10 +18,11 @@ from typing import Any
 
 import asyncpg
 
+from projections.chat import CHAT
 from projections.errors import InvalidCursor
 from projections.store import CHANNEL
 
-PROJECTION = "chat"
+PROJECTION = CHAT.name
 # CHANNEL ("parley_projection") is NOTIFY'd in each batch transaction, payload "<projection>:<seq>".
 
 _SETTINGS_KEYS = ("system_prompt", "temperature", "top_p", "max_tokens")

@@ -1,5 +1,6 @@
-"""Postgres side of the chat projection: load the rows a batch touches, write the changed ones
-(one upsert per row, however many events changed it), checkpoints, dead letters, reset.
+"""Postgres side of a projection: load the rows a batch touches, write the changed ones (one
+upsert per row, however many events changed it), checkpoints, dead letters, reset. Every
+statement derives from the ``Projection`` value (its tables and row Structs).
 """
 
 from __future__ import annotations
@@ -8,92 +9,81 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import asyncpg
 
-from projections.chat import MessageRow, Rows, SessionRow
+from projections.projection import Projection, Rows, Table
 
 CHANNEL = "parley_projection"  # NOTIFY channel; payload "<projection>:<last applied seq>"
 
-_SESSION_FIELDS = tuple(SessionRow.__struct_fields__)
-_MESSAGE_FIELDS = tuple(MessageRow.__struct_fields__)
-_UUID_FIELDS = frozenset({"id", "session_id", "reply_to"})
-_JSON_FIELDS = frozenset({"settings", "metadata"})
-_TEXT_FIELDS = frozenset({"title", "content", "error_message"})
+
+@cache
+def _upsert(table: Table) -> str:
+    fields = table.fields
+    params = ", ".join(f"${i}::jsonb" if f in table.json_fields else f"${i}" for i, f in enumerate(fields, 1))
+    columns = [table.column(f) for f in fields]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}"
 
 
-def _upsert(table: str, fields: tuple[str, ...]) -> str:
-    params = ", ".join(f"${i}::jsonb" if f in _JSON_FIELDS else f"${i}" for i, f in enumerate(fields, 1))
-    updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in fields if f != "id")
-    return f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}"
+@cache
+def _select(table: Table) -> str:
+    columns = ", ".join(f"{table.column(f)} AS {f}" if table.column(f) != f else f for f in table.fields)
+    return f"SELECT {columns} FROM {table.name} WHERE id = ANY($1::{table.key_type}[])"
 
 
-_UPSERT_SESSION = _upsert("chat_sessions", _SESSION_FIELDS)
-_UPSERT_MESSAGE = _upsert("messages", _MESSAGE_FIELDS)
-
-
-def _to_db(field: str, value: Any) -> Any:
+def _to_db(table: Table, name: str, value: Any) -> Any:
     if value is None:
         return None
-    if field in _UUID_FIELDS:
+    if name in table.uuid_fields:
         return uuid.UUID(value)
-    if field in _JSON_FIELDS:
+    if name in table.json_fields:
         # sort_keys: the same dict is always the same text (rebuild compares whole tables).
         return json.dumps(value, sort_keys=True).replace("\\u0000", "\\ufffd")
-    if field in _TEXT_FIELDS:
+    if name in table.text_fields:
         # PostgreSQL text cannot hold NUL; a model can emit one. Stored as U+FFFD, never lost silently.
         return value.replace("\x00", "\ufffd")
     return value
 
 
-def _params(row: SessionRow | MessageRow, fields: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(_to_db(f, getattr(row, f)) for f in fields)
-
-
-def _from_db(record: asyncpg.Record, fields: tuple[str, ...]) -> dict[str, Any]:
+def _from_db(table: Table, record: asyncpg.Record) -> Any:
     values = {}
-    for f in fields:
-        value = record[f]
-        if f in _UUID_FIELDS and value is not None:
+    for name in table.fields:
+        value = record[name]
+        if name in table.uuid_fields and value is not None:
             value = str(value)
-        elif f in _JSON_FIELDS:
+        elif name in table.json_fields:
             value = json.loads(value) if isinstance(value, str) else (value or {})
-        values[f] = value
-    return values
+        values[name] = value
+    return table.row(**values)
 
 
-async def load(conn: asyncpg.Connection, session_ids: Iterable[str], message_ids: Iterable[str]) -> Rows:
-    """The rows with these ids (canonical UUID strings) that exist."""
-    sids = [uuid.UUID(s) for s in set(session_ids)]
-    mids = [uuid.UUID(m) for m in set(message_ids)]
-    sessions = {}
-    messages = {}
-    if sids:
-        for r in await conn.fetch(
-            f"SELECT {', '.join(_SESSION_FIELDS)} FROM chat_sessions WHERE id = ANY($1::uuid[])", sids
-        ):
-            row = SessionRow(**_from_db(r, _SESSION_FIELDS))
-            sessions[row.id] = row
-    if mids:
-        for r in await conn.fetch(
-            f"SELECT {', '.join(_MESSAGE_FIELDS)} FROM messages WHERE id = ANY($1::uuid[])", mids
-        ):
-            row = MessageRow(**_from_db(r, _MESSAGE_FIELDS))
-            messages[row.id] = row
-    return Rows(sessions, messages)
+def _key(table: Table, key: str) -> Any:
+    return uuid.UUID(key) if table.key_type == "uuid" else key
+
+
+async def load(conn: asyncpg.Connection, projection: Projection, keys: dict[str, Iterable[str]]) -> Rows:
+    """The rows with these keys (per table) that exist."""
+    loaded: dict[str, dict[str, Any]] = {}
+    for table in projection.tables:
+        wanted = [_key(table, k) for k in set(keys.get(table.name, ()))]
+        found = await conn.fetch(_select(table), wanted) if wanted else []
+        loaded[table.name] = {row.id: row for row in (_from_db(table, r) for r in found)}
+    return projection.new_rows(loaded)
 
 
 async def write(
-    conn: asyncpg.Connection, rows: Rows, sessions: Iterable[str] | None = None, messages: Iterable[str] | None = None
+    conn: asyncpg.Connection, projection: Projection, rows: Rows, only: dict[str, set[str]] | None = None
 ) -> None:
-    """Upsert the changed rows (or just the ids given); sessions first, messages reference them."""
-    sids = sorted(rows.changed_sessions if sessions is None else sessions)
-    mids = sorted(rows.changed_messages if messages is None else messages)
-    if sids:
-        await conn.executemany(_UPSERT_SESSION, [_params(rows.sessions[s], _SESSION_FIELDS) for s in sids])
-    if mids:
-        await conn.executemany(_UPSERT_MESSAGE, [_params(rows.messages[m], _MESSAGE_FIELDS) for m in mids])
+    """Upsert the changed rows (or just the keys in ``only``), tables in declaration order."""
+    for table in projection.tables:
+        keys = sorted((rows.changed if only is None else only).get(table.name, ()))
+        if keys:
+            fields = table.fields
+            params = [tuple(_to_db(table, f, getattr(rows.tables[table.name][k], f)) for f in fields) for k in keys]
+            await conn.executemany(_upsert(table), params)
 
 
 async def lock_checkpoint(conn: asyncpg.Connection, projection: str) -> int:
@@ -137,15 +127,15 @@ async def record_dead_letters(
         )
 
 
-async def reset(conn: asyncpg.Connection, projection: str) -> None:
-    """Empty the read models, dead letters and checkpoint of ``projection`` (one transaction)."""
+async def reset(conn: asyncpg.Connection, projection: Projection) -> None:
+    """Empty ``projection``'s tables, dead letters and checkpoint (one transaction)."""
     async with conn.transaction():
         # TRUNCATE waits for a running batch to commit; the worker then sees its checkpoint moved.
-        await conn.execute("TRUNCATE messages, chat_sessions")
-        await conn.execute("DELETE FROM projection_dead_letters WHERE projection = $1", projection)
+        await conn.execute(f"TRUNCATE {', '.join(t.name for t in reversed(projection.tables))}")
+        await conn.execute("DELETE FROM projection_dead_letters WHERE projection = $1", projection.name)
         await conn.execute(
             "INSERT INTO projection_checkpoints (projection, last_stream_seq) VALUES ($1, 0)"
             " ON CONFLICT (projection) DO UPDATE SET last_stream_seq = 0, last_event_at = NULL, updated_at = now()",
-            projection,
+            projection.name,
         )
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{projection}:0")
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{projection.name}:0")

@@ -24,19 +24,15 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from events import subjects
 from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.errors import ProjectionError
+from projections.projection import Projection
 from services import logs
 
 log = logs.get("projections.worker")
 
 ACK_WAIT_S = 120.0  # far above a batch's transaction time: a redelivery means the worker is gone
-
-
-def durable_name(projection: str) -> str:
-    return f"projection-{projection}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +67,7 @@ class Worker:
         js: JetStreamContext,
         conn: asyncpg.Connection,
         *,
-        projection: str = "chat",
+        projection: Projection,
         batch_size: int = 500,
         flush_s: float = 0.25,
         fault: Fault | None = None,
@@ -82,12 +78,13 @@ class Worker:
         self.batch_size = batch_size
         self.flush_s = flush_s
         self.fault = fault
-        self.durable = durable_name(projection)
+        self.name = projection.name
+        self.durable = projection.durable
         self.checkpoint = 0
         self.batches = 0  # non-empty batches committed by this process
         self.sub: JetStreamContext.PullSubscription | None = None
         self._consumer_seq = 0
-        self.log = log.bind(projection=projection)
+        self.log = log.bind(projection=projection.name)
 
     # -- leadership ------------------------------------------------------------------------------
 
@@ -95,9 +92,7 @@ class Worker:
         """Become the one worker of this projection (a session advisory lock on ``conn``)."""
         announced = False
         while True:
-            if await self.conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('parley.projection.' || $1))", self.projection
-            ):
+            if await self.conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.projection.lock_key):
                 return True
             if not wait or (stop is not None and stop.is_set()):
                 return False
@@ -111,8 +106,8 @@ class Worker:
     def _config(self, start: int) -> api.ConsumerConfig:
         return api.ConsumerConfig(
             durable_name=self.durable,
-            description=f"Parley projection {self.projection!r} (Postgres read models)",
-            filter_subject=subjects.ALL,
+            description=f"Parley projection {self.name!r} (Postgres read models)",
+            filter_subject=self.projection.filter_subject,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -129,11 +124,11 @@ class Worker:
             except Exception:  # the old subscription may already be gone with its connection
                 pass
             self.sub = None
-        self.checkpoint = await store.read_checkpoint(self.conn, self.projection)
+        self.checkpoint = await store.read_checkpoint(self.conn, self.name)
         stream = await self.js.stream_info(CHAT_STREAM)
         if self.checkpoint > stream.state.last_seq:
             raise CheckpointAhead(
-                f"checkpoint {self.checkpoint} of projection {self.projection!r} is past the end of stream"
+                f"checkpoint {self.checkpoint} of projection {self.name!r} is past the end of stream"
                 f" {CHAT_STREAM} (last sequence {stream.state.last_seq}): the stream was replaced;"
                 " run `parley projections rebuild`"
             )
@@ -143,7 +138,7 @@ class Worker:
             info = None
         in_sync = (
             info is not None
-            and info.config.filter_subject == subjects.ALL
+            and info.config.filter_subject == self.projection.filter_subject
             and (info.config.max_ack_pending or 0) >= self.batch_size
             and not info.num_ack_pending
             and info.delivered is not None
@@ -175,7 +170,7 @@ class Worker:
         msgs = await self.fetch()
         if not msgs:
             # Idle: notice a rebuild that reset the checkpoint while no events arrived.
-            if await store.read_checkpoint(self.conn, self.projection) != self.checkpoint:
+            if await store.read_checkpoint(self.conn, self.name) != self.checkpoint:
                 self.log.info("checkpoint moved under this worker; re-syncing")
                 await self.sync()
             return None

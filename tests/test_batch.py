@@ -6,6 +6,7 @@ import pytest
 
 from events import codec, subjects
 from projections import batch, queries
+from projections.chat import CHAT
 from tests.test_chat import Conversation
 
 
@@ -33,7 +34,7 @@ async def dump(db) -> dict[str, list]:
 
 async def apply(db, envs, **kw) -> batch.Outcome:
     async with db.acquire() as conn:
-        return await batch.apply(conn, "chat", envs, **kw)
+        return await batch.apply(conn, CHAT, envs, **kw)
 
 
 async def test_a_conversation_in_one_batch(db):

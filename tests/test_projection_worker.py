@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from events.streams import CHAT_STREAM
-from projections import queries, worker
+from projections import queries
+from projections.chat import CHAT
 from projections.main import serve
 from services import bus
 from services.settings import load
@@ -186,7 +187,7 @@ async def test_a_malformed_event_is_a_dead_letter_and_the_rest_applies(nats, nc,
         last = await publish(js, [after])
         assert await queries.wait_for_seq(db, last, 10)
         await asyncio.sleep(0.3)  # acks are sent after commit
-        info = await js.consumer_info(CHAT_STREAM, worker.durable_name("chat"))
+        info = await js.consumer_info(CHAT_STREAM, CHAT.durable)
     dead = await db.fetch("SELECT stream_seq, subject, payload, reason FROM projection_dead_letters")
     assert [(d["stream_seq"], d["subject"], d["payload"]) for d in dead] == [
         (bad.seq, f"parley.chat.{c.sid}.x", b"{not json")
@@ -231,7 +232,7 @@ async def _crash_and_recover(nats, js, db, database_url, tmp_path, fault: str, c
     proc = start_process(nats, database_url, tmp_path, PARLEY_PROJECTION_BATCH="4", PARLEY_PROJECTION_FAULT=fault)
     assert await wait_exit(proc) == -signal.SIGKILL, (tmp_path / "projections.log").read_text()
     assert await queries.checkpoint(db) == committed_after_crash
-    info = await js.consumer_info(CHAT_STREAM, worker.durable_name("chat"))
+    info = await js.consumer_info(CHAT_STREAM, CHAT.durable)
     if fault.startswith("after_commit"):
         assert info.ack_floor.stream_seq < committed_after_crash  # committed, never acked
 

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from projections import batch, queries
+from projections.chat import CHAT
 from projections.errors import InvalidCursor
 from tests.test_batch import envelopes
 from tests.test_chat import Conversation
@@ -199,7 +200,7 @@ async def test_a_read_is_one_snapshot_of_rows_and_checkpoint(db):
     async def write():
         async with db.acquire() as conn:
             for start in range(0, len(envs), 3):
-                await batch.apply(conn, "chat", envs[start : start + 3])
+                await batch.apply(conn, CHAT, envs[start : start + 3])
                 await asyncio.sleep(0)
 
     async def read():

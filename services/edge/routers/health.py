@@ -22,7 +22,7 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when NATS is connected, PostgreSQL answers and the projection lag is within
+    """200 when NATS is connected, PostgreSQL answers and every projection's lag is within
     ``PARLEY_READY_MAX_LAG`` events; 503 otherwise, saying which check failed."""
     state = request.app.state
     checks: dict[str, object] = {"nats": state.nc.is_connected}
@@ -35,9 +35,11 @@ async def readyz(request: Request) -> JSONResponse:
     lag = None
     if checks["nats"] and checks["postgres"]:
         try:
-            measured = await asyncio.wait_for(projection_lag.measure(state.js, state.pool), 2.0)
-            lag = measured.events
-            checks["projection_age_s"] = measured.age_s
+            measured = await asyncio.wait_for(projection_lag.measure_all(state.js, state.pool), 2.0)
+            lag = max(m.events for m in measured)
+            ages = [m.age_s for m in measured if m.age_s is not None]
+            checks["projection_age_s"] = max(ages) if ages else None
+            checks["projections"] = {m.projection: m.events for m in measured}
         except Exception as exc:
             checks["lag_error"] = str(exc) or type(exc).__name__
     checks["projection_lag"] = lag
