@@ -14,7 +14,16 @@ _LINE = re.compile(r":\d+\)$")
 # Our own code, for "which of our functions is the time spent under".
 OWN = ("services/", "events/", "projections/")
 # Entry points every sample passes through: nothing to learn from them.
-_ENTRY = ("<module> (", "main (", "_run_module.<locals>.run (", "run (services/cli.py")
+_ENTRY = (
+    "<module> (",
+    "main (",
+    "_run_module.<locals>.run (",
+    "run (services/cli.py",
+    "run_service (services/commands/",
+    "edge (services/commands/",
+    "generation (services/commands/",
+    "projections_group (services/commands/",
+)
 # With uvloop the loop's own C code (socket reads/writes, polling) shows as this frame.
 UVLOOP = "Runner.run (asyncio/runners.py)"
 
