@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from services.audit.render import FORMATS
 from services.commands import common
 
-Format = Enum("Format", {name: name for name in ("text", "json", "markdown")}, type=str)
+Format = Enum("Format", {name: name for name in FORMATS}, type=str)
 
 
 def _time(text: str | None) -> datetime | None:
