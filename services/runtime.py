@@ -2,7 +2,8 @@
 
 ``parley up`` writes ``<PARLEY_DATA_DIR>/runtime.json`` once its embedded servers are up, so a
 service started by hand (``parley generation`` in another terminal) joins the same system when
-``NATS_URL``/``DATABASE_URL`` are unset. Explicit settings always win.
+``NATS_URL``/``DATABASE_URL`` are unset. Explicit settings always win. The file holds the
+embedded servers' credentials inside the URLs, so it is mode 0600 like ``credentials.json``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from services import credentials
 from services.errors import SettingsError
 from services.settings import Settings
 
@@ -25,7 +27,8 @@ class Runtime:
 
     def write(self, data_dir: Path) -> Path:
         path = Path(data_dir) / FILE_NAME
-        path.write_text(json.dumps(asdict(self)))
+        # The URLs carry the embedded servers' passwords: readable by the owner only.
+        credentials.write_private(path, json.dumps(asdict(self)))
         return path
 
 

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     stream_replicas: int = env(
         "PARLEY_STREAM_REPLICAS", "JetStream replicas (1 local, 3 in a cluster).", default=1, ge=1, le=5
     )
+    nats_store_key: str | None = env(
+        "PARLEY_NATS_STORE_KEY",
+        "Key of the embedded NATS store cipher. Unset: generated at the first start into "
+        "PARLEY_DATA_DIR/credentials.json (mode 0600).",
+        default=None,
+        min_length=16,
+    )
     duplicate_window_s: float = env(
         "PARLEY_DUPLICATE_WINDOW_S", "JetStream dedup window for idempotent sends.", default=120.0, gt=0
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from events import streams
 from projections import migrate
-from services import bus, logs, runtime
+from services import bus, credentials, logs, runtime
 from services.embedded import EmbeddedLlama, EmbeddedNats, EmbeddedPostgres
 from services.settings import Settings
 
@@ -78,17 +78,31 @@ def up(settings: Settings) -> None:
     signal.signal(signal.SIGINT, on_term)
     try:
         nats_url = settings.nats_url
+        database_url = settings.database_url
+        if not (nats_url and database_url):
+            keys, created = credentials.load_or_create(data_dir)
+            log.info(
+                "generated credentials for the embedded servers" if created else "credentials of the embedded servers",
+                file=str(credentials.path(data_dir)),
+                mode="0600",
+                store_key="PARLEY_NATS_STORE_KEY" if settings.nats_store_key else "from the file",
+            )
         if not nats_url:
-            nats = EmbeddedNats(data_dir / "nats", port=settings.nats_port).start()
+            nats = EmbeddedNats(
+                data_dir / "nats",
+                port=settings.nats_port,
+                store_key=settings.nats_store_key or keys.nats_store_key,
+                user=credentials.NATS_USER,
+                password=keys.nats_password,
+            ).start()
             stoppers.append(("nats", nats.stop))
             nats_url = nats.url
-            log.info("embedded NATS listening", url=nats_url, store=str(nats.store_dir))
-        database_url = settings.database_url
+            log.info("embedded NATS listening", url=credentials.redact(nats_url), store=str(nats.store_dir))
         if not database_url:
-            pg = EmbeddedPostgres(data_dir / "postgres", port=settings.pg_port).start()
+            pg = EmbeddedPostgres(data_dir / "postgres", port=settings.pg_port, password=keys.pg_password).start()
             stoppers.append(("postgres", pg.stop))
             database_url = pg.dsn
-            log.info("embedded PostgreSQL listening", dsn=database_url, data=str(pg.data_dir))
+            log.info("embedded PostgreSQL listening", dsn=credentials.redact(database_url), data=str(pg.data_dir))
         local_base_url = settings.local_base_url
         if not local_base_url:
             llama = EmbeddedLlama().start()

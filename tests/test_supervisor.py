@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 
 import asyncpg
+import nats
+import pytest
 
 from events import codec
 from events.schema import MessageSubmitted
 from events.streams import CHAT_STREAM
-from services import bus, runtime
+from services import bus, credentials, runtime
 from services.embedded import free_port
 
 
@@ -75,6 +78,33 @@ async def _tables(dsn: str) -> set[str]:
         await conn.close()
 
 
+def keys_of(data_dir) -> credentials.Credentials:
+    return credentials.load_or_create(data_dir)[0]
+
+
+def _check_credentials(data_dir, rt: runtime.Runtime) -> None:
+    """The embedded servers want the generated credentials; a by-hand command still joins."""
+    for name in ("credentials.json", "runtime.json"):
+        assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+    keys = keys_of(data_dir)
+    assert keys.nats_password in rt.nats_url and keys.pg_password in rt.database_url
+    anonymous_pg = rt.database_url.replace(f":{keys.pg_password}@", "@")
+    with pytest.raises(asyncpg.PostgresError, match="password"):
+        asyncio.run(_tables(anonymous_pg))
+    anonymous_nats = rt.nats_url.replace(f"parley:{keys.nats_password}@", "")
+    with pytest.raises(Exception, match="(?i)authoriz"):
+        asyncio.run(nats.connect(anonymous_nats, allow_reconnect=False, max_reconnect_attempts=0))
+    env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"}}
+    joined = subprocess.run(
+        [sys.executable, "-m", "services.cli", "migrate"],
+        env=env | {"PARLEY_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert joined.returncode == 0 and "up to date" in joined.stdout, joined.stderr
+
+
 def test_up_runs_everything_embedded_and_keeps_data_for_the_next_start(tmp_path):
     data_dir = tmp_path / "data"
     started = time.monotonic()
@@ -85,9 +115,11 @@ def test_up_runs_everything_embedded_and_keeps_data_for_the_next_start(tmp_path)
         assert rt.local_base_url and rt.local_base_url.startswith("http://127.0.0.1:")
         assert asyncio.run(_store_and_count(rt, store=True)) == 1
         assert asyncio.run(_tables(rt.database_url)) >= {"chat_sessions", "messages"}
+        _check_credentials(data_dir, rt)
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out
+    assert "credentials.json" in out and keys_of(data_dir).nats_password not in out
     assert "stopping Parley" in out
     assert runtime.read(data_dir) is None  # nothing claims to listen any more
 
