@@ -32,9 +32,7 @@ async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Clien
             pending_size=64 * 1024 * 1024,
         )
     except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
-        raise StartupError(
-            f"cannot connect to NATS at {credentials.redact(url)}: {exc or type(exc).__name__}"
-        ) from exc
+        raise StartupError(f"cannot connect to NATS at {credentials.redact(url)}: {exc or type(exc).__name__}") from exc
 
 
 async def publish(js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0) -> PubAck:

@@ -32,7 +32,7 @@ def test_credentials_are_generated_once_readable_by_the_owner_only(tmp_path):
 
 def test_a_damaged_credentials_file_is_one_clear_error(tmp_path):
     credentials.path(tmp_path).write_text("not json")
-    with pytest.raises(Exception, match="credentials.json is not a Parley credentials file"):
+    with pytest.raises(Exception, match=r"credentials\.json is not a Parley credentials file"):
         credentials.load_or_create(tmp_path)
 
 
@@ -100,10 +100,10 @@ async def test_embedded_nats_with_a_password_refuses_anonymous_clients(tmp_path)
     server = EmbeddedNats(tmp_path / "nats", password="right-one").start()
     try:
         anonymous = f"nats://{server.host}:{server.port}"
-        with pytest.raises(Exception, match="(?i)authoriz"):
+        with pytest.raises(Exception, match=r"(?i)authoriz"):
             await nats.connect(anonymous, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
         wrong = credentials.with_credentials(anonymous, "parley", "wrong")
-        with pytest.raises(Exception, match="(?i)authoriz"):
+        with pytest.raises(Exception, match=r"(?i)authoriz"):
             await nats.connect(wrong, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
         nc = await bus.connect(server.url, "test")
         assert nc.is_connected
@@ -142,4 +142,3 @@ def test_runtime_file_with_credentials_is_private(tmp_path):
     path = runtime.Runtime(nats_url="nats://parley:pw@127.0.0.1:1", database_url=None).write(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert runtime.read(tmp_path).nats_url == "nats://parley:pw@127.0.0.1:1"
-

@@ -447,7 +447,9 @@ def k8s_object(kind: str, name: str) -> dict:
 
 
 # The store cipher's key every shipped NATS config reads (a secret in compose and Kubernetes).
-STORE_KEY = {"NATS_STORE_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}  # openssl rand -hex 32
+STORE_KEY = {
+    "NATS_STORE_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+}  # openssl rand -hex 32
 
 
 def k8s_nats_conf() -> str:

@@ -92,7 +92,7 @@ def _check_credentials(data_dir, rt: runtime.Runtime) -> None:
     with pytest.raises(asyncpg.PostgresError, match="password"):
         asyncio.run(_tables(anonymous_pg))
     anonymous_nats = rt.nats_url.replace(f"parley:{keys.nats_password}@", "")
-    with pytest.raises(Exception, match="(?i)authoriz"):
+    with pytest.raises(Exception, match=r"(?i)authoriz"):
         asyncio.run(nats.connect(anonymous_nats, allow_reconnect=False, max_reconnect_attempts=0))
     env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"}}
     joined = subprocess.run(
