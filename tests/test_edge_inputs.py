@@ -62,6 +62,7 @@ def test_one_canonical_uuid_form():
         '{"type": "send", "content": ' + SURROGATE + "}",
         '{"type": "send", "content": NaN}',
         b'{"type": "send", "content": "\xff"}',
+        "[" * 5000 + "]" * 5000,  # deeper than msgspec decodes
     ],
 )
 def test_frames_with_unstorable_values_are_refused(raw):

@@ -61,6 +61,8 @@ def parse(raw: str | bytes) -> ClientFrame:
         value = _json.decode(raw.encode() if isinstance(raw, str) else raw)
     except msgspec.DecodeError as exc:
         raise BadFrame("bad_json", f"not JSON: {exc}") from None
+    except RecursionError:  # msgspec's own depth limit
+        raise BadFrame("bad_json", "not JSON we accept: nested too deeply") from None
     if not isinstance(value, dict):
         raise BadFrame("invalid_frame", f"a frame is a JSON object, got {type(value).__name__}")
     if found := inputs.problem(value):
@@ -85,7 +87,7 @@ def client_message_id_of(raw: str | bytes) -> str | None:
     """Best effort: the ``client_message_id`` of a refused frame, so the client can match the error."""
     try:
         value = _json.decode(raw.encode() if isinstance(raw, str) else raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     cmid = value.get("client_message_id") if isinstance(value, dict) else None
     return cmid if isinstance(cmid, str) else None
