@@ -13,6 +13,9 @@ CHAT_STREAM = "PARLEY_CHAT"
 # Live LLM configuration (default provider, model, failover order, limits); every generation
 # worker watches it, so a change applies without restart.
 CONFIG_BUCKET = "parley_llm_config"
+# Signed checkpoints of the hash chain over PARLEY_CHAT (services/audit): kept forever.
+AUDIT_STREAM = "PARLEY_AUDIT"
+AUDIT_CHECKPOINTS = "parley.audit.checkpoints"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,18 @@ def chat_stream(cfg: StreamSettings) -> api.StreamConfig:
     )
 
 
+def audit_stream(cfg: StreamSettings) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=AUDIT_STREAM,
+        description="Parley audit: signed checkpoints of the hash chain over PARLEY_CHAT",
+        subjects=[AUDIT_CHECKPOINTS],
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        num_replicas=cfg.replicas,
+        allow_direct=True,
+    )
+
+
 async def ensure(js: JetStreamContext, cfg: StreamSettings) -> api.StreamInfo:
     """Create the stream and buckets, or bring an existing stream's config up to date."""
     config = chat_stream(cfg)
@@ -49,6 +64,10 @@ async def ensure(js: JetStreamContext, cfg: StreamSettings) -> api.StreamInfo:
         info = await js.add_stream(config)
     else:
         info = await js.update_stream(config)
+    try:
+        await js.stream_info(AUDIT_STREAM)
+    except NotFoundError:
+        await js.add_stream(audit_stream(cfg))
     await js.create_key_value(
         api.KeyValueConfig(bucket=CONFIG_BUCKET, history=10, replicas=cfg.replicas, storage=api.StorageType.FILE)
     )

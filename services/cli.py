@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from services.commands import bench, common, migrate, reference, replay, service, up
+from services.commands import audit, bench, common, migrate, reference, replay, service, up
 from services.errors import ParleyError
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ events.command("schema")(reference.events_schema)
 app.add_typer(events, name="events", rich_help_panel="Reference")
 app.command("settings", rich_help_panel="Reference")(reference.settings_table)
 app.command(rich_help_panel="Audit")(replay.replay)
+app.add_typer(audit.app, name="audit", rich_help_panel="Audit")
 app.command(context_settings=bench.CONTEXT, add_help_option=False, rich_help_panel="Measure")(bench.bench)
 
 

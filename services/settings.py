@@ -168,6 +168,20 @@ class Settings(BaseSettings):
         pattern=r"^(after_apply|after_commit):[1-9][0-9]*$",
     )
 
+    # -- audit ------------------------------------------------------------------------------------
+    audit_signing_key: str | None = env(
+        "PARLEY_AUDIT_SIGNING_KEY",
+        "Ed25519 private key (PEM text or a path) the sealer signs checkpoints with. Unset: one is"
+        " generated at first start in <PARLEY_DATA_DIR>/audit/signing-key.pem (mode 0600).",
+        default=None,
+    )
+    audit_checkpoint_events: int = env(
+        "PARLEY_AUDIT_CHECKPOINT_EVENTS", "The sealer signs a checkpoint every this many events...", default=1000, ge=1
+    )
+    audit_checkpoint_s: float = env(
+        "PARLEY_AUDIT_CHECKPOINT_S", "... or this many seconds after the first unsealed event.", default=10.0, gt=0
+    )
+
     # -- logging ----------------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = env(
         "PARLEY_LOG_LEVEL", "debug, info, warning or error.", default="info"
