@@ -31,7 +31,10 @@ SERVICES = {
     "projections": "projections.main",
     "generation": "services.generation.main",
     "edge": "services.edge.main",
+    "audit": "services.audit.seal",  # the sealer: `parley audit seal`
 }
+# The command line of a service whose name is not its `parley` command.
+COMMANDS = {"audit": ["audit", "seal"]}
 
 
 @dataclass
@@ -45,7 +48,9 @@ class Child:
     started_at: float = 0.0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", self.name], env=self.env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", *COMMANDS.get(self.name, [self.name])], env=self.env
+        )
         self.started_at = time.monotonic()
         log.info("service started", service=self.name, replica=self.index, pid=self.proc.pid)
 
@@ -121,7 +126,7 @@ def up(settings: Settings) -> None:
             "PARLEY_LOCAL_BASE_URL": local_base_url,
             "PARLEY_DATA_DIR": str(data_dir),
         }
-        replicas = {"generation": settings.generation_workers, "projections": 1, "edge": 1}
+        replicas = {"generation": settings.generation_workers, "projections": 1, "edge": 1, "audit": 1}
         names = available_services()
         for name in names:
             for i in range(replicas[name]):

@@ -166,7 +166,13 @@ def test_compose_variables_are_parley_settings_with_valid_values(compose):
 
 
 def test_compose_commands_are_parley_commands(compose):
-    expected = {"migrate": "migrate", "edge": "edge", "generation": "generation", "projections": "projections"}
+    expected = {
+        "migrate": "migrate",
+        "edge": "edge",
+        "generation": "generation",
+        "projections": "projections",
+        "audit-seal": "audit-seal",
+    }
     for name, svc in parley_services(compose).items():
         if "entrypoint" in svc:  # runs something else from the image (model-files: a copy)
             continue
@@ -864,7 +870,13 @@ def test_k8s_commands_are_parley_commands():
             assert container["command"][0] == "cp" and Path(container["command"][1]).name == llama.GGUF_NAME
             continue
         runs[workload] = parley_command(container["args"])
-    assert runs == {"edge": "edge", "generation": "generation", "projections": "projections", "migrate": "migrate"}
+    assert runs == {
+        "edge": "edge",
+        "generation": "generation",
+        "projections": "projections",
+        "migrate": "migrate",
+        "audit-seal": "audit-seal",
+    }
 
 
 def test_k8s_probes_resources_and_security():

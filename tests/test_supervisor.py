@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import stat
@@ -11,13 +12,16 @@ import sys
 import time
 
 import asyncpg
+import msgspec
 import nats
 import pytest
+from nats.js.errors import NotFoundError
 
 from events import codec
 from events.schema import MessageSubmitted
-from events.streams import CHAT_STREAM
+from events.streams import AUDIT_CHECKPOINTS, AUDIT_STREAM, CHAT_STREAM
 from services import bus, credentials, runtime
+from services.audit import chain
 from services.embedded import free_port
 
 
@@ -70,6 +74,23 @@ async def _store_and_count(rt: runtime.Runtime, store: bool) -> int:
         await nc.close()
 
 
+async def _sealed(rt: runtime.Runtime, within: float = 30.0) -> int:
+    """How many events the sealer `parley up` started has sealed, once it has sealed any."""
+    nc = await bus.connect(rt.nats_url, "test")
+    try:
+        js = nc.jetstream()
+        for _ in range(int(within * 10)):
+            try:
+                msg = await js.get_last_msg(AUDIT_STREAM, AUDIT_CHECKPOINTS)
+                signed = msgspec.json.decode(msg.data, type=chain.Signed)
+                return msgspec.json.decode(base64.b64decode(signed.body), type=chain.Checkpoint).count
+            except NotFoundError:
+                await asyncio.sleep(0.1)
+        raise AssertionError("no audit checkpoint")
+    finally:
+        await nc.close()
+
+
 async def _tables(dsn: str) -> set[str]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -108,12 +129,13 @@ def _check_credentials(data_dir, rt: runtime.Runtime) -> None:
 def test_up_runs_everything_embedded_and_keeps_data_for_the_next_start(tmp_path):
     data_dir = tmp_path / "data"
     started = time.monotonic()
-    proc = _start(data_dir)
+    proc = _start(data_dir, {"PARLEY_AUDIT_CHECKPOINT_S": "0.5"})
     try:
         rt = _wait_for_runtime(data_dir, proc)
         assert time.monotonic() - started < 30
         assert rt.local_base_url and rt.local_base_url.startswith("http://127.0.0.1:")
         assert asyncio.run(_store_and_count(rt, store=True)) == 1
+        assert asyncio.run(_sealed(rt)) == 1  # `parley up` runs the audit sealer too
         assert asyncio.run(_tables(rt.database_url)) >= {"chat_sessions", "messages"}
         _check_credentials(data_dir, rt)
     finally:
