@@ -241,9 +241,18 @@ def build(defaults: Script | None = None) -> Starlette:
         script = state.script
         if script.status is not None and script.status_times is None:  # a server scripted down is down
             return _error(script.status, f"scripted status {script.status}", "server_error")
-        return JSONResponse(
-            {"object": "list", "data": [{"id": script.model, "object": "model", "owned_by": "scripted"}]}
-        )
+        entry: dict[str, Any] = {"id": script.model, "object": "model", "owned_by": "scripted"}
+        if script.context_window is not None:
+            entry["context_length"] = script.context_window
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    async def tokenize(request: Request) -> Response:
+        """llama.cpp's tokenizer endpoint; here a token is a whitespace-separated word."""
+        try:
+            content = json.loads(await request.body())["content"]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, '/tokenize wants {"content": text}')
+        return JSONResponse({"tokens": list(range(len(scripting.split(str(content)))))})
 
     async def completions(request: Request) -> Response:
         record = state.new_record(request)
@@ -301,6 +310,7 @@ def build(defaults: Script | None = None) -> Starlette:
             Route("/_health", health),
             Route("/v1/models", models),
             Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/tokenize", tokenize, methods=["POST"]),
             Route("/_script", get_script, methods=["GET"]),
             Route("/_script", set_script, methods=["POST"]),
             Route("/_script", reset_script, methods=["DELETE"]),

@@ -32,6 +32,7 @@ class Script(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     echo: bool = False  # reply with the JSON of the messages received
     usage: bool = True  # report usage in the final chunk when the client asks for it
     model: str = "scripted"
+    context_window: int | None = None  # reported as the model's ``context_length`` in /v1/models
 
 
 _DIRECTIVE = re.compile(r"\[\[\s*([a-z_]+)\s*(?::(.*?))?\]\]", re.DOTALL)
