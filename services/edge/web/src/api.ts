@@ -160,3 +160,18 @@ export function socketUrl(sessionId: string, afterSeq: number): string {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}${base}/chat/websocket/${encodeURIComponent(sessionId)}?after_seq=${afterSeq}`;
 }
+
+/** One search result: a session title or a message; `snippet` marks the matched words. */
+export interface SearchHit {
+  kind: "title" | "message";
+  session_id: string;
+  session_title: string | null;
+  message_id: string | null;
+  role: string | null;
+  rank: number;
+  created_at: string;
+  snippet: { text: string; match: boolean }[];
+}
+
+export const searchChats = (q: string, pageSize = 20) =>
+  json<SearchHit[]>("GET", `/chat/search?q=${encodeURIComponent(q)}&page_size=${pageSize}`);

@@ -6,6 +6,7 @@ import * as app from "../state";
 import { ChatScreen } from "./chat";
 import { Dashboard } from "./dashboard";
 import { Icon } from "./icons";
+import { SearchLauncher } from "./search";
 
 function useNow(active: boolean): number {
   const [now, setNow] = useState(Date.now());
@@ -136,6 +137,7 @@ export function App() {
             <Icon name="chat" size={16} /> <span>Chat</span>
           </a>
         </nav>
+        <SearchLauncher />
         <ConnectionBadge />
       </header>
       <TokenPrompt />

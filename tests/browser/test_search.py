@@ -1,0 +1,49 @@
+"""Search in the UI: Ctrl+K opens it, results show matched words, and a result opens its
+conversation scrolled to the message even when it sits in an older page. Keyboard only."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.helpers import answered, create_session, post_message
+
+pytestmark = pytest.mark.browser
+
+EXCHANGES = 30  # 60 messages: page 1 holds 50, so the first question is in an older page
+
+
+async def test_ctrl_k_finds_a_message_in_an_older_page_and_opens_it(page, edge_url):
+    long = (await create_session(edge_url, "Long talk"))["id"]
+    needle = await post_message(edge_url, long, "where do wombats sleep [[tokens:2]] [[rate:0]]")
+    for i in range(1, EXCHANGES):
+        await post_message(edge_url, long, f"filler {i} [[tokens:2]] [[rate:0]]")
+        if i % 10 == 9:
+            await answered(edge_url, long, i + 1, within_s=60)
+    await answered(edge_url, long, EXCHANGES, within_s=60)
+    other = (await create_session(edge_url, "Elsewhere"))["id"]
+
+    await page.goto(f"{edge_url}/#/chat/{other}")
+    await expect(page.locator("textarea")).to_be_visible()
+    await page.keyboard.press("Control+k")
+    box = page.get_by_role("searchbox", name="Search all conversations")
+    await expect(box).to_be_focused()
+    await page.keyboard.type("wombats")
+    hit = page.locator(".search-hit").first
+    await expect(hit).to_contain_text("Long talk")
+    await expect(hit.locator("mark")).to_have_text("wombats")
+
+    # Escape closes it and gives focus back; Ctrl+K again keeps the query.
+    await page.keyboard.press("Escape")
+    await expect(box).to_be_hidden()
+    await page.keyboard.press("Control+k")
+    await expect(box).to_be_focused()
+    await expect(page.locator(".search-hit").first).to_contain_text("Long talk")
+
+    await page.keyboard.press("Enter")
+    await expect(box).to_be_hidden()
+    await page.wait_for_url(f"**/#/chat/{long}")
+    target = page.locator(f'article.msg[data-message-id="{needle["message"]["id"]}"]')
+    await expect(target).to_be_focused(timeout=20_000)
+    await expect(target).to_be_in_viewport()
+    await expect(target).to_contain_text("where do wombats sleep")
