@@ -8,7 +8,7 @@ import { type Conversation, activeAnswer, empty, localId, type MessageView, mess
 import { newId } from "./ids";
 import { idle, Link, type LinkState } from "./link";
 import { nextPiece } from "./announcer";
-import type { ChatMessage, ChatSession, ServerFrame } from "./protocol";
+import type { ChatMessage, ChatSession, ServerFrame, SessionSettings } from "./protocol";
 import { choices, mergeHealth, type ModelInfo, parseModels, parseProviders, type ProviderInfo } from "./providers";
 import * as store from "./store";
 import { type Usage, usage } from "./usage";
@@ -547,3 +547,13 @@ window.parley = {
     phase: link.value.phase,
   }),
 };
+
+/** Store a session's generation settings (system prompt, temperature, top p, max tokens). */
+export async function saveSettings(id: string, settings: SessionSettings): Promise<string | null> {
+  try {
+    replace(await api.patchSession(id, { settings }));
+    return null;
+  } catch (error) {
+    return message(error);
+  }
+}

@@ -7,6 +7,7 @@ import * as app from "../state";
 import { ago, count } from "./format";
 import { Icon } from "./icons";
 import { type MessageActions, MessageList } from "./messages";
+import { SessionSettingsButton } from "./settings";
 
 /** The button pressed disappears with the old answer's actions: keep keyboard users in the composer. */
 function focusComposer(): void {
@@ -298,6 +299,7 @@ function ChatHeader({ onMenu }: { onMenu(): void }) {
       </button>
       <h1 class="chat-title">{session?.title ?? "New chat"}</h1>
       <ModelPicker />
+      <SessionSettingsButton />
     </div>
   );
 }
