@@ -117,3 +117,16 @@ def test_the_signed_body_is_what_verifies():
     with pytest.raises(chain.BadCheckpoint):
         chain.open_signed(tampered, KEY.public_key())
     assert chain.open_signed(data, KEY.public_key()) == body
+
+
+def test_short_lived_deltas_are_outside_the_chain():
+    events = log(10)
+    deltas = [
+        dataclasses.replace(e, subject=e.subject.replace("message.submitted", "generation.delta")) for e in events[3:6]
+    ]
+    stored = [*events[:3], *deltas, *events[6:]]
+    cps = sealed(stored)
+    assert cps[-1].count == 7 and cps[0].seqs[:2] == [(1, 3), (7, 7)]
+    assert check(cps, stored).line() == "audit: OK 7 events, sealed through seq 10"
+    swept = [e for e in stored if ".generation.delta" not in e.subject]  # the sweeper purged them
+    assert check(cps, swept).ok

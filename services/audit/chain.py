@@ -28,6 +28,15 @@ TAG_BYTES = 4
 ENTRY_BYTES = DIGEST_BYTES + TAG_BYTES
 
 
+# Subjects whose events are short-lived by design (hotpath's token deltas, swept after an hour):
+# outside the chain, which covers the permanent log only. Everything else is sealed.
+SHORT_LIVED_SUFFIXES = (".generation.delta",)
+
+
+def permanent(subject: str) -> bool:
+    return not subject.endswith(SHORT_LIVED_SUFFIXES)
+
+
 def link(prev: bytes, seq: int, subject: str, data: bytes) -> bytes:
     s = subject.encode()
     return hashlib.sha256(
@@ -150,8 +159,8 @@ class Sealer:
         )
 
     def add(self, seq: int, subject: str, data: bytes) -> None:
-        if seq <= self.through_seq:
-            return  # already sealed (a redelivery after a restart)
+        if seq <= self.through_seq or not permanent(subject):
+            return  # already sealed (a redelivery after a restart), or not part of the permanent log
         self.link = link(self.link, seq, subject, data)
         self.pending.append((seq, digest(subject, data) + tag_of(subject)))
         self.through_seq = seq

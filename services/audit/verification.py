@@ -87,6 +87,8 @@ class Walk:
         return self.finding
 
     def _step(self, item: StoredEvent) -> Finding | None:
+        if not chain.permanent(item.subject):
+            return None  # short-lived by design: never sealed, its removal is no tampering
         if self.i < len(self.expected) and self.expected[self.i] < item.seq:
             return _deleted(self.expected[self.i])
         sealed = self.by_seq.get(item.seq)
