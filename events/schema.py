@@ -71,6 +71,7 @@ class SessionCreated(Event, tag="session.created"):
     llm_provider: str
     llm_model: str
     settings: SessionSettings = SessionSettings()
+    imported_from: str | None = None  # set by an import: the exported session's id
 
 
 class SessionUpdated(Event, tag="session.updated"):
@@ -112,6 +113,7 @@ class GenerationRequested(Event, tag="generation.requested"):
     llm_provider: str | None = None
     llm_model: str | None = None
     regenerate: bool = False
+    imported: bool = False  # an imported answer: its end follows at once, nothing is generated
 
 
 class GenerationStarted(Event, tag="generation.started"):

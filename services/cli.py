@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from services.commands import audit, bench, common, migrate, reference, replay, service, up
+from services.commands import audit, bench, common, export, migrate, reference, replay, service, up
 from services.errors import ParleyError
 
 app = typer.Typer(
@@ -63,6 +63,7 @@ app.add_typer(events, name="events", rich_help_panel="Reference")
 app.command("settings", rich_help_panel="Reference")(reference.settings_table)
 app.command(rich_help_panel="Audit")(replay.replay)
 app.add_typer(audit.app, name="audit", rich_help_panel="Audit")
+app.command(rich_help_panel="Audit")(export.export)
 app.command(context_settings=bench.CONTEXT, add_help_option=False, rich_help_panel="Measure")(bench.bench)
 
 

@@ -9,3 +9,7 @@ class AuditError(ParleyError):
 
 class UnknownSession(AuditError):
     """No stored event belongs to this session."""
+
+
+class BadExport(AuditError):
+    """A document that cannot be imported (not a Parley export, or inconsistent); says why."""

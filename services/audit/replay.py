@@ -7,6 +7,8 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 
+import msgspec
+
 from events import subjects
 from events.errors import InvalidSubjectToken
 from services import bus, runtime
@@ -90,3 +92,19 @@ def main(settings: Settings, args: argparse.Namespace) -> None:
     if args.speed is not None and args.speed <= 0:
         raise AuditError("--speed must be > 0")
     asyncio.run(run(settings, args))
+
+
+async def export(settings: Settings, session_id: str, fmt: str, with_events: bool) -> str:
+    """``parley export``: the same document the edge's export route serves, read from the log."""
+    from services.audit import exchange
+
+    nc = await bus.connect(runtime.resolve(settings, database=False).nats_url, "parley-export")
+    try:
+        js = nc.jetstream()
+        conv = await load(js, session_id)
+        if fmt == "markdown":
+            return render.to_markdown(conv)
+        events = await reader.session(js, session_id) if with_events else None
+        return msgspec.json.format(msgspec.json.encode(exchange.export(conv, events)), indent=2).decode()
+    finally:
+        await nc.close()

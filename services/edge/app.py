@@ -26,7 +26,7 @@ from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.index import Index
 from services.edge.route import validation_errors
-from services.edge.routers import health, llm, messages, search, sessions, sockets
+from services.edge.routers import exports, health, llm, messages, search, sessions, sockets
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
 from services.generation import config, providers
@@ -161,7 +161,16 @@ def create_app(settings: Settings) -> FastAPI:
         log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    for router in (sessions.router, messages.router, search.router, llm.router, sockets.router, health.router):
+    # exports first: its /chat/sessions/import must not be taken for a session id.
+    for router in (
+        exports.router,
+        sessions.router,
+        messages.router,
+        search.router,
+        llm.router,
+        sockets.router,
+        health.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)  # probes at the root too
     if (dist := dist_dir(settings)) is not None:

@@ -57,8 +57,8 @@ Opening = AlreadyEnded | CancelledEarly | Rejected | Begin
 
 
 def opening(history: History, request: GenerationRequested, num_delivered: int) -> Opening:
-    if is_terminal(history, request.message_id):
-        return AlreadyEnded()
+    if request.imported or is_terminal(history, request.message_id):
+        return AlreadyEnded()  # an imported answer's end is stored with it: nothing to generate
     if request.message_id in history.cancel_requested:
         return CancelledEarly()
     if not history.exists:
