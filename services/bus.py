@@ -35,12 +35,16 @@ async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Clien
         raise StartupError(f"cannot connect to NATS at {credentials.redact(url)}: {exc or type(exc).__name__}") from exc
 
 
-async def publish(js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0) -> PubAck:
-    """Store one event and wait for its ack (the event id is JetStream's dedup id)."""
+async def publish(
+    js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> PubAck:
+    """Store one event and wait for its ack (the event id is JetStream's dedup id); ``headers``
+    are added to the event's own (a prompt's trace context)."""
+    own = codec.headers(event)
     return await js.publish(
         subjects.for_event(event),
         codec.encode(event),
         timeout=ack_timeout,
         stream=CHAT_STREAM,
-        headers=codec.headers(event),
+        headers=own | headers if headers else own,
     )

@@ -189,6 +189,14 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = env(
         "PARLEY_LOG_FORMAT", "auto: console on a terminal, JSON otherwise.", default="auto"
     )
+    otel_endpoint: str | None = env(
+        "PARLEY_OTEL_ENDPOINT",
+        "OTLP/HTTP collector (e.g. `http://collector:4318`) for each prompt's waterfall of spans. Unset: tracing off.",
+        default=None,
+    )
+    trace_sample: float = env(
+        "PARLEY_TRACE_SAMPLE", "Share of prompts traced when PARLEY_OTEL_ENDPOINT is set.", default=1.0, ge=0, le=1
+    )
 
     @field_validator("nats_url")
     @classmethod
@@ -211,7 +219,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
         return value
 
-    @field_validator("local_base_url", "openrouter_base_url")
+    @field_validator("local_base_url", "openrouter_base_url", "otel_endpoint")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

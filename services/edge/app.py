@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from events import streams
-from services import bus, logs, runtime
+from services import bus, logs, runtime, tracing
 from services.edge import metrics
 from services.edge.auth import LOCAL_USER, Authenticator
 from services.edge.bridge import Bridge
@@ -81,6 +81,7 @@ class RequestMetrics:
 
 def create_app(settings: Settings) -> FastAPI:
     auth = Authenticator.from_settings(settings)  # a bad key fails here, naming the variable
+    tracing.setup(settings, "edge")
     rt = runtime.resolve(settings)
 
     @asynccontextmanager

@@ -24,7 +24,7 @@ from events import codec, subjects
 from events.errors import EventDecodeError
 from events.schema import ChatEvent, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
-from services import logs
+from services import logs, tracing
 from services.edge import frames, metrics
 from services.edge.index import Index
 from services.edge.outbox import Item
@@ -104,6 +104,7 @@ class Bridge:
             metrics.ERRORS.labels("undecodable_event").inc()
             log.warning("undecodable event", stream_seq=seq, subject=msg.subject, error=str(exc))
             return
+        tracing.bridged(event, seq, msg)
         try:
             self.deliver(event, seq)
         except Exception:

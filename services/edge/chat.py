@@ -24,7 +24,7 @@ from events.schema import Event, GenerationRequested, MessageSubmitted, SessionC
 from events.streams import CHAT_STREAM
 from projections import queries
 from projections.errors import InvalidCursor
-from services import bus, logs
+from services import bus, logs, tracing
 from services.edge import frames, metrics
 from services.edge.access import Access
 from services.edge.commands import (
@@ -73,13 +73,15 @@ class Chat:
 
     # -- publishing -------------------------------------------------------------------------------
 
-    async def publish(self, events: list[Event]) -> list[PubAck]:
-        """Store events in order (each awaited: the second must not overtake the first)."""
+    async def publish(self, events: list[Event], prompt: tracing.Prompt | None = None) -> list[PubAck]:
+        """Store events in order (each awaited: the second must not overtake the first); a
+        traced ``prompt``'s context goes on its GenerationRequested event only."""
         acks = []
         started = time.perf_counter()
         for event in events:
+            traced = prompt.headers if prompt is not None and isinstance(event, GenerationRequested) else None
             try:
-                ack = await bus.publish(self.js, event)
+                ack = await bus.publish(self.js, event, headers=traced)
             except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
                 metrics.ERRORS.labels("publish").inc()
                 raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
@@ -165,7 +167,9 @@ class Chat:
             answer = await db(queries.get_message(self.pool, requested.message_id)) if existing else None
             if existing is not None and answer is not None:
                 return existing, requested.message_id, max(existing["last_seq"] or 0, answer["last_seq"] or 0)
-        ack_message, ack_request = await self.publish([submitted, requested])
+        prompt = tracing.prompt(session_id, requested.message_id)
+        ack_message, ack_request = await self.publish([submitted, requested], prompt)
+        prompt.stored()
         message = frames.user_message(submitted, ack_message.seq)
         if ack_message.duplicate:
             stored = await self._stored(ack_message.seq)

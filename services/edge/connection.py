@@ -26,7 +26,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from events import codec, subjects
-from services import logs
+from services import logs, tracing
 from services.edge import frames, inbound, metrics, replay
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
@@ -150,6 +150,7 @@ class Connection:
     async def _send(self, item: Item) -> int | None:
         """Send one frame; the close code it calls for, if any."""
         await self.ws.send_text(item.text)
+        tracing.frame_sent(item.seq)
         metrics.FRAMES_SENT.labels(item.kind).inc()
         if item.ends_session:
             return CLOSE_DELETED

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from services import runtime
+from services import runtime, tracing
 from services.generation.worker import Worker
 from services.settings import Settings
 
@@ -18,6 +18,7 @@ SHUTDOWN_GRACE_S = 5.0
 
 async def serve(settings: Settings) -> None:
     rt = runtime.resolve(settings, database=False)  # generation never touches PostgreSQL
+    tracing.setup(settings, "generation")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

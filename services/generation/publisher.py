@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from events import codec, subjects
 from events.schema import Event
 from events.streams import CHAT_STREAM
-from services import bus
+from services import bus, tracing
 
 
 class PublishError(Exception):
@@ -31,6 +31,7 @@ class Publisher:
         )
         self.pending.append(future)
         self.sent += 1
+        tracing.chunk_published(getattr(event, "index", -1), future)
 
     async def settle(self) -> None:
         """Wait for every pending ack; raise ``PublishError`` if one failed or did not come."""

@@ -32,7 +32,7 @@ from events.schema import (
     Usage,
     utcnow,
 )
-from services import logs
+from services import logs, tracing
 from services.generation import answer, context
 from services.generation.answer import Answer, Command
 from services.generation.cancels import Cancel, Cancels
@@ -124,6 +124,7 @@ class Responder:
         if not isinstance(request, GenerationRequested):
             raise PoisonMessage(f"expected generation.requested, got {type(request).__name__}")
         meta = msg.metadata
+        tracing.taken(msg.headers, meta.timestamp)
         bound = log.bind(
             session_id=request.session_id,
             message_id=request.message_id,
@@ -133,6 +134,7 @@ class Responder:
         cancel = self.cancels.track(request.message_id)
         try:
             history = await self._history(request, cancel, bound)
+            tracing.step("answer.context")
             opening = answer.opening(history, request, meta.num_delivered)
             match opening:
                 case answer.AlreadyEnded():
@@ -361,6 +363,7 @@ class Responder:
         queue: asyncio.Queue = asyncio.Queue()
 
         async def produce() -> None:
+            tracing.step("answer.start")
             try:
                 async for item in provider.stream(messages, model=model, **call):
                     queue.put_nowait(item)
@@ -403,6 +406,7 @@ class Responder:
                     now = loop.time()
                     if progress.first_token is None:
                         progress.first_token = time.monotonic()
+                        tracing.first_token()
                     progress.tokens += 1
                     coalescer, chunks = step(coalescer, Token(item.text, now))
                     state = await self._chunks(state, chunks, publisher)
