@@ -75,6 +75,7 @@ class EmbeddedNats:
         store_key: str | None = None,
         user: str = "parley",
         password: str | None = None,
+        prof_port: int = 0,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -82,6 +83,7 @@ class EmbeddedNats:
         self.store_key = store_key
         self.user = user
         self.password = password
+        self.prof_port = prof_port  # nats-server's own pprof HTTP port (the benchmark reads it); 0: off
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -109,6 +111,8 @@ class EmbeddedNats:
         if self.store_key is not None:
             lines += ["  cipher: chachapoly", f"  key: {json.dumps(self.store_key)}"]
         lines.append("}")
+        if self.prof_port:
+            lines.append(f"prof_port: {self.prof_port}")
         if self.password is not None:
             lines += [
                 "authorization {",

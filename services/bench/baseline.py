@@ -52,11 +52,14 @@ def build(llm_url: str, model: str = "scripted") -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # The same client settings as Parley's provider: no pool limit, 32 kept alive.
+        # The fairest pool: no limit on connections and every finished one kept alive. httpcore
+        # compares its *total* connections with max_keepalive_connections, so a cap (32) below
+        # the streams in flight closes each connection after its answer and every next answer
+        # reconnects.
         http["client"] = httpx.AsyncClient(
             base_url=f"{llm_url.rstrip('/')}/v1",
             timeout=httpx.Timeout(60.0, connect=5.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         )
         yield
         await http["client"].aclose()

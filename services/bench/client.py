@@ -136,11 +136,27 @@ class Client:
             except ConnectionClosed as exc:
                 self.tally.errors.append(f"client {self.number}: socket closed: {exc}")
                 return
+            except asyncio.CancelledError:
+                await self.stop_unfinished()
+                raise
             n += 1
 
-    async def ask(self, nonce: str, stop_after_tokens: int | None = None) -> Answer:
+    async def stop_unfinished(self) -> None:
+        """The run is over and this answer is still streaming: press stop, as a user leaving would,
+        so an overloaded system does not go on generating into the next scenario."""
+        answer = self.answers[-1] if self.answers else None
+        if answer is None or answer.outcome != "unfinished" or not answer.message_id or self.ws is None:
+            return
+        frame = _encode({"type": "cancel", "message_id": answer.message_id}).decode()
+        try:
+            async with asyncio.timeout(1.0):
+                await self.ws.send(frame)
+        except Exception:  # the socket may be gone already: nothing more to stop
+            pass
+
+    async def ask(self, nonce: str, stop_after_tokens: int | None = None, scheduled_at: float = 0.0) -> Answer:
         """Send a prompt and read its answer to the end (or until ``stop_after_tokens``)."""
-        answer = Answer(nonce=nonce, sent_at=time.time())
+        answer = Answer(nonce=nonce, sent_at=time.time(), scheduled_at=scheduled_at)
         self.answers.append(answer)
         send = _encode(
             {"type": "send", "content": prompt(nonce, self.plan.tokens, self.plan.rate), "client_message_id": nonce}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.bench import arrivals
 from services.bench.errors import BenchError
 from services.bench.plan import Plan, Result
 
@@ -69,7 +70,8 @@ class Fleet:
     def __init__(self, plan: Plan, processes: int, workdir: Path) -> None:
         self.plan, self.workdir = plan, workdir
         self.plans: list[Plan] = []
-        for i, (first, n) in enumerate(split(plan.clients, processes)):
+        parts = split(plan.clients, processes)
+        for i, (first, n) in enumerate(parts):
             self.plans.append(
                 msgspec.structs.replace(
                     plan,
@@ -77,6 +79,7 @@ class Fleet:
                     first_client=first,
                     total_clients=plan.clients,
                     sessions=plan.sessions[first : first + n],
+                    arrivals=arrivals.share(plan.arrivals, len(parts), i),
                     result_path=str(workdir / f"loadgen-{plan.run}-{i}.msgpack"),
                 )
             )

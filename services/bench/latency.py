@@ -48,6 +48,7 @@ class Joined:
     provider_ttft: list[float] = field(default_factory=list)  # provider: first token emitted - request received
     ttft_overhead: list[float] = field(default_factory=list)  # ttft - provider_ttft
     request_path: list[float] = field(default_factory=list)  # prompt sent -> provider received the request
+    socket_wait: list[float] = field(default_factory=list)  # open loop: due -> sent (no socket was free)
     tokens: int = 0  # tokens received in the window
     token_frames: int = 0  # token frames (chunks) received in the window
     answers: int = 0  # answers completed in the window
@@ -78,10 +79,14 @@ def join(answers: Iterable[Answer], records: dict[str, list[dict[str, Any]]], st
                     out.unknown_tokens += 1
             out.tokens += count
             out.token_frames += 1
-        if start <= answer.sent_at < end:
+        # Open loop: from when the prompt was due, so waiting for a free socket counts.
+        asked = answer.scheduled_at or answer.sent_at
+        if start <= asked < end:
             first = requests[0]
             first_received = min(t for _, _, t, _ in answer.tokens)
-            ttft = first_received - answer.sent_at
+            ttft = first_received - asked
+            if answer.scheduled_at:
+                out.socket_wait.append(answer.sent_at - answer.scheduled_at)
             own = first["first_token_at"] - first["received_at"]
             out.ttft.append(ttft)
             out.provider_ttft.append(own)

@@ -83,6 +83,40 @@ async def _replay_all(plan: Plan, clients: list[Client], tally: Tally) -> list[R
     return [r for r in await asyncio.gather(*(one(c) for c in clients)) if r is not None]
 
 
+async def _open_loop(plan: Plan, clients: list[Client], t0: float, tally: Tally) -> None:
+    """Prompts at the scheduled times, each on a free socket; one arriving while every socket is
+    busy waits for one (its time to first token counts from the schedule, so the wait shows)."""
+    free: asyncio.Queue[Client] = asyncio.Queue()
+    for client in clients:
+        free.put_nowait(client)
+    asking: set[asyncio.Task] = set()
+
+    async def one(client: Client, nonce: str, due: float) -> None:
+        try:
+            await client.ask(nonce, scheduled_at=due)
+        except asyncio.CancelledError:
+            await client.stop_unfinished()
+            raise
+        except Exception as exc:
+            tally.errors.append(f"client {client.number}: {type(exc).__name__}: {exc}")
+        else:
+            free.put_nowait(client)
+
+    try:
+        for n, offset in enumerate(plan.arrivals):
+            due = t0 + offset
+            await asyncio.sleep(max(0.0, due - time.time()))
+            client = await free.get()
+            task = asyncio.create_task(one(client, f"{plan.run}.{plan.first_client}.{n}", due))
+            asking.add(task)
+            task.add_done_callback(asking.discard)
+        await asyncio.gather(*asking)
+    finally:
+        for task in asking:
+            task.cancel()
+        await asyncio.gather(*asking, return_exceptions=True)
+
+
 async def run(plan: Plan) -> Result:
     reader = await _stdin()
     sessions = plan.sessions if plan.kind == "replay" else await _sessions(plan)
@@ -103,7 +137,10 @@ async def run(plan: Plan) -> Result:
         tally.t0 = result.t0 = t0
         deadline = t0 + plan.duration_s
         live = [c for c in clients if c.ws is not None]
-        tasks = [asyncio.create_task(c.run(t0, deadline)) for c in live]
+        if plan.arrivals:
+            tasks = [asyncio.create_task(_open_loop(plan, live, t0, tally))]
+        else:
+            tasks = [asyncio.create_task(c.run(t0, deadline)) for c in live]
         done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.time()) + plan.drain_s)
         for task in pending:
             task.cancel()

@@ -26,6 +26,9 @@ class Plan(msgspec.Struct, kw_only=True, frozen=True):
     answer_timeout_s: float = 60.0  # an answer not finished by then counts as an error
     connect_concurrency: int = 50
     sessions: list[str] = msgspec.field(default_factory=list)  # replay: existing sessions to replay
+    # Open loop: prompts at these offsets from t0 (this process's share of a Poisson schedule),
+    # each on a socket that is free; empty: closed loop (each client asks again once answered).
+    arrivals: list[float] = msgspec.field(default_factory=list)
     result_path: str = ""
 
 
@@ -40,6 +43,7 @@ class Answer(msgspec.Struct, array_like=True):
     done_at: float | None = None
     outcome: str = "unfinished"  # completed | failed | cancelled | error | timeout | unfinished
     resent: int = 0
+    scheduled_at: float = 0.0  # open loop: when the prompt was due (sent_at is later if no socket was free)
 
 
 class Replay(msgspec.Struct, array_like=True):

@@ -8,54 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-# The issue's targets for a 2-core machine: (key, text, scenario, how to read the value, bound, at least?)
-TARGETS = (
-    ("latency_p99", "token delivery p99 ≤ 15 ms at 200 streams × 30 tokens/s", "latency", 15.0, False),
-    ("throughput", "≥ 20,000 tokens/s delivered across 1,000 streams (durable)", "throughput", 20000.0, True),
-    ("vs_baseline", "throughput ≥ 0.7 × the direct baseline", "throughput", 0.7, True),
-    ("projection_lag", "projection lag p99 ≤ 200 ms under that load", "throughput", 200.0, False),
-    ("idle_memory", "an idle connection costs ≤ 50 KiB of edge memory", None, 50.0, False),
-)
-
-
-def _scenario(results: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((s for s in results.get("scenarios", []) if s["name"] == name), None)
-
-
-def _measured(results: dict[str, Any], key: str, scenario: dict[str, Any] | None) -> float | None:
-    match key:
-        case "latency_p99":
-            return scenario["parley"]["latency_ms"]["p99"] if scenario else None
-        case "throughput":
-            return scenario["parley"]["tokens_per_s"] if scenario else None
-        case "vs_baseline":
-            return (scenario.get("ratios") or {}).get("tokens_per_s") if scenario else None
-        case "projection_lag":
-            return scenario["parley"]["projection_lag"]["ms"]["p99"] if scenario else None
-        case "idle_memory":
-            return results.get("idle", {}).get("parley", {}).get("per_connection_kib")
-        case _:
-            raise TypeError(f"unknown target {key!r}")
+from services.bench import curve, goals, sections
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target with what was measured, whether it was met, and by how much it was missed."""
-    out = []
-    for key, text, name, bound, at_least in TARGETS:
-        scenario = _scenario(results, name) if name else None
-        value = _measured(results, key, scenario)
-        row: dict[str, Any] = {"target": text, "measured": value, "met": None, "miss": None, "load": None}
-        if scenario is not None:
-            row["load"] = f"{scenario['clients']} × {scenario['rate']:g} tok/s"
-        elif key == "idle_memory":
-            row["load"] = f"{results.get('idle', {}).get('parley', {}).get('connections', 0)} idle sockets"
-        if value is not None:
-            row["met"] = value >= bound if at_least else value <= bound
-            if not row["met"]:
-                gap = bound - value if at_least else value - bound
-                row["miss"] = f"{'short' if at_least else 'over'} by {gap:,.3g} ({value / bound:.2f}× the target)"
-        out.append(row)
-    return out
+    """Each target of issues 10 and 17 with what was measured (``goals.py``)."""
+    return goals.evaluate(results)
 
 
 def _n(value: Any, digits: int = 1) -> str:
@@ -111,6 +69,7 @@ def _side_rows(s: dict[str, Any], side: str) -> dict[str, str]:
             m["cpu"]["total"]["cores"] / m["tokens_per_s"] * 1e6 if m["tokens_per_s"] else None, 0
         ),
         "load generator CPU (s)": _n(m["loadgen_cpu_s"], 2),
+        **sections.side_rows(m),
     }
 
 
@@ -184,11 +143,16 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {key} | {value} | {theirs.get(key, '–')} | {ratio_of.get(key, '') if ratios else ''} |")
         lines.append("")
     lines += cpu_table(results)
-    lines += ["### Targets (2-core machine; reported, not asserted)", "", "| target | load | measured | met | miss |"]
-    lines.append("| --- | --- | --- | --- | --- |")
+    lines += curve.markdown(results.get("scaling", []))
+    lines += sections.waterfall(results)
+    lines += sections.storage(results)
+    lines += ["### Targets (2-core machine; reported, not asserted)", ""]
+    lines += ["| issue | target | load | measured | met | miss |", "| --- | --- | --- | --- | --- | --- |"]
     for t in targets(results):
         met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        lines.append(f"| {t['target']} | {t['load'] or '–'} | {_n(t['measured'], 2)} | {met} | {t['miss'] or ''} |")
+        lines.append(
+            f"| {t['issue']} | {t['target']} | {t['load'] or '–'} | {_n(t['measured'], 2)} | {met} | {t['miss'] or ''} |"
+        )
     lines += ["", "### Connections, resume, replay, rebuild", "", "| measurement | value |", "| --- | --- |"]
     for side, idle in results.get("idle", {}).items():
         lines.append(
@@ -244,6 +208,7 @@ def markdown(results: dict[str, Any]) -> str:
             if p["own_inclusive"]:
                 own = "; ".join(f"`{n}` {v}%" for n, v in p["own_inclusive"][:5])
                 lines.append(f"  - our code, inclusive: {own}")
+        lines += sections.nats_profile(prof.get("nats_pprof"))
         lines.append("")
     return "\n".join(lines)
 
@@ -259,8 +224,14 @@ def plot(latencies: dict[tuple[str, str], list[float]], path: Path) -> Path | No
     import numpy as np
 
     scenarios = list(dict.fromkeys(name for name, _ in latencies))
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 4.2), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
+    if len(scenarios) > 6:  # the scaling curve has its own plot: here only the points with targets
+        scenarios = [n for n in scenarios if not n.startswith("scale-") or n in ("scale-100x40", "scale-200x40")]
+    columns = min(3, len(scenarios))
+    rows = -(-len(scenarios) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(scenarios) :]:
+        ax.set_visible(False)
+    for ax, scenario in zip(axes.flat, scenarios, strict=False):
         for target, color in (("parley", "tab:blue"), ("baseline", "tab:orange")):
             values = np.sort(np.asarray(latencies.get((scenario, target), []), dtype=float) * 1000)
             if values.size == 0:
@@ -271,7 +242,7 @@ def plot(latencies: dict[tuple[str, str], list[float]], path: Path) -> Path | No
             )
             p99 = np.percentile(values, 99, method="inverted_cdf")
             ax.axvline(p99, color=color, linestyle=":", linewidth=1)
-        ax.axvline(15, color="tab:red", linestyle="--", linewidth=1, label="15 ms target")
+        ax.axvline(30, color="tab:red", linestyle="--", linewidth=1, label="30 ms (p99 target at 200 × 30)")
         ax.axhline(0.99, color="grey", linewidth=0.5)
         ax.set_xscale("log")
         ax.set_xlabel("provider emit → WebSocket client receive (ms)")
@@ -292,7 +263,9 @@ def write(results: dict[str, Any], latencies: dict[tuple[str, str], list[float]]
     text = markdown(results)
     (directory / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (directory / "results.md").write_text(text + "\n")
+    if curve.plot(results.get("scaling", []), directory / "scaling.png"):
+        text += "\n![scaling curve](scaling.png)\n"
     if plot(latencies, directory / "latency.png"):
         text += "\n![token latency](latency.png)\n"
-        (directory / "results.md").write_text(text + "\n")
+    (directory / "results.md").write_text(text + "\n")
     return text

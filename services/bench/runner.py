@@ -22,13 +22,14 @@ from typing import Any
 
 import httpx
 
-from services import logs
-from services.bench import lag_sampler, latency, machine, profile, stats, usage
+from services import bus, logs
+from services.bench import arrivals, curve, lag_sampler, latency, machine, pprof, profile, spans, stats, storage, usage
 from services.bench.client import Client, Tally
 from services.bench.fleet import Fleet
 from services.bench.harness import Infra, Process, System
 from services.bench.plan import BUCKET_S, Answer, Plan, Result
 from services.embedded import free_port
+from services.scripted_llm import script
 from services.settings import Settings
 
 KIB = 1024
@@ -39,10 +40,12 @@ class Load:
     """One load scenario: ``clients`` sockets, each asking for ``tokens``-token answers at ``rate``."""
 
     name: str
-    clients: int
+    clients: int  # closed loop: streams; open loop: sockets held for the arrivals
     rate: float
     tokens: int
     duration_s: float
+    arrival_rate: float = 0.0  # open loop: prompts per second (Poisson); 0: closed loop
+    group: str = ""  # "scaling": a point of the scaling curve
 
     @property
     def answer_s(self) -> float:
@@ -70,6 +73,8 @@ class Options:
     out: Path = Path("bench-results")
     keep_work: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    trace_sample: float = 0.2  # share of prompts traced (the waterfall); 0: tracing off
+    profile_scenario: str = ""  # the load profiled (default: the heaviest)
 
 
 @dataclass
@@ -118,6 +123,8 @@ class Run:
         self.lag: lag_sampler.LagSampler | None = None
         self.concurrency = 0
         self.latencies: dict[tuple[str, str], list[float]] = {}  # (scenario, target) -> seconds, for the plot
+        self.receiver: spans.Receiver | None = None
+        self.nc = None  # the bench's own NATS connection (stream sizes)
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -126,7 +133,15 @@ class Run:
         enough generation concurrency that no prompt waits for a free slot."""
         most = max((load.clients for load in self.options.loads), default=1)
         self.concurrency = math.ceil(most / self.options.generation_workers) + 16
+        tracing = {}
+        if self.receiver is not None:
+            tracing = {
+                "PARLEY_OTEL_ENDPOINT": self.receiver.url,
+                "PARLEY_TRACE_SAMPLE": str(self.options.trace_sample),
+                "OTEL_BSP_SCHEDULE_DELAY": "500",  # spans reach the bench within a scenario
+            }
         return {
+            **tracing,
             "PARLEY_GENERATION_CONCURRENCY": str(self.concurrency),
             "PARLEY_CHUNK_FLUSH_MS": str(self.settings.chunk_flush_ms),
             "PARLEY_CHUNK_MAX_TOKENS": str(self.settings.chunk_max_tokens),
@@ -142,7 +157,10 @@ class Run:
 
     async def start(self) -> None:
         _say(f"starting NATS and PostgreSQL in {self.work}")
+        if self.options.trace_sample > 0:
+            self.receiver = await spans.Receiver().__aenter__()
         self.infra = await Infra(self.work / "infra").start()
+        self.nc = await bus.connect(self.infra.nats_url, "parley-bench-storage")
         self.system = System(
             self.infra.nats_url,
             self.infra.database_url,
@@ -171,9 +189,15 @@ class Run:
         if self.lag is not None:
             with contextlib.suppress(Exception):
                 await self.lag.__aexit__(None, None, None)
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
         for part in (self.baseline, self.system):
             if part is not None:
                 await asyncio.to_thread(part.stop)
+        if self.receiver is not None:
+            await asyncio.sleep(0.5)  # the processes' last spans, flushed as they exit
+            await self.receiver.__aexit__(None, None, None)
         if self.infra is not None:
             await asyncio.to_thread(self.infra.stop)
         if results_dir is not None:  # the logs of every process, for a look after the fact
@@ -282,15 +306,25 @@ class Run:
             tokens=load.tokens,
             rate=load.rate,
             duration_s=load.duration_s,
-            stagger_s=load.answer_s,
-            drain_s=load.answer_s + 15,
+            stagger_s=0.0 if load.arrival_rate else load.answer_s,
+            # Answers still streaming this long after the deadline are stopped (the client
+            # presses stop) and counted as unfinished. Nothing after the deadline is measured:
+            # the wait is capped so long answers do not stretch the run.
+            drain_s=min(load.answer_s + 5, 8.0),
             answer_timeout_s=load.answer_s + 30,
+            arrivals=arrivals.poisson(load.arrival_rate, load.duration_s, seed=len(self.latencies)),
         )
-        _say(f"{load.name} on {target.name}: {load.clients} clients x {load.rate:g} tokens/s for {load.duration_s:g}s")
+        how = (
+            f"{load.arrival_rate:g} prompts/s (Poisson) on {load.clients} sockets"
+            if load.arrival_rate
+            else (f"{load.clients} clients")
+        )
+        _say(f"{load.name} on {target.name}: {how} x {load.rate:g} tokens/s for {load.duration_s:g}s")
         async with Fleet(plan, self.options.loadgens, self.work / "loadgen") as fleet:
             rss_before = usage.rss_bytes(target.pid)
             await fleet.connect()
             rss_connected = usage.rss_bytes(target.pid)
+            stored_before = await storage.snapshot(self.nc.jetstream()) if target.name == "parley" else None
             watched = [
                 *self.watched(target),
                 *(usage.Watched(f"loadgen-{i}", pid) for i, pid in enumerate(fleet.pids)),
@@ -301,15 +335,22 @@ class Run:
                 if target.name == "parley":
                     self.lag.start()
                 cpu = asyncio.create_task(self._cpu_between(watched, start, end))
-                spied = None
+                spied = nats = None
                 if profile_s:
-                    spied = asyncio.create_task(self._profile(watched, start, min(profile_s, end - start), target.name))
+                    seconds = min(profile_s, end - start)
+                    spied = asyncio.create_task(self._profile(watched, start, seconds, target.name))
+                    if target.name == "parley":
+                        nats = asyncio.create_task(self._profile_nats(start, seconds))
                 result = await fleet.finish()
                 samples = await self.lag.stop() if target.name == "parley" else []
                 cpu_used = await cpu
                 profiled = await spied if spied else None
+                nats_profile = await nats if nats else None
         if profiled is not None:
-            return {"profile": profiled, "window_s": round(end - start, 2)}
+            out = {"profile": profiled, "window_s": round(end - start, 2), "cpu": cpu_used}
+            if nats_profile is not None:
+                out["nats_pprof"] = nats_profile
+            return out
         records = await self._llm("GET", "/_record")
         joined = latency.join(result.answers, latency.by_nonce(records), start, end)
         self.latencies[(load.name, target.name)] = joined.latencies
@@ -319,11 +360,13 @@ class Run:
             "clients": load.clients,
             "connected": result.connected,
             "window_s": round(window, 2),
+            "window_at": [start, end],
             "latency_ms": stats.summary(joined.latencies),
             "ttft_ms": stats.summary(joined.ttft),
             "provider_ttft_ms": stats.summary(joined.provider_ttft),
             "ttft_overhead_ms": stats.summary(joined.ttft_overhead),
             "request_path_ms": stats.summary(joined.request_path),
+            "socket_wait_ms": stats.summary(joined.socket_wait),
             "tokens": joined.tokens,
             "tokens_per_s": stats.rate(joined.tokens, window),
             "frames_per_s": stats.rate(frames, window),
@@ -358,6 +401,8 @@ class Run:
             inside = [s for s in samples if start <= s.at < end]
             out["projection_lag"] = lag_sampler.summarize(inside)
             out["projection_lag"]["probe_errors"] = self.lag.errors[:3]
+            if stored_before is not None:
+                out["storage"] = await self._storage(stored_before)
         out["sessions"] = result.sessions
         return out
 
@@ -372,6 +417,28 @@ class Run:
             "cores": round(sum(v["cores"] for v in shares.values()), 3),
         }
         return shares
+
+    async def _storage(self, before: dict[str, storage.Stream]) -> dict[str, Any]:
+        """What the scenario added to JetStream (after it settled), per token and per answer
+        the provider sent, beside the UTF-8 size of those tokens' text."""
+        grown = storage.grown(before, await storage.snapshot(self.nc.jetstream()))
+        tokens = answers = text = 0
+        for record in await self._llm("GET", "/_record"):
+            sent = record.get("tokens_sent") or 0
+            if not sent:
+                continue
+            answers += 1
+            tokens += sent
+            messages = record.get("messages") or []
+            planned, _ = script.plan(script.for_request(script.Script(), messages), messages)
+            text += storage.text_bytes(planned[:sent])
+        return storage.per_unit(grown, tokens, answers, text)
+
+    async def _profile_nats(self, start: float, seconds: float) -> dict[str, Any]:
+        assert self.infra is not None and self.infra.nats is not None
+        await asyncio.sleep(max(0.0, start - time.time()))
+        _say(f"profiling nats-server for {seconds:.0f}s through its profiling port")
+        return await pprof.record(self.infra.nats.prof_port, seconds, self.work / "profile" / "nats-server.pprof")
 
     async def _profile(self, watched: list[usage.Watched], start: float, seconds: float, name: str) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, start - time.time()))
@@ -552,9 +619,12 @@ class Run:
             results["scenarios"] = []
             replay_sessions: list[str] = []
             for load in options.loads:
-                scenario: dict[str, Any] = {**asdict(load), "offered_tokens_per_s": load.clients * load.rate}
+                offered = (load.arrival_rate * load.tokens) if load.arrival_rate else load.clients * load.rate
+                scenario: dict[str, Any] = {**asdict(load), "offered_tokens_per_s": offered}
+                scenario["load_average"] = machine.load()  # the machine is shared: say how busy it was
                 scenario["parley"] = await self.chat(load, self.parley)
-                replay_sessions = replay_sessions or scenario["parley"]["sessions"]
+                if len(replay_sessions) < options.replay_sessions:
+                    replay_sessions += scenario["parley"]["sessions"]
                 if options.baseline:
                     scenario["baseline"] = await self.chat(load, self.direct)
                     scenario["ratios"] = _ratios(scenario["parley"], scenario["baseline"])
@@ -562,7 +632,8 @@ class Run:
                     scenario.get(side, {}).pop("sessions", None)
                 results["scenarios"].append(scenario)
             if options.profile_s and options.loads:
-                heaviest = max(options.loads, key=lambda load: load.clients * load.rate)
+                named = [load for load in options.loads if load.name == options.profile_scenario]
+                heaviest = named[0] if named else max(options.loads, key=lambda load: load.clients * load.rate)
                 duration = options.profile_s * 1.5 + heaviest.answer_s + 3
                 load = Load(heaviest.name, heaviest.clients, heaviest.rate, heaviest.tokens, duration)
                 results["profile"] = {
@@ -585,7 +656,25 @@ class Run:
             results["load_average_after"] = machine.load()
             results["wall_s"] = round(time.perf_counter() - started, 1)
             await self.stop(results_dir)
+            self._waterfalls(results)
+        results["scaling"] = curve.rows(results.get("scenarios", []))
         return results
+
+    def _waterfalls(self, results: dict[str, Any]) -> None:
+        """Each scenario's prompts traced in its measurement window, stage by stage."""
+        if self.receiver is None:
+            return
+        rows = spans.stages(self.receiver.spans)
+        results["tracing"] = {
+            "sample": self.options.trace_sample,
+            "spans": len(self.receiver.spans),
+            "traces": len(rows),
+            "errors": self.receiver.errors[:3],
+        }
+        for scenario in results.get("scenarios", []):
+            parley = scenario.get("parley") or {}
+            if "window_at" in parley:
+                parley["waterfall"] = spans.waterfall(spans.between(rows, *parley["window_at"]))
 
 
 def _with(plan: Plan, **changes: Any) -> Plan:

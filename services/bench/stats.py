@@ -43,3 +43,19 @@ def rate(count: float, seconds: float) -> float:
 def in_window(times: Sequence[float], start: float, end: float) -> int:
     """How many of ``times`` fall in ``[start, end)``."""
     return sum(1 for t in times if start <= t < end)
+
+
+def fixed_and_marginal(points: Sequence[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """``(cpu per answer, cpu per token)`` from ``(cores, answers/s, tokens/s)`` points, by least
+    squares on ``cores = per_answer * answers/s + per_token * tokens/s`` (no intercept: nothing
+    runs without load). Two points of the same streams with short and long answers separate the
+    fixed cost of an answer from the cost of its tokens. None when they cannot be told apart."""
+    usable = [(c, a, t) for c, a, t in points if a > 0 and t > 0]
+    if len(usable) < 2:
+        return None
+    x = np.asarray([[a, t] for _, a, t in usable], dtype=np.float64)
+    y = np.asarray([c for c, _, _ in usable], dtype=np.float64)
+    if np.linalg.matrix_rank(x) < 2:
+        return None
+    (per_answer, per_token), *_ = np.linalg.lstsq(x, y, rcond=None)
+    return float(per_answer), float(per_token)

@@ -1,0 +1,61 @@
+"""Bytes stored per token and per answer (services/bench/storage.py), against a real NATS."""
+
+from __future__ import annotations
+
+from nats.js import api
+
+from services import bus
+from services.bench import storage
+
+
+def test_a_stream_with_any_limit_is_short_lived():
+    assert storage.is_permanent(0, -1, -1) and storage.is_permanent(None, None, None)
+    assert not storage.is_permanent(3600.0, -1, -1)
+    assert not storage.is_permanent(0, 10_000, -1) and not storage.is_permanent(0, -1, 500)
+
+
+def test_growth_per_token_splits_permanent_from_short_lived():
+    before = {"LOG": storage.Stream("LOG", True, 10, 1_000)}
+    after = {"LOG": storage.Stream("LOG", True, 30, 5_000), "CHUNKS": storage.Stream("CHUNKS", False, 50, 6_000)}
+    grown = storage.grown(before, after)
+    assert grown == {
+        "LOG": {"permanent": True, "messages": 20, "bytes": 4_000},
+        "CHUNKS": {"permanent": False, "messages": 50, "bytes": 6_000},  # new since: all of it
+    }
+    found = storage.per_unit(grown, tokens=100, answers=4, text=500)
+    assert found["permanent"]["bytes_per_token"] == 40.0 and found["permanent"]["times_text"] == 8.0
+    assert found["short_lived"]["bytes_per_token"] == 60.0
+    assert found["all"] == {
+        "bytes": 10_000,
+        "messages": 70,
+        "bytes_per_token": 100.0,
+        "bytes_per_answer": 2500.0,
+        "times_text": 20.0,
+    }
+    assert found["text_bytes_per_token"] == 5.0
+    assert storage.per_unit({}, 0, 0, 0)["all"]["bytes_per_token"] is None
+
+
+def test_text_bytes_are_utf8():
+    assert storage.text_bytes(["tok0", " é", " 🙂"]) == 4 + 3 + 5
+
+
+async def test_snapshot_reads_every_chat_stream_and_leaves_buckets_out(nats):
+    nc = await bus.connect(nats.url, "test-storage")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(api.StreamConfig(name="LOG", subjects=["log.>"]))
+        await js.add_stream(api.StreamConfig(name="TEMP", subjects=["temp.>"], max_age=3600))
+        await js.create_key_value(api.KeyValueConfig(bucket="storage_test_cfg"))
+        before = await storage.snapshot(js)
+        for _ in range(5):
+            await js.publish("log.x", b"x" * 100)
+        await js.publish("temp.x", b"y" * 10)
+        after = await storage.snapshot(js)
+    finally:
+        await nc.close()
+    assert {"LOG", "TEMP"} <= set(after) and not any(name.startswith("KV_") for name in after)
+    assert after["LOG"].permanent and not after["TEMP"].permanent
+    grown = storage.grown(before, after)
+    assert grown["LOG"]["messages"] == 5 and grown["LOG"]["bytes"] > 500
+    assert grown["TEMP"]["messages"] == 1
