@@ -16,7 +16,12 @@ from services.settings import Settings
 
 
 def stream_settings(settings: Settings) -> StreamSettings:
-    return StreamSettings(replicas=settings.stream_replicas, duplicate_window_s=settings.duplicate_window_s)
+    return StreamSettings(
+        replicas=settings.stream_replicas,
+        duplicate_window_s=settings.duplicate_window_s,
+        max_age_s=settings.stream_max_age_s,
+        max_bytes=settings.stream_max_bytes,
+    )
 
 
 async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:

@@ -55,6 +55,20 @@ class Settings(BaseSettings):
         default=None,
         min_length=16,
     )
+    stream_max_age_s: float = env(
+        "PARLEY_STREAM_MAX_AGE_S",
+        "Events older than this leave the stream (0: kept forever). A limit changed on the stream "
+        "by an operator is kept and reported at start, not overwritten.",
+        default=0.0,
+        ge=0,
+    )
+    stream_max_bytes: int = env(
+        "PARLEY_STREAM_MAX_BYTES",
+        "Largest stream size (-1: no limit). When full, new messages get 503 / `unavailable`; "
+        "nothing stored is dropped to make room.",
+        default=10 * 1024**3,
+        ge=-1,
+    )
     duplicate_window_s: float = env(
         "PARLEY_DUPLICATE_WINDOW_S", "JetStream dedup window for idempotent sends.", default=120.0, gt=0
     )
