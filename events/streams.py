@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import structlog
-
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
