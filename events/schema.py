@@ -158,6 +158,7 @@ class GenerationCompleted(Event, tag="generation.completed"):
     timings: Timings = Timings()
     finish_reason: str | None = None
     chunk_count: int = 0
+    context_dropped: int = 0  # oldest messages left out to fit the model's context window
 
 
 class GenerationFailed(Event, tag="generation.failed"):
@@ -172,6 +173,7 @@ class GenerationFailed(Event, tag="generation.failed"):
     llm_model: str | None = None
     timings: Timings = Timings()
     usage: Usage = Usage()  # tokens spent on the partial answer (still billed)
+    context_dropped: int = 0  # oldest messages left out to fit the model's context window
 
 
 class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
@@ -186,6 +188,7 @@ class GenerationCancelled(Event, tag="generation.cancelled"):
     llm_model: str | None = None
     timings: Timings = Timings()
     usage: Usage = Usage()  # tokens spent before the stop (still billed)
+    context_dropped: int = 0  # oldest messages left out to fit the model's context window
 
 
 ChatEvent = (

@@ -295,6 +295,8 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             metadata = {**answer.metadata, "usage_reported": event.usage.reported}
             if event.finish_reason is not None:
                 metadata["finish_reason"] = event.finish_reason
+            if event.context_dropped:
+                metadata["context_dropped"] = event.context_dropped
             done = msgspec.structs.replace(
                 answer,
                 status="complete",
@@ -318,8 +320,10 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             if answer.status in TERMINAL:
                 return []
             failed = isinstance(event, GenerationFailed)
+            dropped = {"context_dropped": event.context_dropped} if event.context_dropped else {}
             ended = msgspec.structs.replace(
                 answer,
+                metadata={**answer.metadata, **dropped},
                 status="failed" if failed else "cancelled",
                 # The partial answer is kept: the event's copy, else what the chunks built.
                 content=event.partial_content or answer.content,

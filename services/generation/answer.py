@@ -86,6 +86,7 @@ class Answer:
     chunk_count: int = 0
     token_count: int = 0
     ended_as: str | None = None  # the terminal event's type
+    context_dropped: int = 0  # oldest messages left out to fit the model's context window
 
     @classmethod
     def of(cls, request: GenerationRequested, attempt: int = 1) -> Answer:
@@ -201,6 +202,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                 codec.make(
                     GenerationCompleted,
                     **_base(state, "completed"),
+                    context_dropped=state.context_dropped,
                     content=state.content,
                     llm_provider=command.provider,
                     llm_model=command.model,
@@ -216,6 +218,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                 codec.make(
                     GenerationFailed,
                     **_base(state, "failed"),
+                    context_dropped=state.context_dropped,
                     error_kind=command.kind,
                     error_message=command.message,
                     partial_content=state.content,
@@ -231,6 +234,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                 codec.make(
                     GenerationCancelled,
                     **_base(state, "cancelled"),
+                    context_dropped=state.context_dropped,
                     partial_content=state.content,
                     attempt=state.attempt,
                     llm_provider=state.provider,

@@ -42,6 +42,8 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # Most recent conversation messages sent as context (the system prompt is always sent).
     max_context_messages: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    # Context window (tokens) of models whose provider does not report one; None: never trim by size.
+    context_window: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class LlmConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -12,7 +12,7 @@ import asyncio
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from events.schema import (
     utcnow,
 )
 from services import logs, tracing
-from services.generation import answer, context
+from services.generation import answer, context, tokenizer
 from services.generation.answer import Answer, Command
 from services.generation.cancels import Cancel, Cancels
 from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
@@ -111,6 +111,7 @@ class Responder:
             cancels,
         )
         self.worker_id = worker or worker_id()
+        self.sizes = tokenizer.Sizes()  # context windows and tokenizers of the providers, cached
         # How long an answer waits for earlier unfinished answers of its session (its context).
         self.wait_limit_s = max(settings.request_timeout_s, settings.ack_wait_s) * 2
 
@@ -264,8 +265,19 @@ class Responder:
                 failures.append(exc)
                 bound.warning("provider not configured; trying the next", provider=name, error=str(exc))
                 continue
+            fitted = await tokenizer.fit(
+                self.sizes,
+                provider,
+                candidate_model or provider.default_model,
+                messages,
+                max_tokens=call["max_tokens"],
+                fallback_window=cfg.limits.context_window,
+            )
+            if fitted.dropped:
+                bound.info("context trimmed to fit", dropped=fitted.dropped, prompt_tokens=fitted.tokens)
+            state = replace(state, context_dropped=fitted.dropped)
             state, result = await self._stream(
-                state, provider, candidate_model, messages, call, cancel, publisher, progress
+                state, provider, candidate_model, fitted.messages, call, cancel, publisher, progress
             )
             match result:
                 case Finished(done=done):
