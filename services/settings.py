@@ -92,7 +92,10 @@ class Settings(BaseSettings):
         "PARLEY_WS_HEARTBEAT_S", "Seconds between server pings; two missed pongs close the socket.", default=20.0, gt=0
     )
     jwt_secret: str | None = env(
-        "PARLEY_JWT_SECRET", "HS256 secret. With neither key set, auth is off (one local user).", default=None
+        "PARLEY_JWT_SECRET",
+        "HS256 secret, at least 32 bytes. With neither key set, auth is off (one local user).",
+        default=None,
+        min_length=32,
     )
     jwt_public_key: str | None = env(
         "PARLEY_JWT_PUBLIC_KEY", "RS256 public key (PEM text or a path to a PEM file).", default=None
@@ -103,6 +106,23 @@ class Settings(BaseSettings):
         default_factory=list,
     )
     jwt_audience: str | None = env("PARLEY_JWT_AUDIENCE", "Required `aud` claim, if set.", default=None)
+    jwt_issuer: str | None = env("PARLEY_JWT_ISSUER", "Required `iss` claim, if set.", default=None)
+    jwt_leeway_s: float = env(
+        "PARLEY_JWT_LEEWAY_S", "Clock skew allowed on `exp` (every token must have one) and `nbf`.", default=30.0, ge=0
+    )
+    allow_insecure: bool = env(
+        "PARLEY_ALLOW_INSECURE",
+        "1: let the edge listen on a non-loopback address with auth off (anyone reaching it is the one user).",
+        default=False,
+    )
+    public_docs: bool = env(
+        "PARLEY_PUBLIC_DOCS", "0: no /docs, /redoc, /openapi.json (the API reference) on this edge.", default=True
+    )
+    metrics_token: str | None = env(
+        "PARLEY_METRICS_TOKEN",
+        "If set, /metrics answers only `Authorization: Bearer <this>` (a scraper's secret), else 401.",
+        default=None,
+    )
     ready_max_lag: int = env(
         "PARLEY_READY_MAX_LAG", "Projection lag (events) above which /readyz reports not ready.", default=10_000, ge=0
     )

@@ -107,7 +107,9 @@ async def test_missing_or_bad_tokens_are_refused(make_system):
         "missing": None,
         "garbage": "not.a.jwt",
         "wrong secret": token("alice", secret="another-secret-another-secret-another"),
-        "expired": jwt.encode({"sub": "alice", "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"),
+        # Past the default 30 s leeway (PARLEY_JWT_LEEWAY_S).
+        "expired": jwt.encode({"sub": "alice", "exp": int(time.time()) - 120}, SECRET, algorithm="HS256"),
+        "no expiry": jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),
         "no subject": jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
         "alg none": jwt.encode({"sub": "alice"}, None, algorithm="none"),
     }
@@ -166,3 +168,34 @@ async def test_only_admins_change_the_llm_configuration(make_system):
         accepted = await client.put(f"{API}/llm/config", json=body, headers=admin)
         assert accepted.status_code == 200, accepted.text
         assert (await client.get(f"{API}/llm/config", headers=alice)).json()["limits"]["max_tokens"] == 77
+
+
+async def test_a_socket_closes_4401_when_its_token_expires_unless_renewed_by_a_frame(make_system):
+    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET, "PARLEY_JWT_LEEWAY_S": "0"})
+    url = system.edge_urls[0]
+
+    def short(sub: str, seconds: float) -> str:
+        return jwt.encode({"sub": sub, "exp": int(time.time() + seconds)}, SECRET, algorithm="HS256")
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        sid = (await client.post(f"{API}/chat/sessions", headers={"Authorization": f"Bearer {token('alice')}"})).json()[
+            "id"
+        ]
+    path = f"{API}/chat/websocket/{sid}"
+    async with (
+        websockets.connect(ws_url(url, path)) as lapsing,
+        websockets.connect(ws_url(url, path)) as renewed,
+    ):
+        for ws in (lapsing, renewed):
+            await ws.send(json.dumps({"type": "auth", "token": short("alice", 3)}))
+            await until(ws, lambda f: f["data"].get("status") == "live")
+        # A token for someone else, or an expired one, is refused with an error frame; the socket stays.
+        for bad in (short("mallory", 60), short("alice", -5)):
+            await renewed.send(json.dumps({"type": "auth", "token": bad}))
+            refused = await until(renewed, lambda f: f["type"] == "error")
+            assert refused["data"]["code"] == "unauthorized", refused
+        await renewed.send(json.dumps({"type": "auth", "token": short("alice", 60)}))
+        assert await closed_with(lapsing, wait=15) == 4401
+        await renewed.send(json.dumps({"type": "ping"}))
+        pong = await until(renewed, lambda f: f["data"].get("status") == "pong", wait=5)
+        assert pong["session_id"] == sid  # still open, well past the first token's expiry

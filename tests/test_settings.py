@@ -25,7 +25,7 @@ def test_values_are_parsed_to_their_types():
             "PARLEY_FAILOVER": "openrouter, local:other",
             "PARLEY_CHUNK_FLUSH_MS": "2.5",
             "NATS_URL": "nats://a:4222,nats://b:4222",
-            "PARLEY_JWT_SECRET": "x",
+            "PARLEY_JWT_SECRET": "x" * 32,
         }
     )
     assert s.port == 9001 and s.failover == ["openrouter", "local:other"] and s.chunk_flush_ms == 2.5

@@ -24,6 +24,7 @@ from services.edge.bridge import Bridge
 from services.edge.chat import Chat
 from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
+from services.edge.headers import SecurityHeaders
 from services.edge.index import Index
 from services.edge.route import validation_errors
 from services.edge.routers import exports, health, llm, messages, search, sessions, sockets
@@ -135,6 +136,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Event-sourced real-time LLM chat. Protocol: docs/protocol.md",
         version="1",
         lifespan=lifespan,
+        # PARLEY_PUBLIC_DOCS=0: no API reference for whoever reaches the edge.
+        docs_url="/docs" if settings.public_docs else None,
+        redoc_url="/redoc" if settings.public_docs else None,
+        openapi_url="/openapi.json" if settings.public_docs else None,
         # Oversized bodies get 413 before they are read (chunked ones too).
         max_body_size=body_limit(settings),
     )
@@ -178,6 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Mounted last: API routes take precedence.
         app.mount("/", SinglePageApp(dist), name="web")
     app.add_middleware(RequestMetrics)
+    app.add_middleware(SecurityHeaders)  # outermost: error responses get them too
     return app
 
 

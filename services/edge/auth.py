@@ -5,6 +5,7 @@ With neither key configured auth is off and every caller is ``LOCAL_USER``.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,38 @@ def read_public_key(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    # Unix time after which the token no longer counts (its ``exp`` plus the leeway); None: never.
+    expires_at: float | None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """With auth off the edge must not listen where others can reach it, unless told to."""
+    if settings.auth_enabled or settings.allow_insecure or is_loopback(settings.host):
+        return
+    raise SettingsError(
+        f"PARLEY_HOST={settings.host} with auth off would give anyone who reaches it the one local user's data:"
+        " set PARLEY_JWT_SECRET (or PARLEY_JWT_PUBLIC_KEY), or PARLEY_ALLOW_INSECURE=1 if that is really meant"
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Authenticator:
     # algorithm -> verification key; empty when auth is off
     keys: dict[str, str]
     audience: str | None = None
+    issuer: str | None = None
+    leeway_s: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Authenticator:
@@ -48,7 +77,9 @@ class Authenticator:
             keys["HS256"] = settings.jwt_secret
         if settings.jwt_public_key:
             keys["RS256"] = read_public_key(settings.jwt_public_key)
-        return cls(keys=keys, audience=settings.jwt_audience)
+        return cls(
+            keys=keys, audience=settings.jwt_audience, issuer=settings.jwt_issuer, leeway_s=settings.jwt_leeway_s
+        )
 
     @property
     def enabled(self) -> bool:
@@ -56,8 +87,12 @@ class Authenticator:
 
     def user_of(self, token: str | None) -> str:
         """The token's subject, or ``Unauthorized`` saying what is wrong with it."""
+        return self.identity(token).user_id
+
+    def identity(self, token: str | None) -> Identity:
+        """Who the token names and until when, or ``Unauthorized`` saying what is wrong with it."""
         if not self.enabled:
-            return LOCAL_USER
+            return Identity(LOCAL_USER, None)
         if not token:
             raise Unauthorized("missing bearer token")
         try:
@@ -75,14 +110,17 @@ class Authenticator:
                 key,
                 algorithms=[alg],
                 audience=self.audience,
-                options={"require": ["sub"], "verify_aud": self.audience is not None},
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                # A token without `exp` would be valid forever: refused.
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
             )
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID:
             raise Unauthorized("token subject must be a non-empty string of at most 255 characters")
-        return sub
+        return Identity(sub, float(claims["exp"]) + self.leeway_s)
 
 
 def bearer(header: str | None) -> str | None:

@@ -19,6 +19,7 @@ is delivered in stream order, and each frame's ``seq`` is compared with the last
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +29,10 @@ from starlette.websockets import WebSocket
 from events import codec, subjects
 from services import logs, tracing
 from services.edge import frames, inbound, metrics, replay
+from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
-from services.edge.errors import BadFrame, EdgeError, Unavailable
+from services.edge.errors import BadFrame, EdgeError, Unauthorized, Unavailable
 from services.edge.index import Index
 from services.edge.outbox import Item, Outbox, Overflow
 
@@ -70,6 +72,8 @@ class Connection:
         after_seq: int | None,
         queue_size: int,
         message_id: str | None = None,
+        auth: Authenticator | None = None,
+        expires_at: float | None = None,
     ) -> None:
         self.ws = ws
         self.chat = chat
@@ -79,6 +83,10 @@ class Connection:
         self.after_seq = after_seq
         self.message_id = message_id  # set: an answer socket (llm-stream)
         self.connection_id = codec.new_id()
+        self.auth = auth
+        # When the token stops counting (its exp + leeway); an `auth` frame with a fresh one moves it.
+        self.expires_at = expires_at
+        self._reauthenticated = asyncio.Event()
         self.outbox = Outbox(queue_size)
         self._overflow = asyncio.Event()
         self.endpoint = "llm-stream" if message_id else "session"
@@ -111,23 +119,39 @@ class Connection:
         sender = asyncio.create_task(self._sender())
         receiver = asyncio.create_task(self._receiver())
         overflow = asyncio.create_task(self._overflow.wait())
+        expiry = asyncio.create_task(self._expiry())
         code: int | None = None
         reason = ""
         try:
-            done, _ = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({sender, receiver, overflow, expiry}, return_when=asyncio.FIRST_COMPLETED)
             if overflow in done:
                 code, reason = CLOSE_TOO_SLOW, "too slow: send queue overflowed; resume with after_seq"
+            elif expiry in done:
+                code, reason = CLOSE_UNAUTHORIZED, "token expired; send {type: auth} with a fresh one before it expires"
             elif sender in done:
                 code, reason = self._sender_outcome(sender)
         finally:
             self.bridge.unregister(self)
             metrics.WS_CONNECTIONS.labels(self.endpoint).dec()
-            for task in (sender, receiver, overflow):
+            for task in (sender, receiver, overflow, expiry):
                 task.cancel()
-            await asyncio.gather(sender, receiver, overflow, return_exceptions=True)
+            await asyncio.gather(sender, receiver, overflow, expiry, return_exceptions=True)
         if code is not None:
             await close(self.ws, code, reason)
         self.log.info("socket closed", code=code, reason=reason or None)
+
+    async def _expiry(self) -> None:
+        """Return once the token has expired (never, for a token without one: auth off)."""
+        while self.expires_at is not None:
+            left = self.expires_at - time.time()
+            if left <= 0:
+                return
+            self._reauthenticated.clear()
+            try:
+                await asyncio.wait_for(self._reauthenticated.wait(), left)
+            except TimeoutError:
+                pass
+        await asyncio.Event().wait()
 
     def _sender_outcome(self, sender: asyncio.Task) -> tuple[int | None, str]:
         exc = sender.exception()
@@ -264,7 +288,14 @@ class Connection:
             case inbound.Ping():
                 self._control(frames.pong(self.session_id, datetime.now(UTC), self.message_id or ""))
             case inbound.Auth():
-                pass  # the token was checked at connect; a repeated auth frame changes nothing
+                # A fresh token for the same user keeps the socket open past the old one's expiry.
+                if self.auth is None:
+                    return
+                identity = self.auth.identity(frame.token)
+                if identity.user_id != self.user_id:
+                    raise Unauthorized("the token names another user; open a new socket for them")
+                self.expires_at = identity.expires_at
+                self._reauthenticated.set()
             case inbound.Cancel():
                 target = frame.message_id or self.message_id
                 if target is None:

@@ -11,7 +11,7 @@ import uvicorn
 
 from services import logs, runtime
 from services.edge.app import body_limit, create_app
-from services.edge.auth import Authenticator
+from services.edge.auth import Authenticator, check_exposure
 from services.settings import Settings
 
 log = logs.get("edge")
@@ -41,6 +41,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 def main(settings: Settings) -> None:
     runtime.resolve(settings)  # fail now, naming the variable, not inside a worker
     Authenticator.from_settings(settings)
+    check_exposure(settings)  # auth off on a reachable address: refuse, naming the variables
     options = uvicorn_options(settings)
     log.info("edge starting", url=f"http://{settings.host}:{settings.port}", workers=settings.edge_workers)
     if settings.edge_workers > 1:

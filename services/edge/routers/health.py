@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from projections import lag as projection_lag
 from services.edge import metrics
+from services.edge.auth import bearer
+from services.edge.errors import Unauthorized
 from services.edge.route import CheckedRoute
 
 router = APIRouter(tags=["health"], route_class=CheckedRoute)
@@ -49,6 +52,12 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def prometheus() -> Response:
+async def prometheus(request: Request) -> Response:
+    """Prometheus metrics; with ``PARLEY_METRICS_TOKEN`` set, only for ``Authorization: Bearer <it>``."""
+    expected = request.app.state.settings.metrics_token
+    if expected:
+        given = bearer(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("/metrics needs the scraper's token (PARLEY_METRICS_TOKEN)")
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

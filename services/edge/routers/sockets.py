@@ -11,7 +11,7 @@ from fastapi import APIRouter, WebSocket
 
 from services import logs
 from services.edge import inbound, metrics
-from services.edge.auth import Authenticator, bearer
+from services.edge.auth import Authenticator, Identity, bearer
 from services.edge.chat import Chat
 from services.edge.connection import (
     CLOSE_BAD_REQUEST,
@@ -30,7 +30,7 @@ log = logs.get("edge.socket")
 AUTH_FRAME_TIMEOUT_S = 5.0
 
 
-async def _user(ws: WebSocket, auth: Authenticator) -> str:
+async def _user(ws: WebSocket, auth: Authenticator) -> Identity:
     """The caller, from the URL, the handshake header or a first ``auth`` frame."""
     token = ws.query_params.get("token") or bearer(ws.headers.get("authorization"))
     if token is None and auth.enabled:
@@ -48,7 +48,7 @@ async def _user(ws: WebSocket, auth: Authenticator) -> str:
         if not isinstance(frame, inbound.Auth):
             raise Unauthorized("the first frame must be {type: auth, token}")
         token = frame.token
-    return auth.user_of(token)
+    return auth.identity(token)
 
 
 async def _internal(ws: WebSocket) -> None:
@@ -96,7 +96,8 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
     chat: Chat = state.chat
     await ws.accept()
     try:
-        user = await _user(ws, state.auth)
+        identity = await _user(ws, state.auth)
+        user = identity.user_id
         after_seq = _after_seq(ws)
         session_id = (await chat.access.session(user, session_id)).session_id  # canonical form
     except Exception as exc:
@@ -106,6 +107,8 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
         chat=chat,
         bridge=state.bridge,
         user_id=user,
+        auth=state.auth,
+        expires_at=identity.expires_at,
         session_id=session_id,
         after_seq=after_seq,
         queue_size=state.settings.ws_queue_size,
@@ -124,7 +127,8 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
     chat: Chat = state.chat
     await ws.accept()
     try:
-        user = await _user(ws, state.auth)
+        identity = await _user(ws, state.auth)
+        user = identity.user_id
         _, ref = await chat.access.answer(user, message_id, wait=ANSWER_WAIT_S)
     except Exception as exc:
         return await _refuse(ws, exc)
@@ -135,6 +139,8 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
         chat=chat,
         bridge=state.bridge,
         user_id=user,
+        auth=state.auth,
+        expires_at=identity.expires_at,
         session_id=ref.session_id,
         after_seq=after_seq,
         queue_size=state.settings.ws_queue_size,
