@@ -36,7 +36,9 @@ import yaml
 from events import codec, streams
 from events.schema import MessageSubmitted
 from services import bus, cli
+from services.edge.auth import check_exposure
 from services.embedded import free_port, port_open
+from services.errors import SettingsError
 from services.generation import llama
 from services.settings import Settings, load, variable_of
 
@@ -95,10 +97,17 @@ def test_yaml_parses(path):
 _INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z0-9_]+)(?::-(?P<default>[^}]*)|:\?(?P<required>[^}]*))?\}")
 
 
+# What a deployer gives for a required variable, where its form is checked (settings.load).
+GIVEN = {"PARLEY_JWT_SECRET": "0123456789abcdef" * 4}
+
+
 def interpolate(value):
     """Compose's ``${VAR:-default}`` with nothing set: what `docker compose up` uses by default."""
     if isinstance(value, str):
-        out = _INTERPOLATION.sub(lambda m: f"<{m['name']}>" if m["required"] is not None else m["default"] or "", value)
+        out = _INTERPOLATION.sub(
+            lambda m: GIVEN.get(m["name"], f"<{m['name']}>") if m["required"] is not None else m["default"] or "",
+            value,
+        )
         assert "$" not in out, f"interpolation this test does not know: {value!r}"
         return out
     if isinstance(value, dict):
@@ -144,11 +153,23 @@ def test_compose_is_valid_for_docker_compose():
     result = subprocess.run(
         [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, env=env, timeout=60
     )
-    # The store key is a secret with no default: compose refuses to start without it, by name.
-    assert result.returncode != 0 and "NATS_STORE_KEY" in result.stderr
-    env |= STORE_KEY
+    # The store key and the JWT secret have no default: compose refuses to start without them, by name.
+    assert result.returncode != 0 and ("NATS_STORE_KEY" in result.stderr or "PARLEY_JWT_SECRET" in result.stderr)
+    for given, missing in ((STORE_KEY, "PARLEY_JWT_SECRET"), (GIVEN, "NATS_STORE_KEY")):
+        result = subprocess.run(
+            [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            env=env | given,
+            timeout=60,
+        )
+        assert result.returncode != 0 and missing in result.stderr, result.stderr
     result = subprocess.run(
-        [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, env=env, timeout=60
+        [binary, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env | STORE_KEY | GIVEN,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 
@@ -683,6 +704,14 @@ def test_nginx_conf_streams_upgrades_and_keeps_long_connections():
     names = {d[0] for d in directives}
     assert not names & {"ip_hash", "hash", "sticky"}, "no sticky sessions: any edge replica serves any socket"
     assert "sticky" in text, "the comment saying why no sticky sessions are needed"
+    # Tokens may come as ?token=: the access log has the path ($uri), never the query string.
+    formats = [d for d in directives if d[0] == "log_format"]
+    assert formats and all(
+        not {"$request", "$request_uri", "$args", "$query_string"} & set(re.findall(r"\$\w+", " ".join(d)))
+        for d in formats
+    )
+    logs = [d for d in directives if d[0] == "access_log"]
+    assert logs and all(len(d) == 3 and d[2] in {f[1] for f in formats} for d in logs), logs
 
 
 def nginx_main_conf(prefix: Path, site: Path) -> Path:
@@ -853,6 +882,11 @@ def test_k8s_variables_are_parley_settings_with_valid_values():
         unknown = set(source) - SETTINGS_VARIABLES
         assert not unknown, f"{sorted(unknown)} are not settings of services/settings.py"
     settings = load({**config, **secret})  # the template's placeholders must at least have the right form
+    # No usable default: applied as it is, the edge listens on 0.0.0.0 with auth off and refuses to.
+    assert not settings.auth_enabled and settings.host == "0.0.0.0"
+    with pytest.raises(SettingsError, match="PARLEY_JWT_SECRET"):
+        check_exposure(settings)
+    check_exposure(load({**config, **secret, **GIVEN}))
     assert settings.stream_replicas == k8s_object("StatefulSet", "nats")["spec"]["replicas"] == 3
     for workload, container in parley_containers():
         names = {e["name"] for e in container.get("env", [])}
