@@ -59,3 +59,26 @@ async def test_snapshot_reads_every_chat_stream_and_leaves_buckets_out(nats):
     grown = storage.grown(before, after)
     assert grown["LOG"]["messages"] == 5 and grown["LOG"]["bytes"] > 500
     assert grown["TEMP"]["messages"] == 1
+
+
+async def test_a_tally_by_event_type_adds_up_to_the_streams_own_bytes(nats):
+    """Messages sized as the file store sizes them: the parts equal the stream's byte count."""
+    nc = await bus.connect(nats.url, "test-storage-tally")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(api.StreamConfig(name="CHATLIKE", subjects=["chatlike.>"]))
+        before = (await storage.snapshot(js))["CHATLIKE"]
+        for i in range(30):
+            await js.publish("chatlike.s1.generation.delta", b'{"d":" tok%d"}' % i)
+        await js.publish("chatlike.s1.generation.completed", b"x" * 300, headers={"Nats-Msg-Id": "abc-1"})
+        await js.publish("chatlike.s1.message.submitted", "é".encode() * 10, headers={"Trace": "t", "K": "v"})
+        after = (await storage.snapshot(js))["CHATLIKE"]
+        types = await storage.tally(js, "CHATLIKE", before.last_seq, after.last_seq, after.subject)
+    finally:
+        await nc.close()
+    assert types["generation.delta"][0] == 30 and types["generation.completed"][0] == 1
+    assert sum(v[1] for v in types.values()) == after.bytes - before.bytes
+    parts = storage.split(storage.grown({"CHATLIKE": before}, {"CHATLIKE": after}), {"CHATLIKE": types})
+    assert parts["CHATLIKE"]["unaccounted"] == 0
+    assert parts["CHATLIKE/short-lived"] == {"permanent": False, "messages": 30, "bytes": types["generation.delta"][1]}
+    assert parts["CHATLIKE"]["messages"] == 2

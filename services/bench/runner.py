@@ -421,7 +421,16 @@ class Run:
     async def _storage(self, before: dict[str, storage.Stream]) -> dict[str, Any]:
         """What the scenario added to JetStream (after it settled), per token and per answer
         the provider sent, beside the UTF-8 size of those tokens' text."""
-        grown = storage.grown(before, await storage.snapshot(self.nc.jetstream()))
+        js = self.nc.jetstream()
+        after = await storage.snapshot(js)
+        types = {
+            name: await storage.tally(
+                js, name, before[name].last_seq if name in before else 0, now.last_seq, now.subject
+            )
+            for name, now in after.items()
+            if now.permanent
+        }
+        grown = storage.split(storage.grown(before, after), types)
         tokens = answers = text = 0
         for record in await self._llm("GET", "/_record"):
             sent = record.get("tokens_sent") or 0

@@ -95,6 +95,19 @@ def storage(results: dict[str, Any]) -> list[str]:
             f"| {_n(st['short_lived']['bytes_per_token'])} | {_n(st['all']['bytes_per_token'])} "
             f"| {_n(st['all']['bytes_per_answer'], 0)} |"
         )
+    types: dict[str, list[int]] = {}
+    for _, st in found:
+        for stream in st.get("streams", {}).values():
+            for kind, v in (stream.get("types") or {}).items():
+                t = types.setdefault(kind, [0, 0])
+                t[0] += v["messages"]
+                t[1] += v["bytes"]
+    if types:
+        lines += ["", "| event type (all scenarios) | events | bytes | bytes per event |", "| --- | --- | --- | --- |"]
+        for kind, (count, size) in sorted(types.items(), key=lambda kv: -kv[1][1]):
+            lines.append(
+                f"| {kind} | {count:,} | {size:,} | {size / count:,.0f} |" if count else f"| {kind} | 0 | 0 | – |"
+            )
     return [*lines, ""]
 
 
