@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from services.commands import audit, bench, common, export, migrate, reference, replay, service, up
+from services.commands import audit, backup, bench, common, export, migrate, reference, replay, service, up
 from services.errors import ParleyError
 
 app = typer.Typer(
@@ -57,6 +57,8 @@ projections.callback(invoke_without_command=True)(service.projections_group)
 projections.command("rebuild")(service.projections_rebuild)
 app.add_typer(projections, name="projections", rich_help_panel="Services")
 app.command(rich_help_panel="Maintenance")(migrate.migrate)
+app.command(rich_help_panel="Maintenance")(backup.backup)
+app.command(rich_help_panel="Maintenance")(backup.restore)
 events = typer.Typer(help="The event contract.", no_args_is_help=True)
 events.command("schema")(reference.events_schema)
 app.add_typer(events, name="events", rich_help_panel="Reference")

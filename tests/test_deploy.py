@@ -193,6 +193,7 @@ def test_compose_commands_are_parley_commands(compose):
         "generation": "generation",
         "projections": "projections",
         "audit-seal": "audit-seal",
+        "backup": "backup",
     }
     for name, svc in parley_services(compose).items():
         if "entrypoint" in svc:  # runs something else from the image (model-files: a copy)
@@ -835,11 +836,16 @@ PARLEY_IMAGE = "parley"
 
 
 def workloads() -> list[dict]:
-    return [d for _, d in k8s_documents() if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
+    return [d for _, d in k8s_documents() if d["kind"] in {"Deployment", "StatefulSet", "Job", "CronJob"}]
+
+
+def pod_template(workload: dict) -> dict:
+    spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    return spec["template"]
 
 
 def pod_spec(workload: dict) -> dict:
-    return workload["spec"]["template"]["spec"]
+    return pod_template(workload)["spec"]
 
 
 def parley_containers() -> list[tuple[str, dict]]:
@@ -910,6 +916,7 @@ def test_k8s_commands_are_parley_commands():
         "projections": "projections",
         "migrate": "migrate",
         "audit-seal": "audit-seal",
+        "backup": "backup",
     }
 
 
@@ -937,7 +944,7 @@ def test_k8s_selectors_services_and_disruption_budgets_match():
     docs = [d for _, d in k8s_documents()]
     labels = {}
     for w in workloads():
-        pod_labels = w["spec"]["template"]["metadata"]["labels"]
+        pod_labels = pod_template(w)["metadata"]["labels"]
         selector = w["spec"].get("selector", {}).get("matchLabels")
         if selector is not None:
             assert selector.items() <= pod_labels.items(), f"{w['metadata']['name']}: selector misses its pods"
@@ -950,7 +957,7 @@ def test_k8s_selectors_services_and_disruption_budgets_match():
     for pdb in budgets:
         assert selected(pdb["spec"]["selector"]["matchLabels"]), f"PDB {pdb['metadata']['name']} selects nothing"
     covered = {name for pdb in budgets for name in selected(pdb["spec"]["selector"]["matchLabels"])}
-    long_running = {w["metadata"]["name"] for w in workloads() if w["kind"] != "Job"}
+    long_running = {w["metadata"]["name"] for w in workloads() if w["kind"] not in {"Job", "CronJob"}}
     assert long_running <= covered, f"no PodDisruptionBudget for {sorted(long_running - covered)}"
 
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
