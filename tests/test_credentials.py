@@ -114,17 +114,17 @@ async def test_embedded_nats_with_a_password_refuses_anonymous_clients(tmp_path)
 
 async def test_embedded_postgres_requires_the_password_also_on_a_folder_made_with_trust(tmp_path):
     old = EmbeddedPostgres(tmp_path / "pg", durable=False).start()  # as every folder before this change
-    open_dsn = old.dsn
     try:
-        conn = await asyncpg.connect(open_dsn)
+        conn = await asyncpg.connect(old.dsn)
         await conn.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)")
         await conn.close()
     finally:
         old.stop()
 
-    server = EmbeddedPostgres(tmp_path / "pg", port=old.port, durable=False, password="s3cret-Pass").start()
+    server = EmbeddedPostgres(tmp_path / "pg", durable=False, password="s3cret-Pass").start()
     try:
         assert ":s3cret-Pass@" in server.dsn
+        open_dsn = server.dsn.replace(":s3cret-Pass@", "@")
         with pytest.raises(asyncpg.PostgresError, match="password"):
             await asyncpg.connect(open_dsn)
         with pytest.raises(asyncpg.PostgresError, match="password"):
