@@ -159,6 +159,9 @@ class GenerationCompleted(Event, tag="generation.completed"):
     finish_reason: str | None = None
     chunk_count: int = 0
     context_dropped: int = 0  # oldest messages left out to fit the model's context window
+    # What a reader of the end alone needs (events stored before these were added carry None):
+    created_at: datetime | None = None  # when the answer was requested
+    reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
 
 
 class GenerationFailed(Event, tag="generation.failed"):
@@ -174,6 +177,9 @@ class GenerationFailed(Event, tag="generation.failed"):
     timings: Timings = Timings()
     usage: Usage = Usage()  # tokens spent on the partial answer (still billed)
     context_dropped: int = 0  # oldest messages left out to fit the model's context window
+    # What a reader of the end alone needs (events stored before these were added carry None):
+    created_at: datetime | None = None  # when the answer was requested
+    reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
 
 
 class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
@@ -189,6 +195,9 @@ class GenerationCancelled(Event, tag="generation.cancelled"):
     timings: Timings = Timings()
     usage: Usage = Usage()  # tokens spent before the stop (still billed)
     context_dropped: int = 0  # oldest messages left out to fit the model's context window
+    # What a reader of the end alone needs (events stored before these were added carry None):
+    created_at: datetime | None = None  # when the answer was requested
+    reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
 
 
 ChatEvent = (

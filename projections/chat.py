@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
 
 import msgspec
 
+from events import lifecycle
+from events.model import LIVE, ChatMessage, ChatSession
 from events.schema import (
     ChatEvent,
     GenerationCancelled,
@@ -33,48 +34,19 @@ from projections import projection
 from projections.errors import Unappliable
 from projections.projection import Projection, Table
 
-Status = Literal["pending", "streaming", "complete", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"complete", "failed", "cancelled"})
 
+class SessionRow(ChatSession, frozen=True, kw_only=True):
+    """A ``chat_sessions`` row: the ChatSession readers see, plus bookkeeping columns."""
 
-class SessionRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    user_id: str
-    title: str | None
-    llm_provider: str
-    llm_model: str
-    created_at: datetime
-    updated_at: datetime
-    is_active: bool = True
-    settings: dict[str, Any] = msgspec.field(default_factory=dict)
-    message_count: int = 0
-    last_activity_at: datetime
     deleted_at: datetime | None = None
     created_seq: int
     last_seq: int
 
 
-class MessageRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    session_id: str
-    role: Literal["user", "assistant", "system"]
-    content: str = ""
-    llm_response_time_ms: int | None = None
-    tokens_used: int | None = 0
-    error_message: str | None = None
-    created_at: datetime
-    status: Status = "complete"
-    reply_to: str | None = None
-    client_message_id: str | None = None
-    llm_provider: str | None = None
-    llm_model: str | None = None
-    time_to_first_token_ms: int | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    attempt: int = 1
-    chunk_count: int = 0
-    error_kind: str | None = None
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+class MessageRow(ChatMessage, frozen=True, kw_only=True):
+    """A ``messages`` row: the ChatMessage readers see, plus bookkeeping columns."""
+
+    chunk_count: int = 0  # chunks of the current attempt applied (a redelivered chunk is skipped)
     updated_at: datetime
     created_seq: int
     last_seq: int
@@ -119,6 +91,9 @@ MESSAGES = Table(
     uuid_fields=frozenset({"id", "session_id", "reply_to"}),
     json_fields=frozenset({"metadata"}),
     text_fields=frozenset({"content", "error_message"}),
+    columns={"response_time_ms": "llm_response_time_ms"},
+    derived=frozenset({"is_streaming"}),
+    on_load=lambda values: {**values, "is_streaming": values["status"] in LIVE},
 )
 _TYPES: dict[type, str] = {SessionRow: SESSIONS.name, MessageRow: MESSAGES.name}
 
@@ -162,35 +137,9 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             sid = canonical_id(event.session_id, "session_id")
             if rows.session(sid) is not None:
                 raise Unappliable(f"session {sid} already exists")
-            return [
-                SessionRow(
-                    id=sid,
-                    user_id=event.user_id,
-                    title=event.title,
-                    llm_provider=event.llm_provider,
-                    llm_model=event.llm_model,
-                    created_at=at,
-                    updated_at=at,
-                    settings=msgspec.to_builtins(event.settings),
-                    last_activity_at=at,
-                    created_seq=seq,
-                    last_seq=seq,
-                )
-            ]
+            return [msgspec.structs.replace(lifecycle.session(event, seq, SessionRow, created_seq=seq), id=sid)]
         case SessionUpdated():
-            session = _session(rows, event.session_id)
-            # ``settings`` is replaced whole: inside it None means "provider default", not "unchanged".
-            return [
-                msgspec.structs.replace(
-                    session,
-                    title=event.title if event.title is not None else session.title,
-                    llm_provider=event.llm_provider if event.llm_provider is not None else session.llm_provider,
-                    llm_model=event.llm_model if event.llm_model is not None else session.llm_model,
-                    settings=msgspec.to_builtins(event.settings) if event.settings is not None else session.settings,
-                    updated_at=at,
-                    last_seq=seq,
-                )
-            ]
+            return [lifecycle.session_updated(_session(rows, event.session_id), seq, event)]
         case SessionDeleted():
             session = _session(rows, event.session_id)
             if not session.is_active:
@@ -201,145 +150,37 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             mid = canonical_id(event.message_id, "message_id")
             if rows.message(mid) is not None:
                 return []  # the same message stored twice (a retried send outside the dedup window)
-            message = MessageRow(
-                id=mid,
-                session_id=session.id,
-                role="user",
-                content=event.content,
-                created_at=at,
-                status="complete",
-                client_message_id=event.client_message_id,
-                updated_at=at,
-                created_seq=seq,
-                last_seq=seq,
-            )
-            return [_count(session, seq, at), message]
+            message = lifecycle.user_message(event, seq, MessageRow, created_seq=seq)
+            return [_count(session, seq, at), msgspec.structs.replace(message, id=mid, session_id=session.id)]
         case GenerationRequested():
             session = _session(rows, event.session_id)
             mid = canonical_id(event.message_id, "message_id")
             reply_to = canonical_id(event.prompt_message_id, "prompt_message_id")
             if rows.message(mid) is not None:
                 return []
-            answer = MessageRow(
-                id=mid,
-                session_id=session.id,
-                role="assistant",
-                created_at=at,
-                status="pending",
-                reply_to=reply_to,
-                llm_provider=event.llm_provider or session.llm_provider,
-                llm_model=event.llm_model or session.llm_model,
-                metadata={"regenerate": True} if event.regenerate else {},
-                updated_at=at,
-                created_seq=seq,
-                last_seq=seq,
-            )
-            return [_count(session, seq, at), answer]
-        case GenerationStarted():
-            answer = _answer(rows, event.session_id, event.message_id)
-            if answer.status in TERMINAL or event.attempt < answer.attempt:
-                return []
-            fresh = event.attempt > answer.attempt  # a new attempt's text starts from nothing
+            answer = lifecycle.answer(event, seq, session, MessageRow, created_seq=seq)
             return [
-                msgspec.structs.replace(
-                    answer,
-                    status="streaming",
-                    llm_provider=event.llm_provider,
-                    llm_model=event.llm_model,
-                    attempt=event.attempt,
-                    content="" if fresh else answer.content,
-                    chunk_count=0 if fresh else answer.chunk_count,
-                    updated_at=at,
-                    last_seq=seq,
-                )
+                _count(session, seq, at),
+                msgspec.structs.replace(answer, id=mid, session_id=session.id, reply_to=reply_to),
             ]
-        case GenerationRestarted():
+        case GenerationStarted() | GenerationRestarted() | GenerationChunk():
             answer = _answer(rows, event.session_id, event.message_id)
-            if answer.status in TERMINAL or event.attempt <= answer.attempt:
-                return []
-            return [
-                msgspec.structs.replace(
-                    answer,
-                    status="streaming",
-                    attempt=event.attempt,
-                    content="",
-                    chunk_count=0,
-                    updated_at=at,
-                    last_seq=seq,
-                )
-            ]
-        case GenerationChunk():
-            answer = _answer(rows, event.session_id, event.message_id)
-            if answer.status in TERMINAL or event.attempt < answer.attempt:
-                return []  # late chunk of an ended answer or of an attempt another worker took over
-            content, chunks = answer.content, answer.chunk_count
-            if event.attempt > answer.attempt:
-                content, chunks = "", 0
-            elif event.index < chunks:
+            fresh = event.attempt > answer.attempt  # a new attempt counts its chunks from 0
+            if isinstance(event, GenerationChunk) and not fresh and event.index < answer.chunk_count:
                 return []  # a chunk already applied
-            return [
-                msgspec.structs.replace(
-                    answer,
-                    status="streaming",
-                    attempt=event.attempt,
-                    content=content + event.delta,
-                    chunk_count=event.index + 1,
-                    updated_at=at,
-                    last_seq=seq,
-                )
-            ]
-        case GenerationCompleted():
-            answer = _answer(rows, event.session_id, event.message_id)
-            if answer.status in TERMINAL:
-                return []  # the first end wins (e.g. completed just before a cancel took effect)
-            metadata = {**answer.metadata, "usage_reported": event.usage.reported}
-            if event.finish_reason is not None:
-                metadata["finish_reason"] = event.finish_reason
-            if event.context_dropped:
-                metadata["context_dropped"] = event.context_dropped
-            done = msgspec.structs.replace(
-                answer,
-                status="complete",
-                content=event.content,
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                attempt=max(answer.attempt, event.attempt),
-                chunk_count=event.chunk_count or answer.chunk_count,
-                prompt_tokens=event.usage.prompt_tokens,
-                completion_tokens=event.usage.completion_tokens,
-                tokens_used=event.usage.total_tokens,
-                llm_response_time_ms=event.timings.total_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-                metadata=metadata,
-                updated_at=at,
-                last_seq=seq,
-            )
-            return [*_touch(rows, answer.session_id, seq, at), done]
-        case GenerationFailed() | GenerationCancelled():
-            answer = _answer(rows, event.session_id, event.message_id)
-            if answer.status in TERMINAL:
+            changed = lifecycle.evolve(answer, seq, event)
+            if changed is None:
                 return []
-            failed = isinstance(event, GenerationFailed)
-            dropped = {"context_dropped": event.context_dropped} if event.context_dropped else {}
-            ended = msgspec.structs.replace(
-                answer,
-                metadata={**answer.metadata, **dropped},
-                status="failed" if failed else "cancelled",
-                # The partial answer is kept: the event's copy, else what the chunks built.
-                content=event.partial_content or answer.content,
-                error_kind=event.error_kind if failed else None,
-                error_message=event.error_message if failed else None,
-                llm_provider=event.llm_provider or answer.llm_provider,
-                llm_model=event.llm_model or answer.llm_model,
-                attempt=max(answer.attempt, event.attempt),
-                llm_response_time_ms=event.timings.total_ms or answer.llm_response_time_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-                # Tokens spent on a partial answer are billed too (older events carry zero: keep the row's).
-                completion_tokens=event.usage.completion_tokens or answer.completion_tokens,
-                tokens_used=event.usage.total_tokens or answer.tokens_used,
-                updated_at=at,
-                last_seq=seq,
-            )
+            if isinstance(event, GenerationChunk):
+                return [msgspec.structs.replace(changed, chunk_count=event.index + 1)]
+            return [msgspec.structs.replace(changed, chunk_count=0) if fresh else changed]
+        case GenerationCompleted() | GenerationFailed() | GenerationCancelled():
+            answer = _answer(rows, event.session_id, event.message_id)
+            ended = lifecycle.evolve(answer, seq, event)
+            if ended is None:
+                return []
+            if isinstance(event, GenerationCompleted):
+                ended = msgspec.structs.replace(ended, chunk_count=event.chunk_count or answer.chunk_count)
             return [*_touch(rows, answer.session_id, seq, at), ended]
         case GenerationCancelRequested():
             return []  # the answer changes when generation.cancelled arrives; the checkpoint still moves

@@ -50,7 +50,8 @@ class Table:
     json_fields: frozenset[str] = frozenset()  # dict fields stored as JSONB
     text_fields: frozenset[str] = frozenset()  # free text: NUL (which PostgreSQL refuses) becomes U+FFFD
     columns: dict[str, str] = field(default_factory=dict)  # field -> column where they differ
-    derived: frozenset[str] = frozenset()  # fields not stored (computed on load by ``row``'s defaults)
+    derived: frozenset[str] = frozenset()  # fields not stored: ``on_load`` computes them
+    on_load: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
-"""The read side the edge calls: sessions and messages as dicts with the JSON field names of
-docs/protocol.md (ChatSession, ChatMessage).
+"""The read side the edge calls: sessions and messages as plain dicts of ``events.model``'s
+``ChatSession`` and ``ChatMessage`` (the one definition of both).
 
 ``conn`` may be an ``asyncpg`` Connection or Pool. Ids are UUID strings; an id that is not a
 UUID (session ids come from clients) is simply not found. Times are timezone-aware ``datetime``.
@@ -8,7 +8,6 @@ UUID (session ids come from clients) is simply not found. Times are timezone-awa
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,24 +17,17 @@ from typing import Any
 
 import asyncpg
 
-from projections.chat import CHAT
+from events.model import ChatMessage, ChatSession
+from projections import store
+from projections.chat import CHAT, MESSAGES, SESSIONS
 from projections.errors import InvalidCursor
 from projections.store import CHANNEL
 
 PROJECTION = CHAT.name
 # CHANNEL ("parley_projection") is NOTIFY'd in each batch transaction, payload "<projection>:<seq>".
 
-_SETTINGS_KEYS = ("system_prompt", "temperature", "top_p", "max_tokens")
-
-_SESSION_COLUMNS = (
-    "id, title, user_id, llm_provider, llm_model, created_at, updated_at, is_active, message_count,"
-    " settings, last_activity_at, last_seq"
-)
-_MESSAGE_COLUMNS = (
-    "m.id, m.session_id, m.role, m.content, m.created_at, m.updated_at, m.status, m.llm_provider, m.llm_model,"
-    " m.llm_response_time_ms, m.tokens_used, m.error_message, m.metadata, m.reply_to, m.client_message_id,"
-    " m.time_to_first_token_ms, m.prompt_tokens, m.completion_tokens, m.error_kind, m.attempt, m.last_seq"
-)
+_SESSION_COLUMNS = store.columns(SESSIONS, ChatSession)
+_MESSAGE_COLUMNS = store.columns(MESSAGES, ChatMessage, alias="m.")
 
 
 def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
@@ -48,55 +40,12 @@ def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
         return None
 
 
-def _json(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    return json.loads(value) if isinstance(value, str) else dict(value)
-
-
 def session_dict(row: asyncpg.Record) -> dict[str, Any]:
-    settings = _json(row["settings"])
-    return {
-        "id": str(row["id"]),
-        "title": row["title"],
-        "user_id": row["user_id"],
-        "llm_provider": row["llm_provider"],
-        "llm_model": row["llm_model"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "is_active": row["is_active"],
-        "message_count": row["message_count"],
-        "settings": {key: settings.get(key) for key in _SETTINGS_KEYS},
-        "last_activity_at": row["last_activity_at"],
-        "last_seq": row["last_seq"],
-    }
+    return store.read(SESSIONS, row, ChatSession)
 
 
 def message_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "session_id": str(row["session_id"]),
-        "role": row["role"],
-        "content": row["content"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "is_streaming": row["status"] in ("pending", "streaming"),
-        "llm_provider": row["llm_provider"],
-        "llm_model": row["llm_model"],
-        "response_time_ms": row["llm_response_time_ms"],
-        "tokens_used": row["tokens_used"],
-        "error_message": row["error_message"],
-        "metadata": _json(row["metadata"]),
-        "status": row["status"],
-        "reply_to": str(row["reply_to"]) if row["reply_to"] is not None else None,
-        "client_message_id": row["client_message_id"],
-        "time_to_first_token_ms": row["time_to_first_token_ms"],
-        "prompt_tokens": row["prompt_tokens"],
-        "completion_tokens": row["completion_tokens"],
-        "error_kind": row["error_kind"],
-        "attempt": row["attempt"],
-        "last_seq": row["last_seq"],
-    }
+    return store.read(MESSAGES, row, ChatMessage)
 
 
 @asynccontextmanager

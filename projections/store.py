@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from projections.projection import Projection, Rows, Table
 
@@ -30,8 +31,7 @@ def _upsert(table: Table) -> str:
 
 @cache
 def _select(table: Table) -> str:
-    columns = ", ".join(f"{table.column(f)} AS {f}" if table.column(f) != f else f for f in table.fields)
-    return f"SELECT {columns} FROM {table.name} WHERE id = ANY($1::{table.key_type}[])"
+    return f"SELECT {columns(table)} FROM {table.name} WHERE id = ANY($1::{table.key_type}[])"
 
 
 def _to_db(table: Table, name: str, value: Any) -> Any:
@@ -39,6 +39,8 @@ def _to_db(table: Table, name: str, value: Any) -> Any:
         return None
     if name in table.uuid_fields:
         return uuid.UUID(value)
+    if isinstance(value, msgspec.Struct):  # stored without its unset keys, as the event had them
+        value = {k: v for k, v in msgspec.to_builtins(value).items() if v is not None}
     if name in table.json_fields:
         # sort_keys: the same dict is always the same text (rebuild compares whole tables).
         return json.dumps(value, sort_keys=True).replace("\\u0000", "\\ufffd")
@@ -48,16 +50,35 @@ def _to_db(table: Table, name: str, value: Any) -> Any:
     return value
 
 
-def _from_db(table: Table, record: asyncpg.Record) -> Any:
+@cache
+def _types(table: Table) -> dict[str, Any]:
+    return {f.name: f.type for f in msgspec.structs.fields(table.row)}
+
+
+def columns(table: Table, into: type[msgspec.Struct] | None = None, alias: str = "") -> str:
+    """The SELECT list of ``table`` for the fields of ``into`` (default: the whole row)."""
+    wanted = table.fields if into is None else [f for f in into.__struct_fields__ if f in table.fields]
+    return ", ".join(f"{alias}{table.column(f)} AS {f}" if table.column(f) != f else f"{alias}{f}" for f in wanted)
+
+
+def _from_db(table: Table, record: asyncpg.Record, into: type[msgspec.Struct] | None = None) -> Any:
+    """A row read with ``columns(table, into)`` as an ``into`` (default: the table's row type)."""
     values = {}
-    for name in table.fields:
+    for name in record.keys():
         value = record[name]
         if name in table.uuid_fields and value is not None:
             value = str(value)
         elif name in table.json_fields:
             value = json.loads(value) if isinstance(value, str) else (value or {})
+            value = msgspec.convert(value, _types(table)[name])
         values[name] = value
-    return table.row(**values)
+    values = table.on_load(values) if table.on_load else values
+    return (into or table.row)(**{k: v for k, v in values.items() if k in (into or table.row).__struct_fields__})
+
+
+def read(table: Table, record: asyncpg.Record, into: type[msgspec.Struct]) -> dict[str, Any]:
+    """A record as the plain dict of ``into`` (datetimes kept as they are)."""
+    return msgspec.to_builtins(_from_db(table, record, into), builtin_types=(datetime,))
 
 
 def _key(table: Table, key: str) -> Any:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events import codec
+from events.model import Settings
 from events.schema import (
     GenerationCancelled,
     GenerationCancelRequested,
@@ -123,7 +124,7 @@ def test_a_conversation_yields_session_and_message_rows():
 
     session = rows.session(c.sid)
     assert isinstance(session, SessionRow)
-    assert (session.message_count, session.settings, session.is_active) == (2, {"temperature": 0.3}, True)
+    assert (session.message_count, session.settings, session.is_active) == (2, Settings(temperature=0.3), True)
     assert session.last_activity_at == events[-1].occurred_at and session.last_seq == len(events) + 1
     user = rows.message(user_id)
     assert (user.role, user.content, user.status, user.created_seq) == ("user", "hello", "complete", 2)
@@ -136,7 +137,7 @@ def test_a_conversation_yields_session_and_message_rows():
         user_id,
     )
     assert (answer.prompt_tokens, answer.completion_tokens, answer.tokens_used) == (7, 3, 10)
-    assert (answer.llm_response_time_ms, answer.time_to_first_token_ms) == (900, 40)
+    assert (answer.response_time_ms, answer.time_to_first_token_ms) == (900, 40)
     assert answer.metadata == {"finish_reason": "stop", "usage_reported": True}
     assert (answer.created_seq, answer.last_seq, answer.chunk_count) == (3, len(events) + 1, 3)
 
@@ -235,7 +236,7 @@ def test_session_update_and_delete():
     assert (session.title, session.llm_model, session.settings, session.last_seq) == (
         "Renamed",
         "smol",
-        {"max_tokens": 9},  # replaced whole: None inside settings means "provider default"
+        Settings(max_tokens=9),  # replaced whole: None inside settings means "provider default"
         2,
     )
     rows = run([c.deleted()], rows, first_seq=3)

@@ -95,6 +95,8 @@ async def answer_events(js, sid: str, user: str, tokens: int, *, answer_id: str 
             content="".join(f"t{i} " for i in range(tokens)),
             llm_provider="local",
             llm_model="m",
+            created_at=events[1].occurred_at,  # as generation writes it: the request's time and prompt
+            reply_to=mid,
         )
     )
     for event in events:
@@ -159,6 +161,7 @@ async def _stream_answer(js, sid: str, aid: str, mid: str, tokens: int, pause: f
         content="".join(f"t{i} " for i in range(tokens)),
         llm_provider="local",
         llm_model="m",
+        reply_to=mid,
     )
     seqs.append((await bus.publish(js, done)).seq)
     return seqs

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from events import codec
+from events.model import ChatMessage
 from events.schema import (
     EVENT_TYPES,
     GenerationCancelled,
@@ -27,7 +28,6 @@ from events.schema import (
     Usage,
 )
 from services.edge import frames
-from services.edge.index import Index
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CHAT_MESSAGE_FIELDS = {
@@ -67,6 +67,8 @@ ONE_OF_EACH = [
         timings=Timings(time_to_first_token_ms=12, total_ms=40),
         finish_reason="stop",
         chunk_count=1,
+        created_at=T0,  # the request's time and prompt, carried by the end for readers
+        reply_to=MID,
     ),
     ev(GenerationFailed, message_id=AID, error_kind="timeout", error_message="slow", partial_content="he"),
     ev(GenerationCancelled, message_id=AID, partial_content="he"),
@@ -110,9 +112,7 @@ def test_token_frame_carries_both_counters():
 
 
 def test_final_messages_keep_usage_timings_and_partial_text():
-    index = Index()
-    index.observe(ONE_OF_EACH[4], 11)  # the request: creation time and prompt of the answer
-    done = frames.for_event(ONE_OF_EACH[9], 30, index.messages.get(AID))["data"]
+    done = frames.for_event(ONE_OF_EACH[9], 30)["data"]
     assert done["event"] == "completed"
     message = done["message"]
     assert set(message) == CHAT_MESSAGE_FIELDS
@@ -152,7 +152,7 @@ def test_session_frames():
 
 def test_chat_message_refuses_unknown_fields():
     with pytest.raises(TypeError):
-        frames.chat_message(colour="red")
+        ChatMessage(id=MID, session_id=SID, role="user", colour="red")
 
 
 def test_same_event_same_frame():

@@ -119,7 +119,8 @@ def test_a_full_answer_yields_started_chunks_and_completed_with_the_joined_conte
     assert [type(e) for e in events] == [GenerationStarted, GenerationChunk, GenerationChunk, GenerationCompleted]
     done = events[-1]
     assert done.content == "Hello world" and done.chunk_count == 2 and done.usage == usage and done.timings == timings
-    assert state.phase == "ended" and state.ended_as == "generation.completed"
+    assert state.status == "complete"  # events.model's vocabulary (was phase "ended", "generation.completed")
+    assert (done.created_at, done.reply_to) == (REQUEST.occurred_at, REQUEST.prompt_message_id)
     assert all(e.message_id == "a1" and e.session_id == SID for e in events)
     # ids derive from (answer, attempt, kind, index): deciding again gives the same ids
     again = decide(Answer.of(REQUEST), Start("local", "m1", "w1"))

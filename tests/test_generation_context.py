@@ -143,7 +143,7 @@ def test_first_terminal_event_wins_and_cancel_requests_are_kept():
         ev(GenerationCancelled, message_id="a1", partial_content="late"),
         ev(GenerationCancelRequested, message_id="a9"),
     )
-    assert h.answers["a1"].status == "completed" and h.answers["a1"].content == "done"
+    assert h.answers["a1"].status == "complete" and h.answers["a1"].content == "done"
     assert "a9" in h.cancel_requested
 
 

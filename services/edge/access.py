@@ -1,14 +1,17 @@
 """Who may touch what: a user sees only their own sessions, and another user's session is
 indistinguishable from a missing one (``NotFound`` either way).
 
-Owners come from, in order: what this edge saw on the stream (``Index``), the projection, and
-for a session created a moment ago through another edge, the stream itself (a direct get of
-the session's ``session.created`` event).
+Owners come from, in order: a small cache of owners this edge already looked up (the bridge
+drops a session from it when it sees the session deleted), the projection, and for a session
+created a moment ago through another edge, the stream itself (a direct get of the session's
+``session.created`` event). Messages come from the projection, else (sent a moment ago) from the
+stream: the session's newest message and request.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import asyncpg
 from nats.errors import Error as NatsError
@@ -17,22 +20,47 @@ from nats.js.errors import NotFoundError as NatsNotFound
 
 from events import codec, subjects
 from events.errors import EventDecodeError, InvalidSubjectToken
-from events.schema import MessageSubmitted, SessionCreated, SessionDeleted
+from events.schema import GenerationRequested, MessageSubmitted, SessionCreated, SessionDeleted
 from events.streams import CHAT_STREAM
 from projections import queries
 from services.edge.errors import NotFound, Unavailable
-from services.edge.index import Index, MessageRef, SessionRef
 from services.edge.inputs import canonical_id
 
 NO_SESSION = "no such session"
 NO_MESSAGE = "no such message in this session"
+OWNERS_CACHED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    session_id: str
+    user_id: str
+    deleted: bool = False
+    last_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    message_id: str
+    session_id: str
+    role: str  # "user" | "assistant"
+    prompt_message_id: str | None = None  # answers: the user message answered
+    seq: int | None = None  # stream sequence that created it, when known
 
 
 class Access:
-    def __init__(self, index: Index, pool: asyncpg.Pool, js: JetStreamContext) -> None:
-        self.index = index
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext) -> None:
         self.pool = pool
         self.js = js
+        self._owners: dict[str, SessionRef] = {}
+
+    def remember(self, ref: SessionRef) -> None:
+        if len(self._owners) >= OWNERS_CACHED:
+            self._owners.clear()  # cheap to refill: one projection read per session
+        self._owners[ref.session_id] = ref
+
+    def forget(self, session_id: str) -> None:
+        self._owners.pop(session_id, None)
 
     async def session(self, user_id: str, session_id: str) -> SessionRef:
         """The caller's live session, or ``NotFound``. Use the ref's ``session_id``: it is the
@@ -41,11 +69,11 @@ class Access:
         session_id = canonical_id(session_id)
         if session_id is None:
             raise NotFound(NO_SESSION)
-        ref = self.index.sessions.get(session_id)
+        ref = self._owners.get(session_id)
         if ref is None:
             ref = await self._lookup(session_id)
-            if ref is not None:
-                self.index.sessions.put(session_id, ref)
+            if ref is not None and not ref.deleted:
+                self.remember(ref)
         if ref is None or ref.deleted or ref.user_id != user_id:
             raise NotFound(NO_SESSION)
         return ref
@@ -95,45 +123,48 @@ class Access:
         event = await self.last_event(subjects.of_type(MessageSubmitted, session_id))
         return event.message_id if isinstance(event, MessageSubmitted) else None
 
-    async def _find(self, message_id: str, wait: float) -> MessageRef | None:
+    async def _find(self, message_id: str, session_id: str | None, wait: float) -> MessageRef | None:
         message_id = canonical_id(message_id)
         if message_id is None:
             return None
-        ref = self.index.messages.get(message_id)
-        if ref is None:
-            try:
-                row = await queries.get_message(self.pool, message_id)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                raise Unavailable(f"PostgreSQL: {exc}") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            row = await self._row(message_id)
             if row is not None:
-                ref = MessageRef(
-                    message_id=row["id"],
-                    session_id=row["session_id"],
-                    role=row["role"],
-                    seq=None,
-                    created_at=row["created_at"],
-                    prompt_message_id=row["reply_to"],
-                    llm_provider=row["llm_provider"],
-                    llm_model=row["llm_model"],
-                )
-        # A message sent a moment ago through another edge may not have reached this edge's
-        # bridge (nor the projection) yet: give it ``wait`` seconds before declaring it unknown.
-        deadline = asyncio.get_running_loop().time() + wait
-        while ref is None and asyncio.get_running_loop().time() < deadline:
+                return MessageRef(row["id"], row["session_id"], row["role"], row["reply_to"])
+            if session_id is not None:
+                # Sent a moment ago (through any edge), not yet projected: the newest request or
+                # message of the session, straight from the stream.
+                for kind in (GenerationRequested, MessageSubmitted):
+                    event = await self.last_event(subjects.of_type(kind, session_id))
+                    if event is not None and event.message_id == message_id:
+                        return MessageRef(
+                            message_id,
+                            session_id,
+                            "assistant" if isinstance(event, GenerationRequested) else "user",
+                            getattr(event, "prompt_message_id", None),
+                        )
+            if loop.time() >= deadline:
+                return None
             await asyncio.sleep(0.05)
-            ref = self.index.messages.get(message_id)
-        return ref
+
+    async def _row(self, message_id: str):
+        try:
+            return await queries.get_message(self.pool, message_id)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            raise Unavailable(f"PostgreSQL: {exc}") from None
 
     async def message(self, session: SessionRef, message_id: str, *, wait: float = 0.0) -> MessageRef:
         """A message of ``session`` (already access-checked), or ``NotFound``."""
-        ref = await self._find(message_id, wait)
+        ref = await self._find(message_id, session.session_id, wait)
         if ref is None or ref.session_id != session.session_id:
             raise NotFound(NO_MESSAGE)
         return ref
 
     async def answer(self, user_id: str, message_id: str, *, wait: float = 0.0) -> tuple[SessionRef, MessageRef]:
         """An answer in one of the caller's sessions, with its session, or ``NotFound``."""
-        ref = await self._find(message_id, wait)
+        ref = await self._find(message_id, None, wait)
         if ref is None or ref.role != "assistant":
             raise NotFound("no such answer")
         return await self.session(user_id, ref.session_id), ref

@@ -25,7 +25,6 @@ from services.edge.chat import Chat
 from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.headers import SecurityHeaders
-from services.edge.index import Index
 from services.edge.route import validation_errors
 from services.edge.routers import exports, health, llm, messages, search, sessions, sockets
 from services.edge.web import SinglePageApp, dist_dir
@@ -100,8 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
             raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
         llm_config = await config.LiveConfig(config.from_settings(settings)).start(js, first_value_s=2.0)
         llm_providers = providers.from_settings(settings, rt.local_base_url, retries=0)
-        index = Index()
-        bridge = Bridge(nc, js, index)
+        chat = Chat(nc=nc, js=js, pool=pool, limits=lambda: limits_of(settings, llm_config.current))
+        bridge = Bridge(nc, js, on_deleted=chat.access.forget)
         await bridge.start()
         app.state.llm_config = llm_config
         app.state.providers = llm_providers
@@ -110,11 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.nc = nc
         app.state.js = js
         app.state.pool = pool
-        app.state.index = index
         app.state.bridge = bridge
-        app.state.chat = Chat(
-            nc=nc, js=js, pool=pool, index=index, limits=lambda: limits_of(settings, llm_config.current)
-        )
+        app.state.chat = chat
         if not auth.enabled:
             log.info(
                 "auth is off: every caller is one local user (set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY)",

@@ -14,6 +14,7 @@ same way, to the session's other sockets.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from nats.aio.client import Client
@@ -26,7 +27,6 @@ from events.schema import ChatEvent, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
 from services import logs, tracing
 from services.edge import frames, metrics
-from services.edge.index import Index
 from services.edge.outbox import Item
 
 log = logs.get("edge.bridge")
@@ -44,10 +44,10 @@ class Subscriber(Protocol):
 
 
 class Bridge:
-    def __init__(self, nc: Client, js: JetStreamContext, index: Index) -> None:
+    def __init__(self, nc: Client, js: JetStreamContext, on_deleted: Callable[[str], None] = lambda _sid: None) -> None:
         self.nc = nc
         self.js = js
-        self.index = index
+        self.on_deleted = on_deleted  # told of every deleted session (access drops its owner)
         self._sessions: dict[str, set[Subscriber]] = {}
         self._sub = None
         self._typing_sub = None
@@ -112,14 +112,15 @@ class Bridge:
             log.exception("fan-out failed", stream_seq=seq, session_id=event.session_id)
 
     def deliver(self, event: ChatEvent, seq: int) -> None:
-        """Index the event and offer its frame to the session's sockets. Never awaits."""
-        self.index.observe(event, seq)
+        """Offer the event's frame to the session's sockets. Never awaits."""
+        if isinstance(event, SessionDeleted):
+            self.on_deleted(event.session_id)
         kind = type_tag(type(event))
         metrics.EVENTS.labels(kind).inc()
         subs = self._sessions.get(event.session_id)
         if not subs:
             return
-        item = item_for(event, seq, self.index)
+        item = item_for(event, seq)
         for sub in list(subs):
             sub.offer(item)
         metrics.EVENT_DELIVERY.observe(max(0.0, time.time() - event.occurred_at.timestamp()))
@@ -143,10 +144,9 @@ class Bridge:
                 sub.offer(item)
 
 
-def item_for(event: ChatEvent, seq: int, index: Index) -> Item:
+def item_for(event: ChatEvent, seq: int) -> Item:
     message_id = frames.message_id_of(event)
-    answer = index.messages.get(message_id) if message_id else None
-    frame = frames.for_event(event, seq, answer)
+    frame = frames.for_event(event, seq)
     return Item(
         frames.encode(frame),
         seq=seq,

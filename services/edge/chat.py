@@ -26,7 +26,7 @@ from projections import queries
 from projections.errors import InvalidCursor
 from services import bus, logs, tracing
 from services.edge import frames, metrics
-from services.edge.access import Access
+from services.edge.access import Access, SessionRef
 from services.edge.commands import (
     Cancel,
     CreateSession,
@@ -38,7 +38,6 @@ from services.edge.commands import (
     decide,
 )
 from services.edge.errors import Invalid, NotFound, Unavailable
-from services.edge.index import Index
 
 log = logs.get("edge.chat")
 T = TypeVar("T")
@@ -57,15 +56,12 @@ async def db(awaitable: Awaitable[T]) -> T:
 
 
 class Chat:
-    def __init__(
-        self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, index: Index, limits: Callable[[], Limits]
-    ) -> None:
+    def __init__(self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, limits: Callable[[], Limits]) -> None:
         self.nc = nc
         self.js = js
         self.pool = pool
-        self.index = index
         self._limits = limits  # read per command: the default provider/model change live
-        self.access = Access(index, pool, js)
+        self.access = Access(pool, js)
 
     @property
     def limits(self) -> Limits:
@@ -85,9 +81,9 @@ class Chat:
             except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
                 metrics.ERRORS.labels("publish").inc()
                 raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
-            if not ack.duplicate:
-                # This edge's own writes are known at once (before its bridge sees them).
-                self.index.observe(event, ack.seq)
+            if isinstance(event, SessionCreated) and not ack.duplicate:
+                # The owner of a session created here is known at once (before the projection has it).
+                self.access.remember(SessionRef(event.session_id, event.user_id, last_seq=ack.seq))
             acks.append(ack)
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         return acks

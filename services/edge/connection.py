@@ -33,7 +33,6 @@ from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
 from services.edge.errors import BadFrame, EdgeError, Unauthorized, Unavailable
-from services.edge.index import Index
 from services.edge.outbox import Item, Outbox, Overflow
 
 log = logs.get("edge.socket")
@@ -213,8 +212,6 @@ class Connection:
     async def _replay(self, after_seq: int) -> tuple[int, int | None]:
         """Send the stored events after ``after_seq``: (last seq sent, close code if one is due)."""
         started = asyncio.get_running_loop().time()
-        # Requests seen in this replay, for the final message of their answers.
-        seen = Index(capacity=10_000)
         last = after_seq
         count = 0
         # An answer socket needs only generation events: the replay skips the rest on the server.
@@ -233,12 +230,10 @@ class Connection:
                     last = seq
                     if event is None:
                         continue
-                    seen.observe(event, seq)
                     mid = frames.message_id_of(event)
                     if self.message_id is not None and mid != self.message_id:
                         continue
-                    index = seen if mid and seen.messages.get(mid) else self.chat.index
-                    code = await self._send(item_for(event, seq, index))
+                    code = await self._send(item_for(event, seq))
                     count += 1
                     if code is not None:
                         return last, code

@@ -1,5 +1,5 @@
-"""Events to client frames (docs/protocol.md), and the ChatSession/ChatMessage objects built from
-events. Pure: no I/O, so the same event always yields the same frame, live or replayed.
+"""Events to client frames (docs/protocol.md). The ChatSession/ChatMessage a frame carries come
+from ``events.lifecycle`` (the one fold). Pure: the same event always yields the same frame.
 
 A frame is the original plan's ``WebSocketMessage`` plus ``seq``:
 ``{"session_id", "message_id", "type", "data", "seq"}``.
@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from events import lifecycle
 from events.schema import (
     ChatEvent,
     GenerationCancelled,
@@ -25,10 +26,8 @@ from events.schema import (
     MessageSubmitted,
     SessionCreated,
     SessionDeleted,
-    SessionSettings,
     SessionUpdated,
 )
-from services.edge.index import MessageRef
 
 NEW_MESSAGE = "newMessage"
 MESSAGE_UPDATE = "messageUpdate"
@@ -47,182 +46,41 @@ def encode(value: Any) -> str:
     return _encoder.encode(value).decode()
 
 
-def settings_dict(settings: SessionSettings | None) -> dict[str, Any]:
-    s = settings or SessionSettings()
-    return {
-        "system_prompt": s.system_prompt,
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "max_tokens": s.max_tokens,
-    }
-
-
-def chat_message(**fields: Any) -> dict[str, Any]:
-    """A ChatMessage with every protocol field present; ``fields`` override the defaults."""
-    message = {
-        "id": "",
-        "session_id": "",
-        "role": "assistant",
-        "content": "",
-        "created_at": None,
-        "updated_at": None,
-        "is_streaming": False,
-        "llm_provider": None,
-        "llm_model": None,
-        "response_time_ms": None,
-        "tokens_used": None,
-        "error_message": None,
-        "metadata": {},
-        "status": "complete",
-        "reply_to": None,
-        "client_message_id": None,
-        "time_to_first_token_ms": None,
-        "prompt_tokens": None,
-        "completion_tokens": None,
-        "error_kind": None,
-        "attempt": 1,
-        "last_seq": None,
-    }
-    unknown = fields.keys() - message.keys()
-    if unknown:
-        raise TypeError(f"not ChatMessage fields: {sorted(unknown)}")
-    message.update(fields)
-    return message
+def plain(value: Any) -> Any:
+    """A read-model Struct as the plain dict a frame carries (datetimes kept for the encoder)."""
+    return msgspec.to_builtins(value, builtin_types=(datetime,))
 
 
 def session_from_created(event: SessionCreated, seq: int | None) -> dict[str, Any]:
     """The ChatSession a ``session.created`` event describes (before any message)."""
-    return {
-        "id": event.session_id,
-        "title": event.title,
-        "user_id": event.user_id,
-        "llm_provider": event.llm_provider,
-        "llm_model": event.llm_model,
-        "created_at": event.occurred_at,
-        "updated_at": event.occurred_at,
-        "is_active": True,
-        "message_count": 0,
-        "settings": settings_dict(event.settings),
-        "last_activity_at": event.occurred_at,
-        "last_seq": seq,
-    }
-
-
-def session_changes(event: SessionUpdated, seq: int | None) -> dict[str, Any]:
-    """The fields a ``session.updated`` event changed, with ``id``, ``updated_at``, ``last_seq``."""
-    changes: dict[str, Any] = {"id": event.session_id, "updated_at": event.occurred_at, "last_seq": seq}
-    for name in ("title", "llm_provider", "llm_model"):
-        if (value := getattr(event, name)) is not None:
-            changes[name] = value
-    if event.settings is not None:
-        changes["settings"] = settings_dict(event.settings)
-    return changes
+    return plain(lifecycle.session(event, seq))
 
 
 def user_message(event: MessageSubmitted, seq: int | None) -> dict[str, Any]:
-    return chat_message(
-        id=event.message_id,
-        session_id=event.session_id,
-        role="user",
-        content=event.content,
-        created_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        status="complete",
-        client_message_id=event.client_message_id,
-        last_seq=seq,
-    )
-
-
-def pending_answer(event: GenerationRequested, seq: int | None) -> dict[str, Any]:
-    return chat_message(
-        id=event.message_id,
-        session_id=event.session_id,
-        role="assistant",
-        created_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        is_streaming=True,
-        status="pending",
-        reply_to=event.prompt_message_id,
-        llm_provider=event.llm_provider,
-        llm_model=event.llm_model,
-        metadata={"regenerate": event.regenerate},
-        last_seq=seq,
-    )
-
-
-def _answer_base(event: Any, seq: int | None, answer: MessageRef | None) -> dict[str, Any]:
-    """Fields of a finished answer; ``answer`` is its request as the edge saw it, if it did."""
-    # Without the request (an answer asked for before this edge started) the creation time is
-    # unknown here; the terminal event's time stands in. The projection has the exact one.
-    return {
-        "id": event.message_id,
-        "session_id": event.session_id,
-        "role": "assistant",
-        "created_at": answer.created_at if answer else event.occurred_at,
-        "updated_at": event.occurred_at,
-        "reply_to": answer.prompt_message_id if answer else None,
-        "is_streaming": False,
-        "attempt": event.attempt,
-        "last_seq": seq,
-    }
-
-
-def final_message(
-    event: GenerationCompleted | GenerationFailed | GenerationCancelled, seq: int | None, answer: MessageRef | None
-) -> dict[str, Any]:
-    """The finished answer a terminal event describes."""
-    base = _answer_base(event, seq, answer) | {
-        "llm_provider": event.llm_provider,
-        "llm_model": event.llm_model,
-        "response_time_ms": event.timings.total_ms,
-        "time_to_first_token_ms": event.timings.time_to_first_token_ms,
-        "tokens_used": event.usage.total_tokens,
-        "prompt_tokens": event.usage.prompt_tokens,
-        "completion_tokens": event.usage.completion_tokens,
-    }
-    match event:
-        case GenerationCompleted():
-            metadata = {
-                "finish_reason": event.finish_reason,
-                "chunk_count": event.chunk_count,
-                "usage_reported": event.usage.reported,
-            }
-            return chat_message(**base, content=event.content, status="complete", metadata=metadata)
-        case GenerationFailed():
-            return chat_message(
-                **base,
-                content=event.partial_content,
-                status="failed",
-                error_message=event.error_message,
-                error_kind=event.error_kind,
-            )
-        case GenerationCancelled():
-            return chat_message(**base, content=event.partial_content, status="cancelled")
-        case _:
-            raise TypeError(f"not a terminal event: {type(event).__name__}")
+    return plain(lifecycle.user_message(event, seq))
 
 
 def message_id_of(event: ChatEvent) -> str:
     return getattr(event, "message_id", "")
 
 
-def for_event(event: ChatEvent, seq: int, answer: MessageRef | None = None) -> dict[str, Any]:
-    """The frame a stored event becomes. ``answer`` is the request of the answer the event is
-    about, when known (it fills the final message's creation time and prompt)."""
+def for_event(event: ChatEvent, seq: int) -> dict[str, Any]:
+    """The frame a stored event becomes: the same for every reader, live or replayed."""
     sid = event.session_id
     match event:
         case SessionCreated():
             data = {"status": "session_updated", "session": session_from_created(event, seq)}
             return frame(CONNECTION_STATUS, sid, data, seq=seq)
         case SessionUpdated():
-            data = {"status": "session_updated", "session": session_changes(event, seq)}
+            # A patch (the fields that changed): readers merge it into the session they hold.
+            data = {"status": "session_updated", "session": plain(lifecycle.session_changes(event, seq))}
             return frame(CONNECTION_STATUS, sid, data, seq=seq)
         case SessionDeleted():
             return frame(CONNECTION_STATUS, sid, {"status": "session_deleted"}, seq=seq)
         case MessageSubmitted():
             return frame(NEW_MESSAGE, sid, user_message(event, seq), message_id=event.message_id, seq=seq)
         case GenerationRequested():
-            return frame(NEW_MESSAGE, sid, pending_answer(event, seq), message_id=event.message_id, seq=seq)
+            return frame(NEW_MESSAGE, sid, plain(lifecycle.answer(event, seq)), message_id=event.message_id, seq=seq)
         case GenerationStarted():
             data = {
                 "event": "started",
@@ -245,7 +103,7 @@ def for_event(event: ChatEvent, seq: int, answer: MessageRef | None = None) -> d
             data = {"event": "restarted", "attempt": event.attempt, "reason": event.reason}
             return frame(MESSAGE_UPDATE, sid, data, message_id=event.message_id, seq=seq)
         case GenerationCompleted():
-            data = {"event": "completed", "message": final_message(event, seq, answer)}
+            data = {"event": "completed", "message": plain(lifecycle.ended(event, seq))}
             return frame(MESSAGE_UPDATE, sid, data, message_id=event.message_id, seq=seq)
         case GenerationFailed():
             data = {
@@ -253,7 +111,7 @@ def for_event(event: ChatEvent, seq: int, answer: MessageRef | None = None) -> d
                 "error_kind": event.error_kind,
                 "error_message": event.error_message,
                 "partial_content": event.partial_content,
-                "message": final_message(event, seq, answer),
+                "message": plain(lifecycle.ended(event, seq)),
             }
             return frame(MESSAGE_UPDATE, sid, data, message_id=event.message_id, seq=seq)
         case GenerationCancelRequested():
@@ -263,7 +121,7 @@ def for_event(event: ChatEvent, seq: int, answer: MessageRef | None = None) -> d
             data = {
                 "event": "cancelled",
                 "partial_content": event.partial_content,
-                "message": final_message(event, seq, answer),
+                "message": plain(lifecycle.ended(event, seq)),
             }
             return frame(MESSAGE_UPDATE, sid, data, message_id=event.message_id, seq=seq)
         case _:

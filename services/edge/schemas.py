@@ -6,11 +6,12 @@ checked by ``commands`` (413).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from events import model
 from events.schema import SessionSettings
 from services.edge.commands import MAX_CLIENT_MESSAGE_ID, MAX_MODEL, MAX_TITLE
 from services.settings import Provider
@@ -56,51 +57,26 @@ class ProcessLlmBody(Body):
     llm_model: str | None = Field(None, min_length=1, max_length=MAX_MODEL)
 
 
-class SessionSettingsOut(BaseModel):
-    system_prompt: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
+def model_of(struct: type[msgspec.Struct]) -> type[BaseModel]:
+    """A pydantic model of a read-model Struct, for FastAPI's responses and OpenAPI document:
+    the shape itself is defined once, in ``events.model``."""
+    fields: dict[str, Any] = {}
+    for f in msgspec.structs.fields(struct):
+        kind = model_of(f.type) if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct) else f.type
+        if f.default is not msgspec.NODEFAULT:
+            default = Field(default_factory=kind) if isinstance(f.default, msgspec.Struct) else f.default
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        fields[f.name] = (kind, default)
+    # Responses always carry every field: the OpenAPI output schema says so (generated types need no "?").
+    config = ConfigDict(json_schema_serialization_defaults_required=True)
+    return create_model(struct.__name__, __config__=config, __doc__=struct.__doc__, **fields)
 
 
-class ChatSession(BaseModel):
-    id: str
-    title: str | None
-    user_id: str
-    llm_provider: str
-    llm_model: str
-    created_at: datetime
-    updated_at: datetime
-    is_active: bool
-    message_count: int
-    settings: SessionSettingsOut
-    last_activity_at: datetime
-    last_seq: int | None
-
-
-class ChatMessage(BaseModel):
-    id: str
-    session_id: str
-    role: Literal["user", "assistant", "system"]
-    content: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    is_streaming: bool
-    llm_provider: str | None
-    llm_model: str | None
-    response_time_ms: int | None
-    tokens_used: int | None
-    error_message: str | None
-    metadata: dict[str, Any]
-    status: Literal["pending", "streaming", "complete", "failed", "cancelled"]
-    reply_to: str | None
-    client_message_id: str | None
-    time_to_first_token_ms: int | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    error_kind: str | None
-    attempt: int
-    last_seq: int | None
+ChatSession = model_of(model.ChatSession)
+ChatMessage = model_of(model.ChatMessage)
 
 
 class SendAccepted(BaseModel):

@@ -8,9 +8,10 @@ Event ids derive from (answer, attempt, kind, index): a retried publish is store
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from datetime import datetime
 
 from events import codec
+from events.model import TERMINAL, Status
 from events.schema import (
     ErrorKind,
     Event,
@@ -81,16 +82,24 @@ class Answer:
     attempt: int = 1
     provider: str | None = None
     model: str | None = None
-    phase: Literal["new", "streaming", "ended"] = "new"
+    status: Status = "pending"  # the read model's vocabulary (events.model)
     content: str = ""
     chunk_count: int = 0
     token_count: int = 0
-    ended_as: str | None = None  # the terminal event's type
     context_dropped: int = 0  # oldest messages left out to fit the model's context window
+    created_at: datetime | None = None  # of the request: the terminal event carries it for readers
+    reply_to: str | None = None
 
     @classmethod
     def of(cls, request: GenerationRequested, attempt: int = 1) -> Answer:
-        return cls(request.session_id, request.user_id, request.message_id, attempt)
+        return cls(
+            request.session_id,
+            request.user_id,
+            request.message_id,
+            attempt,
+            created_at=request.occurred_at,
+            reply_to=request.prompt_message_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,16 @@ def _base(state: Answer, kind: str, index: int = 0) -> dict:
     }
 
 
+def _end(state: Answer, kind: str) -> dict:
+    return {
+        **_base(state, kind),
+        "attempt": state.attempt,
+        "created_at": state.created_at,
+        "reply_to": state.reply_to,
+        "context_dropped": state.context_dropped,
+    }
+
+
 def _partial_usage(state: Answer) -> Usage:
     # Providers report usage only at the end of a stream; for a cut-off answer we count what streamed.
     return Usage(completion_tokens=state.token_count, reported=False)
@@ -157,11 +176,11 @@ def _partial_usage(state: Answer) -> Usage:
 
 def decide(state: Answer, command: Command) -> list[Event]:
     """The events ``command`` produces. Ending twice yields nothing (the first end wins)."""
-    if state.phase == "ended":
+    if state.status in TERMINAL:
         return []
     match command:
         case Start():
-            if state.phase != "new":
+            if state.status != "pending":
                 raise AnswerStateError("already started")
             events: list[Event] = []
             if command.restarted:
@@ -182,7 +201,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
             )
             return events
         case AddChunk(chunk=chunk):
-            if state.phase != "streaming":
+            if state.status != "streaming":
                 raise AnswerStateError("chunk before start")
             if chunk.index != state.chunk_count or chunk.token_index != state.token_count:
                 raise AnswerStateError(f"chunk {chunk.index}/{chunk.token_index} out of order")
@@ -201,12 +220,10 @@ def decide(state: Answer, command: Command) -> list[Event]:
             return [
                 codec.make(
                     GenerationCompleted,
-                    **_base(state, "completed"),
-                    context_dropped=state.context_dropped,
+                    **_end(state, "completed"),
                     content=state.content,
                     llm_provider=command.provider,
                     llm_model=command.model,
-                    attempt=state.attempt,
                     usage=command.usage,
                     timings=command.timings,
                     finish_reason=command.finish_reason,
@@ -217,12 +234,10 @@ def decide(state: Answer, command: Command) -> list[Event]:
             return [
                 codec.make(
                     GenerationFailed,
-                    **_base(state, "failed"),
-                    context_dropped=state.context_dropped,
+                    **_end(state, "failed"),
                     error_kind=command.kind,
                     error_message=command.message,
                     partial_content=state.content,
-                    attempt=state.attempt,
                     llm_provider=command.provider or state.provider,
                     llm_model=command.model or state.model,
                     timings=command.timings,
@@ -233,10 +248,8 @@ def decide(state: Answer, command: Command) -> list[Event]:
             return [
                 codec.make(
                     GenerationCancelled,
-                    **_base(state, "cancelled"),
-                    context_dropped=state.context_dropped,
+                    **_end(state, "cancelled"),
                     partial_content=state.content,
-                    attempt=state.attempt,
                     llm_provider=state.provider,
                     llm_model=state.model,
                     timings=command.timings,
@@ -252,7 +265,7 @@ def evolve(state: Answer, event: Event) -> Answer:
         case GenerationRestarted():
             return state
         case GenerationStarted():
-            return replace(state, phase="streaming", provider=event.llm_provider, model=event.llm_model)
+            return replace(state, status="streaming", provider=event.llm_provider, model=event.llm_model)
         case GenerationChunk():
             return replace(
                 state,
@@ -260,8 +273,12 @@ def evolve(state: Answer, event: Event) -> Answer:
                 chunk_count=state.chunk_count + 1,
                 token_count=state.token_count + event.token_count,
             )
-        case GenerationCompleted() | GenerationFailed() | GenerationCancelled():
-            return replace(state, phase="ended", ended_as=type(event).__struct_config__.tag)
+        case GenerationCompleted():
+            return replace(state, status="complete")
+        case GenerationFailed():
+            return replace(state, status="failed")
+        case GenerationCancelled():
+            return replace(state, status="cancelled")
         case _:
             raise TypeError(f"not an answer event: {event!r}")
 

@@ -11,12 +11,13 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from nats.js import JetStreamContext, api
 
-from events import codec, subjects
+from events import codec, lifecycle, subjects
 from events.errors import EventDecodeError
+from events.model import LIVE, TERMINAL, ChatMessage
 from events.schema import (
     ChatEvent,
     GenerationCancelled,
@@ -52,16 +53,6 @@ CONTEXT_TYPES = (
     GenerationCancelRequested,
 )
 
-AnswerStatus = Literal["requested", "completed", "failed", "cancelled"]
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerRecord:
-    prompt_message_id: str
-    status: AnswerStatus = "requested"
-    content: str = ""  # the completed content, or the partial text a cancel kept
-    requested_at: datetime | None = None
-
 
 @dataclass(frozen=True, slots=True)
 class History:
@@ -74,23 +65,22 @@ class History:
     llm_model: str | None = None
     settings: SessionSettings = field(default_factory=SessionSettings)
     user_messages: tuple[tuple[str, str], ...] = ()  # (message_id, content), in order
-    answers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # answer id -> AnswerRecord
+    answers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # answer id -> ChatMessage
     answer_order: tuple[str, ...] = ()  # answer ids in request order
     cancel_requested: frozenset[str] = frozenset()
     last_seq: int = 0
 
 
-def _with_answer(state: History, answer_id: str, record: AnswerRecord) -> History:
-    return replace(state, answers=MappingProxyType({**state.answers, answer_id: record}))
+def _with_answer(state: History, answer: ChatMessage) -> History:
+    return replace(state, answers=MappingProxyType({**state.answers, answer.id: answer}))
 
 
-def _ended(state: History, answer_id: str, status: AnswerStatus, content: str) -> History:
-    known = state.answers.get(answer_id)
+def _ended(state: History, event: lifecycle.Ended) -> History:
+    known = state.answers.get(event.message_id)
     if known is None:  # an end without a request: keep it, so a redelivery still sees it ended
-        return _with_answer(state, answer_id, AnswerRecord("", status, content))
-    if known.status != "requested":  # the first terminal event wins
-        return state
-    return _with_answer(state, answer_id, replace(known, status=status, content=content))
+        return _with_answer(state, lifecycle.ended(event, None))
+    ended = lifecycle.evolve(known, None, event)
+    return state if ended is None else _with_answer(state, ended)  # the first terminal event wins
 
 
 def evolve(state: History, event: ChatEvent) -> History:
@@ -116,16 +106,10 @@ def evolve(state: History, event: ChatEvent) -> History:
         case GenerationRequested():
             if event.message_id in state.answers:
                 return state
-            state = _with_answer(
-                state, event.message_id, AnswerRecord(event.prompt_message_id, requested_at=event.occurred_at)
-            )
+            state = _with_answer(state, lifecycle.answer(event, None))
             return replace(state, answer_order=(*state.answer_order, event.message_id))
-        case GenerationCompleted():
-            return _ended(state, event.message_id, "completed", event.content)
-        case GenerationFailed():
-            return _ended(state, event.message_id, "failed", event.partial_content)
-        case GenerationCancelled():
-            return _ended(state, event.message_id, "cancelled", event.partial_content)
+        case GenerationCompleted() | GenerationFailed() | GenerationCancelled():
+            return _ended(state, event)
         case GenerationCancelRequested():
             return replace(state, cancel_requested=state.cancel_requested | {event.message_id})
         case GenerationChunk() | GenerationStarted() | GenerationRestarted():
@@ -142,8 +126,8 @@ def fold(session_id: str, events: list[tuple[int, ChatEvent]]) -> History:
 
 
 def is_terminal(history: History, answer_id: str) -> bool:
-    record = history.answers.get(answer_id)
-    return record is not None and record.status != "requested"
+    answer = history.answers.get(answer_id)
+    return answer is not None and answer.status in TERMINAL
 
 
 def unfinished_before(history: History, answer_id: str, since: datetime | None = None) -> list[str]:
@@ -156,8 +140,7 @@ def unfinished_before(history: History, answer_id: str, since: datetime | None =
     return [
         a
         for a in earlier
-        if history.answers[a].status == "requested"
-        and (since is None or (history.answers[a].requested_at or since) >= since)
+        if history.answers[a].status in LIVE and (since is None or (history.answers[a].created_at or since) >= since)
     ]
 
 
@@ -172,9 +155,9 @@ def conversation(
         return None
     latest: dict[str, str] = {}
     for a in history.answer_order:  # later answers (regenerations) win
-        record = history.answers[a]
-        if a != answer_id and record.status in ("completed", "cancelled") and record.content:
-            latest[record.prompt_message_id] = record.content
+        answer = history.answers[a]
+        if a != answer_id and answer.status in ("complete", "cancelled") and answer.content and answer.reply_to:
+            latest[answer.reply_to] = answer.content
     turns: list[dict[str, Any]] = []
     for mid, content in history.user_messages[: ids.index(prompt_message_id) + 1]:
         turns.append({"role": "user", "content": content})

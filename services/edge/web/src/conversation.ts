@@ -295,7 +295,11 @@ function applyStatus(state: Conversation, data: Record<string, unknown>): Conver
     case "pong":
       return state;
     case "session_updated":
-      return { ...state, session: (data.session as ChatSession) ?? state.session };
+      // A patch (the fields that changed): merged into the session held, never stored as a whole one.
+      return {
+        ...state,
+        session: data.session ? ({ ...state.session, ...(data.session as Partial<ChatSession>) } as ChatSession) : state.session,
+      };
     case "session_deleted":
       return { ...state, deleted: true };
     default:
