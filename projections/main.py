@@ -29,6 +29,13 @@ STALL_S = 60.0  # rebuild, watching a running worker replay: give up after this 
 REBUILD_BATCH = 2000  # a replay has no one waiting for the next row: bigger transactions go faster
 
 
+def _selected(settings: Settings) -> tuple[Projection, ...]:
+    try:
+        return registry.selected(settings.projections)
+    except KeyError as exc:
+        raise StartupError(f"PARLEY_PROJECTIONS: {exc.args[0]}") from None
+
+
 def _worker(
     settings: Settings, js, conn: asyncpg.Connection, projection: Projection, batch_size: int | None = None
 ) -> Worker:
@@ -59,7 +66,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run a worker per projection until ``stop`` is set."""
     rt, nc, js = await _connect(settings)
     try:
-        await asyncio.gather(*(_serve_one(settings, rt, js, p, stop) for p in registry.ALL))
+        await asyncio.gather(*(_serve_one(settings, rt, js, p, stop) for p in _selected(settings)))
     finally:
         await nc.close()
 
@@ -116,7 +123,7 @@ async def _rebuild(settings: Settings) -> str:
     rt, nc, js = await _connect(settings)
     conn = await asyncpg.connect(rt.database_url)
     try:
-        return "\n".join([await _rebuild_one(settings, js, conn, p) for p in registry.ALL])
+        return "\n".join([await _rebuild_one(settings, js, conn, p) for p in _selected(settings)])
     finally:
         await conn.close()
         await nc.close()

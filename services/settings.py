@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     projection_flush_ms: float = env(
         "PARLEY_PROJECTION_FLUSH_MS", "How often streaming content is written to Postgres.", default=250.0, gt=0
     )
+    projections: Annotated[list[str], NoDecode] = env(
+        "PARLEY_PROJECTIONS",
+        "Projections `parley projections` runs and rebuilds, comma separated (chat, usage). Unset: all.",
+        default_factory=list,
+    )
     projection_fault: str | None = env(
         "PARLEY_PROJECTION_FAULT",
         "Tests only: `after_apply:N` or `after_commit:N` SIGKILLs the worker at that point of its N-th batch.",
@@ -263,7 +268,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("failover", "admin_users", mode="before")
+    @field_validator("failover", "admin_users", "projections", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

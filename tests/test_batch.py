@@ -19,9 +19,13 @@ async def dump(db) -> dict[str, list]:
     return {
         "sessions": [tuple(r) for r in await db.fetch("SELECT * FROM chat_sessions ORDER BY id")],
         "messages": [tuple(r) for r in await db.fetch("SELECT * FROM messages ORDER BY id")],
+        "usage_hourly": [tuple(r) for r in await db.fetch("SELECT * FROM usage_hourly ORDER BY id")],
+        "usage_answers": [tuple(r) for r in await db.fetch("SELECT * FROM usage_answers ORDER BY id")],
         "checkpoints": [
             tuple(r)
-            for r in await db.fetch("SELECT projection, last_stream_seq, last_event_at FROM projection_checkpoints")
+            for r in await db.fetch(
+                "SELECT projection, last_stream_seq, last_event_at FROM projection_checkpoints ORDER BY projection"
+            )
         ],
         "dead": [
             tuple(r)

@@ -18,4 +18,4 @@ async def test_wait_for_seq_and_lag(nats, js, db, database_url, tmp_path):
         caught_up = await lag.measure(js, db)
     assert (caught_up.checkpoint, caught_up.events) == (last, 0)
     assert caught_up.last_event_at == c.t and caught_up.age_s > 0
-    assert [x.projection for x in await lag.measure_all(js, db)] == ["chat"]
+    assert [x.projection for x in await lag.measure_all(js, db)] == ["chat", "usage"]

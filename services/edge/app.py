@@ -26,7 +26,7 @@ from services.edge.commands import Limits
 from services.edge.errors import EdgeError, Invalid, Unauthorized
 from services.edge.headers import SecurityHeaders
 from services.edge.route import validation_errors
-from services.edge.routers import exports, health, llm, messages, search, sessions, sockets
+from services.edge.routers import exports, health, llm, messages, search, sessions, sockets, usage
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
 from services.generation import config, providers
@@ -169,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
         sessions.router,
         messages.router,
         search.router,
+        usage.router,
         llm.router,
         sockets.router,
         health.router,
