@@ -211,15 +211,24 @@ async def test_a_rebuild_while_the_worker_runs_is_replayed_by_it(nats, js, db, d
     assert "replayed by the running worker" in (tmp_path / "projections.log").read_text()
 
 
+async def logged(tmp_path: Path, text: str, count: int = 1, within: float = 30.0) -> None:
+    """Wait until the projections log holds ``text`` ``count`` times (a loaded machine starts slowly)."""
+    log = tmp_path / "projections.log"
+    for _ in range(int(within * 10)):
+        if log.exists() and log.read_text().count(text) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged {count}x within {within} s")
+
+
 async def test_a_second_worker_stands_by(nats, js, db, database_url, tmp_path):
     c = Conversation()
     async with running(nats, database_url, tmp_path) as first:
         standby = start_process(nats, database_url, tmp_path)
         try:
-            await asyncio.sleep(1.5)
+            await logged(tmp_path, "standing by")
             last = await publish(js, [c.created(), c.submitted("once")])
             assert await queries.wait_for_seq(db, last, 10)
-            assert "standing by" in (tmp_path / "projections.log").read_text()
         finally:
             standby.send_signal(signal.SIGTERM)
             assert await wait_exit(standby, 15) == 0
@@ -278,7 +287,7 @@ async def test_sigterm_stops_the_worker_cleanly(nats, js, database_url, tmp_path
     proc = start_process(nats, database_url, tmp_path)
     c = Conversation()
     await publish(js, [c.created()])
-    await asyncio.sleep(1.0)
+    await logged(tmp_path, "projection worker started", count=2)  # chat and usage
     proc.send_signal(signal.SIGTERM)
     assert await wait_exit(proc, 15) == 0
     assert "projection worker stopped" in (tmp_path / "projections.log").read_text()
