@@ -139,3 +139,16 @@ async def retry_now(page: Page) -> None:
             await button.click(timeout=2_000)
     except Error:
         pass  # the scheduled retry started meanwhile and the button went away
+
+
+async def slow_api(page: Page, ms: float) -> None:
+    """Add ``ms`` of latency to every REST call of ``page`` (a slow network, as far as the UI knows)."""
+
+    async def delay(route) -> None:
+        await asyncio.sleep(ms / 1000)
+        try:
+            await route.continue_()
+        except Error:
+            pass  # the page went away meanwhile
+
+    await page.route(re.compile(r".*/api/v1/(?!ws).*"), delay)

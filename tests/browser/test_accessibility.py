@@ -33,7 +33,7 @@ async def test_the_whole_flow_works_by_keyboard(page, edge_url):
     await tab_to(page, lambda f: f["tag"] == "BUTTON" and f["text"] == "New chat")
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/#/chat/*")
-    await tab_to(page, lambda f: f["tag"] == "TEXTAREA" and f["label"] == "Message")
+    await expect(message_box(page)).to_be_focused()  # New chat lands in the message box
     await page.keyboard.type("Typed by keyboard")
     await page.keyboard.press("Shift+Enter")
     await page.keyboard.type("[[tokens:12]] [[rate:0]]")

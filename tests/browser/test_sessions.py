@@ -79,11 +79,12 @@ async def test_sessions_new_rename_delete_and_filter(page, edge_url):
     await expect(page.locator(".sessions .session")).to_have_count(2)
     assert "Gamma beta test" not in [s["title"] for s in await sessions(edge_url)]
 
-    # New chat.
-    await page.get_by_role("button", name="New chat").click()
-    await page.wait_for_url("**/#/chat/*")
-    await expect(page.locator(".sessions .session")).to_have_count(3)
+    # New chat: nothing exists on the server until its first message.
+    await page.get_by_role("button", name="New chat", exact=True).click()
+    await page.wait_for_url("**/#/chat/new")
+    await expect(page.locator(".sessions .session")).to_have_count(2)
     await send(page, "Fresh start [[tokens:2]] [[rate:0]]")
+    await expect(page.locator(".sessions .session")).to_have_count(3)
     await wait_status(last_answer(page), "complete")
     await expect(page.locator(".chat-title")).to_have_text("Fresh start")
 

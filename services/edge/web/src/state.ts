@@ -15,20 +15,47 @@ import { type Usage, usage } from "./usage";
 
 // -- routing ------------------------------------------------------------------------------------
 
-export type Route = { view: "dashboard" } | { view: "chat"; sessionId: string | null };
+/** `sessionId: null` with `fresh`: a new chat not created yet (it is, on its first message). */
+export type Route = { view: "dashboard" } | { view: "chat"; sessionId: string | null; fresh: boolean };
+
+/** The hash of a new, not yet created chat (session ids are UUIDs: never "new"). */
+export const newChatHref = "#/chat/new";
 
 function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "");
   const chat = /^\/chat(?:\/([^/?#]+))?/.exec(path);
-  if (chat) return { view: "chat", sessionId: chat[1] ? decodeURIComponent(chat[1]) : null };
+  if (chat?.[1] === "new") return { view: "chat", sessionId: null, fresh: true };
+  if (chat) return { view: "chat", sessionId: chat[1] ? decodeURIComponent(chat[1]) : null, fresh: false };
   return { view: "dashboard" };
 }
 
 export const route = signal<Route>(parseRoute(window.location.hash));
+let routeHash = window.location.hash;
 
-export function go(hash: string): void {
-  if (window.location.hash === hash) route.value = parseRoute(hash);
-  else window.location.hash = hash;
+/** Where focus goes after the next route change: its heading, or the message box. */
+export type FocusTarget = "heading" | "composer";
+export const focusRequest = signal<{ target: FocusTarget } | null>(null);
+
+/**
+ * Show `hash` now: the route changes in this task, not at the next hashchange event, so a send
+ * made right after a click goes to the chat the click opened. `replace` keeps history clean
+ * (a new chat that got its id).
+ */
+export function go(hash: string, focus: FocusTarget | null = "heading", replace = false): void {
+  const same = hash === routeHash;
+  routeHash = hash;
+  if (!same) {
+    batch(() => {
+      route.value = parseRoute(hash);
+      if (focus) focusRequest.value = { target: focus };
+    });
+  } else if (focus && focus === "composer") {
+    focusRequest.value = { target: focus };
+  }
+  if (window.location.hash !== hash) {
+    if (replace) history.replaceState(null, "", hash);
+    else window.location.hash = hash;
+  }
 }
 
 export const chatHref = (id: string) => `#/chat/${encodeURIComponent(id)}`;
@@ -72,19 +99,34 @@ export const currentSession = computed<ChatSession | null>(() => {
   return sessions.value.find((s) => s.id === conv.sessionId) ?? conv.session;
 });
 
-/** Whether the user may send now, and if not, why (shown beside the disabled input). */
+/** True once the open chat's connection attempt is over ~1 s old without being live. */
+export const slowLink = signal(false);
+
+/** Actions on answers (stop, regenerate, retry) need a live view of the chat. */
+export const canAct = computed(() => link.value.phase === "live" || link.value.phase === "replaying");
+
+/**
+ * Whether the user may send now, and if not, why (shown beside the disabled input). A send is a
+ * REST call: a socket still connecting or waiting to retry does not block it; only a server
+ * known to be unreachable (or a missing token, or a deleted chat) does.
+ */
 export const sendBlock = computed<string | null>(() => {
   const phase = link.value.phase;
   if (needsToken.value || phase === "unauthorized") return "This server needs an access token: paste it above to chat.";
   if (phase === "gone") return "This chat no longer exists.";
-  if (phase === "offline" || (!reachable.value && phase !== "live" && phase !== "replaying")) {
+  if (phase === "offline") {
     return "You are offline. Sending is disabled until the connection is back; your saved history is shown.";
   }
-  if (phase === "waiting" || phase === "connecting") {
-    return "Reconnecting… Sending is disabled until the connection is back.";
+  if (!reachable.value && phase !== "live" && phase !== "replaying") {
+    return "The server cannot be reached. Sending is disabled until the connection is back.";
   }
   return null;
 });
+
+/** The saved-history banner: not for a connection attempt still under ~1 s old. */
+export const showCacheBanner = computed(
+  () => showingCache.value && (slowLink.value || link.value.phase === "waiting" || link.value.phase === "offline"),
+);
 
 function message(error: unknown): string {
   if (error instanceof api.ApiError) return error.detail;
@@ -142,6 +184,8 @@ class OpenSession {
         if (state.phase === "live") {
           needsToken.value = false;
           showingCache.value = false;
+          if (slowTimer !== null) clearTimeout(slowTimer);
+          slowTimer = null;
         }
       },
     });
@@ -277,11 +321,25 @@ class OpenSession {
       this.dispatch({ kind: "resend", clientMessageId });
     }
     try {
-      await api.sendMessage(this.id, content, clientMessageId);
+      await inOrder(this.id, () => api.sendMessage(this.id, content, clientMessageId));
     } catch (error) {
       this.dispatch({ kind: "sendFailed", clientMessageId, error: message(error) });
     }
   }
+}
+
+/** Each chat's sends, one after the other: two quick Enters must not arrive swapped. */
+const sendChains = new Map<string, Promise<unknown>>();
+
+function inOrder<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
+  const previous = sendChains.get(sessionId) ?? Promise.resolve();
+  const next = previous.then(task, task);
+  const tail = next.catch(() => undefined);
+  sendChains.set(sessionId, tail);
+  void tail.then(() => {
+    if (sendChains.get(sessionId) === tail) sendChains.delete(sessionId);
+  });
+  return next;
 }
 
 function isOpen(m: ChatMessage): boolean {
@@ -289,6 +347,7 @@ function isOpen(m: ChatMessage): boolean {
 }
 
 let open: OpenSession | null = null;
+let slowTimer: ReturnType<typeof setTimeout> | null = null;
 
 export function openSession(id: string | null): void {
   if (open?.id === id) return;
@@ -297,6 +356,9 @@ export function openSession(id: string | null): void {
   stopping.value = null;
   announcement.value = "";
   showingCache.value = false;
+  slowLink.value = false;
+  if (slowTimer !== null) clearTimeout(slowTimer);
+  slowTimer = id === null ? null : setTimeout(() => (slowLink.value = true), 1000);
   if (id === null) {
     conversation.value = null;
     link.value = idle;
@@ -325,26 +387,82 @@ function titleFrom(content: string): string {
   return title || "New chat";
 }
 
-/** Send in the open session; with none open, start one first. Returns the session id. */
-export async function send(content: string): Promise<string | null> {
+/** A new chat being created by its first message; later sends before it exists wait for it. */
+let creating: { promise: Promise<ChatSession | null>; id: string | null } | null = null;
+
+/**
+ * Send to the chat that was on screen when the user pressed Enter: `target` is its id, or null
+ * for a new chat, created now with this message (so no empty chat is ever left behind). Sends
+ * made while it is being created queue behind its creation, in order. Never waits on the socket.
+ */
+export async function send(content: string, target: string | null): Promise<string | null> {
   const text = content.trim();
   if (!text) return null;
-  let session = currentSession.value;
-  if (!open) {
-    try {
-      session = await api.createSession({ title: titleFrom(text) });
-    } catch (error) {
+  if (target === null) return sendToNew(text);
+  if (open?.id !== target && (currentScreenSession() === target || open === null)) openSession(target);
+  const session = sessions.value.find((s) => s.id === target) ?? (open?.id === target ? currentSession.value : null);
+  if (open?.id === target) {
+    if (session && defaultTitles.has(session.title.trim().toLowerCase()) && messages(open.state).length === 0) {
+      void renameSession(session.id, titleFrom(text));
+    }
+    await open.send(text);
+  } else {
+    await postElsewhere(target, text);
+  }
+  return target;
+}
+
+function currentScreenSession(): string | null {
+  const r = route.value;
+  return r.view === "chat" ? r.sessionId : (open?.id ?? null);
+}
+
+async function sendToNew(text: string): Promise<string | null> {
+  const pending = creating ?? startCreating(text);
+  const session = await pending.promise;
+  if (!session) return null;
+  if (open?.id === session.id) await open.send(text);
+  else await postElsewhere(session.id, text);
+  return session.id;
+}
+
+function startCreating(firstMessage: string): NonNullable<typeof creating> {
+  const entry: NonNullable<typeof creating> = { promise: Promise.resolve(null), id: null };
+  creating = entry;
+  entry.promise = api.createSession({ title: titleFrom(firstMessage) }).then(
+    (session) => {
+      entry.id = session.id;
+      remember(session);
+      // Still looking at this new chat (no other chat or New chat since): show it, under its id.
+      if (creating === entry) {
+        creating = null;
+        const r = route.value;
+        if (r.view === "chat" && r.sessionId === null) {
+          openSession(session.id);
+          go(chatHref(session.id), null, true);
+        } else if (r.view === "dashboard" && open === null) {
+          openSession(session.id);
+        }
+      }
+      return session;
+    },
+    (error) => {
+      if (creating === entry) creating = null;
       notify(`Could not start a chat: ${message(error)}`);
       return null;
-    }
-    remember(session);
-    openSession(session.id);
-  } else if (session && defaultTitles.has(session.title.trim().toLowerCase()) && messages(open.state).length === 0) {
-    void renameSession(session.id, titleFrom(text));
+    },
+  );
+  return entry;
+}
+
+/** A send whose chat is no longer on screen (the user moved on while it was being created). */
+async function postElsewhere(id: string, text: string): Promise<void> {
+  try {
+    await inOrder(id, () => api.sendMessage(id, text, newId()));
+    refreshSessions();
+  } catch (error) {
+    notify(`Could not send your message: ${message(error)}`);
   }
-  const target = open!;
-  await target.send(text);
-  return target.id;
 }
 
 export function resend(m: MessageView): void {
@@ -421,16 +539,19 @@ export function setFilter(text: string): void {
   refreshSessions(200);
 }
 
-export async function newSession(navigate = true): Promise<string | null> {
-  try {
-    const session = await api.createSession({ title: "New chat" });
-    remember(session);
-    if (navigate) go(chatHref(session.id));
-    else openSession(session.id);
-    return session.id;
-  } catch (error) {
-    notify(`Could not start a chat: ${message(error)}`);
-    return null;
+/**
+ * A new chat: nothing is created on the server until its first message. On the chat screen it
+ * opens the new-chat view; on the dashboard it just closes the preview's chat. Focus goes to
+ * the message box.
+ */
+export function newChat(navigate = true): void {
+  creating = null;
+  if (navigate) {
+    openSession(null);
+    go(newChatHref, "composer");
+  } else {
+    openSession(null);
+    focusRequest.value = { target: "composer" };
   }
 }
 

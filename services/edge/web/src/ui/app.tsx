@@ -1,61 +1,86 @@
 // The shell: top bar with navigation and the connection state, the current screen, the live
 // region that announces streamed answers, the token prompt and toasts.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { LinkState } from "../link";
 import * as app from "../state";
 import { ChatScreen } from "./chat";
 import { Dashboard } from "./dashboard";
 import { Icon } from "./icons";
 import { SearchLauncher } from "./search";
 
-function useNow(active: boolean): number {
-  const [now, setNow] = useState(Date.now());
+/** Re-render every second while `active`; the time is read at render, never kept stale. */
+function useTick(active: boolean): void {
+  const [, setTick] = useState(0);
   useEffect(() => {
     if (!active) return undefined;
-    const timer = setInterval(() => setNow(Date.now()), 500);
+    const timer = setInterval(() => setTick((n) => n + 1), 100);
     return () => clearInterval(timer);
   }, [active]);
-  return now;
+}
+
+/** What the badge says; `spoken` leaves the countdown out (screen readers hear phase changes only). */
+export function badgeText(state: LinkState, reachable: boolean, now: number): { text: string; spoken: string; tone: string } {
+  switch (state.phase) {
+    case "live":
+      return { text: "Online", spoken: "Online", tone: "ok" };
+    case "replaying":
+      return { text: "Catching up…", spoken: "Catching up", tone: "busy" };
+    case "connecting":
+      return state.attempt
+        ? { text: "Reconnecting…", spoken: "Connection lost, reconnecting", tone: "busy" }
+        : { text: "Connecting…", spoken: "Connecting", tone: "busy" };
+    case "waiting": {
+      const s = Math.max(0, Math.ceil(((state.retryAt ?? now) - now) / 1000));
+      return { text: s > 0 ? `Reconnecting in ${s} s` : "Reconnecting…", spoken: "Connection lost, reconnecting", tone: "warn" };
+    }
+    case "offline":
+      return { text: "Offline", spoken: "Offline", tone: "bad" };
+    case "unauthorized":
+      return { text: "Token needed", spoken: "Token needed", tone: "bad" };
+    case "gone":
+      return { text: "Chat not found", spoken: "Chat not found", tone: "bad" };
+    default:
+      return reachable
+        ? { text: "Online", spoken: "Online", tone: "ok" }
+        : { text: "Server unreachable", spoken: "Server unreachable", tone: "bad" };
+  }
+}
+
+/** A state must hold this long before it is announced; announcements are this far apart at least. */
+const settleMs = 1000;
+const spacingMs = 5000;
+
+/** The spoken connection state: only states that last, and not more often than every few seconds. */
+function useSpoken(text: string): string {
+  const [spoken, setSpoken] = useState(text);
+  const last = useRef(0);
+  useEffect(() => {
+    if (text === spoken) return undefined;
+    const wait = Math.max(settleMs, last.current + spacingMs - Date.now());
+    const timer = setTimeout(() => {
+      last.current = Date.now();
+      setSpoken(text);
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [text, spoken]);
+  return spoken;
 }
 
 export function ConnectionBadge() {
   const state = app.link.value;
-  const now = useNow(state.phase === "waiting");
-  let text: string;
-  let tone: string;
-  switch (state.phase) {
-    case "live":
-      [text, tone] = ["Live", "ok"];
-      break;
-    case "replaying":
-      [text, tone] = ["Catching up…", "busy"];
-      break;
-    case "connecting":
-      [text, tone] = [state.attempt ? "Reconnecting…" : "Connecting…", "busy"];
-      break;
-    case "waiting": {
-      const s = Math.max(0, Math.ceil(((state.retryAt ?? now) - now) / 1000));
-      [text, tone] = [`Reconnecting in ${s} s`, "warn"];
-      break;
-    }
-    case "offline":
-      [text, tone] = ["Offline", "bad"];
-      break;
-    case "unauthorized":
-      [text, tone] = ["Token needed", "bad"];
-      break;
-    case "gone":
-      [text, tone] = ["Chat not found", "bad"];
-      break;
-    default:
-      [text, tone] = app.reachable.value ? ["Online", "ok"] : ["Server unreachable", "bad"];
-  }
+  useTick(state.phase === "waiting");
+  const { text, spoken, tone } = badgeText(state, app.reachable.value, Date.now());
+  const said = useSpoken(spoken);
   return (
     <div class="conn">
-      <span class={`conn-badge ${tone}`} role="status" data-phase={state.phase} title={state.detail ?? text}>
+      <span class={`conn-badge ${tone}`} data-phase={state.phase} title={state.detail ?? text}>
         <span class="dot" aria-hidden="true" />
         <span class="sr-only">Connection: </span>
         <span class="conn-text">{text}</span>
+      </span>
+      <span class="sr-only" role="status" id="conn-status">
+        {said === "Online" || said === "Connecting" ? "" : `Connection: ${said}`}
       </span>
       {(state.phase === "waiting" || state.phase === "offline") && (
         <button type="button" class="btn small ghost" onClick={app.retryConnection}>
@@ -109,6 +134,20 @@ function Toast() {
 
 export function App() {
   const route = app.route.value;
+  const focus = app.focusRequest.value;
+  // After a route change (or New chat), focus its heading or the message box, once it rendered.
+  useEffect(() => {
+    if (!focus) return;
+    requestAnimationFrame(() => {
+      const main = document.getElementById("main");
+      const target =
+        focus.target === "composer"
+          ? main?.querySelector<HTMLElement>("form.composer textarea")
+          : main?.querySelector<HTMLElement>("h1");
+      (target ?? main)?.focus();
+      if (app.focusRequest.value === focus) app.focusRequest.value = null;
+    });
+  }, [focus, route]);
   useEffect(() => {
     const title = route.view === "dashboard" ? "LLM dashboard" : (app.currentSession.value?.title ?? "Chat");
     document.title = `${title} · Parley`;
@@ -120,11 +159,10 @@ export function App() {
         Skip to content
       </a>
       <header class="topbar">
-        <a class="brand" href="#/" aria-label="Parley, LLM dashboard">
-          <span class="logo" aria-hidden="true">
-            P
-          </span>
+        <a class="brand" href="#/">
+          <span class="logo" aria-hidden="true" />
           <span class="brand-name">Parley</span>
+          <span class="sr-only">{", LLM dashboard"}</span>
         </a>
         <nav class="tabs" aria-label="Screens">
           <a href="#/" aria-current={route.view === "dashboard" ? "page" : undefined}>
@@ -142,7 +180,7 @@ export function App() {
       </header>
       <TokenPrompt />
       <main id="main" tabIndex={-1}>
-        {route.view === "dashboard" ? <Dashboard /> : <ChatScreen sessionId={route.sessionId} />}
+        {route.view === "dashboard" ? <Dashboard /> : <ChatScreen sessionId={route.sessionId} fresh={route.fresh} />}
       </main>
       <div class="sr-only" aria-live="polite" aria-atomic="true" id="announcer">
         {app.announcement.value}

@@ -14,9 +14,30 @@ function focusComposer(): void {
   document.querySelector<HTMLTextAreaElement>(".chat-main form.composer textarea")?.focus();
 }
 
+/** Keep Tab inside `container` (a dialog, the phone drawer): wrap at both ends. */
+export function trapTab(e: KeyboardEvent, container: HTMLElement | null): void {
+  if (e.key !== "Tab" || !container) return;
+  const items = [...container.querySelectorAll<HTMLElement>("a[href], button:not([disabled]), input, select, textarea")].filter(
+    (el) => el.getClientRects().length > 0,
+  );
+  if (items.length === 0) return;
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (e.shiftKey && document.activeElement === first) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && document.activeElement === last) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
 // One object for the whole list, so memoized messages do not re-render when the screen does.
 const actions: MessageActions = {
-  stop: () => void app.stop(),
+  stop: () => {
+    focusComposer();
+    void app.stop();
+  },
   regenerate: (m: MessageView) => {
     focusComposer();
     void app.regenerate(m);
@@ -41,6 +62,10 @@ function SessionRow({ id, title, when, messages, current, onPick }: {
   const input = useRef<HTMLInputElement>(null);
   const confirm = useRef<HTMLButtonElement>(null);
   const renameButton = useRef<HTMLButtonElement>(null);
+  const deleteButton = useRef<HTMLButtonElement>(null);
+  const box = useRef<HTMLLIElement>(null);
+  /** Which button opened the dialog: focus goes back there when it closes. */
+  const opener = useRef<"rename" | "delete">("rename");
 
   useEffect(() => {
     if (mode === "rename") input.current?.select();
@@ -49,12 +74,25 @@ function SessionRow({ id, title, when, messages, current, onPick }: {
 
   const done = () => {
     setMode("view");
-    requestAnimationFrame(() => renameButton.current?.focus());
+    requestAnimationFrame(() => (opener.current === "delete" ? deleteButton : renameButton).current?.focus());
+  };
+
+  const remove = async () => {
+    // The row goes away: focus the next chat in the list, else the previous, else New chat.
+    const row = box.current;
+    const next = (row?.nextElementSibling ?? row?.previousElementSibling)?.querySelector<HTMLElement>("a");
+    if (await app.removeSession(id)) {
+      if (!current) (next ?? document.querySelector<HTMLElement>(".sidebar .new-chat"))?.focus();
+    }
   };
 
   if (mode === "rename") {
     return (
-      <li class="session editing">
+      <li
+        class="session editing"
+        ref={box}
+        onKeyDown={(e) => trapTab(e, box.current)}
+      >
         <form
           class="rename"
           onSubmit={async (e) => {
@@ -87,21 +125,27 @@ function SessionRow({ id, title, when, messages, current, onPick }: {
   }
   if (mode === "delete") {
     return (
-      <li class="session confirming" role="group" aria-label={`Delete “${title}”?`}>
+      <li
+        class="session confirming"
+        ref={box}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") {
+            e.preventDefault();
+            done();
+          } else trapTab(e, box.current);
+        }}
+      >
+        <div class="confirm" role="group" aria-label={`Delete “${title}”?`}>
         <span class="confirm-text">Delete “{title}”?</span>
         <span class="confirm-actions">
-          <button ref={confirm} type="button" class="btn small danger" onClick={() => void app.removeSession(id)}>
+          <button ref={confirm} type="button" class="btn small danger" onClick={() => void remove()}>
             Delete
           </button>
-          <button
-            type="button"
-            class="btn small ghost"
-            onClick={done}
-            onKeyDown={(e) => e.key === "Escape" && done()}
-          >
+          <button type="button" class="btn small ghost" onClick={done}>
             Cancel
           </button>
         </span>
+        </div>
       </li>
     );
   }
@@ -123,12 +167,23 @@ function SessionRow({ id, title, when, messages, current, onPick }: {
           title="Rename"
           onClick={() => {
             setDraft(title);
+            opener.current = "rename";
             setMode("rename");
           }}
         >
           <Icon name="pencil" size={15} />
         </button>
-        <button type="button" class="icon-btn" aria-label={`Delete “${title}”`} title="Delete" onClick={() => setMode("delete")}>
+        <button
+          ref={deleteButton}
+          type="button"
+          class="icon-btn"
+          aria-label={`Delete “${title}”`}
+          title="Delete"
+          onClick={() => {
+            opener.current = "delete";
+            setMode("delete");
+          }}
+        >
           <Icon name="trash" size={15} />
         </button>
       </span>
@@ -140,7 +195,14 @@ export function SessionList({ currentId, onPick }: { currentId: string | null; o
   const list = app.sessions.value;
   return (
     <nav class="sidebar-inner" aria-label="Chats">
-      <button type="button" class="btn primary wide" onClick={() => { void app.newSession(); onPick(); }}>
+      <button
+        type="button"
+        class="btn primary wide new-chat"
+        onClick={() => {
+          onPick();
+          app.newChat();
+        }}
+      >
         <Icon name="plus" /> New chat
       </button>
       <label class="search">
@@ -184,6 +246,7 @@ export function ModelPicker() {
       <span class="sr-only">Provider and model for this chat</span>
       <select
         value={value}
+        title={value ? value.replace("|", " / ") : "Default model"}
         onChange={(e) => {
           const [provider, model] = (e.target as HTMLSelectElement).value.split("|");
           void app.chooseModel(provider || null, model || null);
@@ -206,7 +269,7 @@ export function ModelPicker() {
   );
 }
 
-export function Composer({ compact = false, placeholder = "Message the model — Enter to send, Shift+Enter for a new line" }: {
+export function Composer({ compact = false, placeholder = "Message the model" }: {
   compact?: boolean;
   placeholder?: string;
 }) {
@@ -227,16 +290,18 @@ export function Composer({ compact = false, placeholder = "Message the model —
 
   useEffect(grow, [text]);
 
-  const submit = async () => {
+  const submit = () => {
     if (block || !text.trim()) return;
+    // The chat on screen now, whatever opens or gets created before the send goes out.
+    const route = app.route.value;
+    const target = compact || route.view !== "chat" ? (app.conversation.value?.sessionId ?? null) : route.sessionId;
     const content = text;
     setText("");
     if (typingSent.current) {
       typingSent.current = 0;
       app.sendTyping(false);
     }
-    const id = await app.send(content);
-    if (id && app.route.value.view === "chat" && app.route.value.sessionId !== id) app.go(app.chatHref(id));
+    void app.send(content, target);
   };
 
   return (
@@ -259,7 +324,7 @@ export function Composer({ compact = false, placeholder = "Message the model —
           value={text}
           placeholder={placeholder}
           aria-label="Message"
-          aria-describedby={block ? (compact ? "preview-block" : "send-block") : undefined}
+          aria-describedby={`${compact ? "preview" : "send"}-hint${block ? ` ${compact ? "preview" : "send"}-block` : ""}`}
           onInput={(e) => {
             setText((e.target as HTMLTextAreaElement).value);
             const now = Date.now();
@@ -276,7 +341,16 @@ export function Composer({ compact = false, placeholder = "Message the model —
           }}
         />
         {answer && !compact && (
-          <button type="button" class="btn danger" onClick={() => void app.stop()} disabled={stopping}>
+          <button
+            type="button"
+            class="btn danger"
+            aria-label={stopping ? "Stopping the answer" : "Stop the answer"}
+            onClick={() => {
+              area.current?.focus();
+              void app.stop();
+            }}
+            disabled={stopping || !app.canAct.value}
+          >
             <Icon name="stop" size={16} />
             <span class="btn-label">{stopping ? "Stopping…" : "Stop"}</span>
           </button>
@@ -286,50 +360,87 @@ export function Composer({ compact = false, placeholder = "Message the model —
           {!compact && <span class="btn-label">Send</span>}
         </button>
       </div>
+      <p class="sr-only" id={`${compact ? "preview" : "send"}-hint`}>
+        Enter sends; Shift+Enter starts a new line.
+      </p>
     </form>
   );
 }
 
-function ChatHeader({ onMenu }: { onMenu(): void }) {
+function ChatHeader({ onMenu, menuRef }: { onMenu(): void; menuRef: { current: HTMLButtonElement | null } }) {
   const session = app.currentSession.value;
   return (
     <div class="chat-head">
-      <button type="button" class="icon-btn menu-btn" aria-label="Show chats" onClick={onMenu}>
+      <button ref={menuRef} type="button" class="icon-btn menu-btn" aria-label="Show chats" onClick={onMenu}>
         <Icon name="menu" />
       </button>
-      <h1 class="chat-title">{session?.title ?? "New chat"}</h1>
+      <h1 class="chat-title" tabIndex={-1}>
+        {session?.title ?? "New chat"}
+      </h1>
       <ModelPicker />
       <SessionSettingsButton />
     </div>
   );
 }
 
-export function ChatScreen({ sessionId }: { sessionId: string | null }) {
+/** Below this width the chat list is a drawer (styles.css says the same). */
+const phone = () => window.matchMedia("(max-width: 760px)").matches;
+
+export function ChatScreen({ sessionId, fresh }: { sessionId: string | null; fresh: boolean }) {
   const [drawer, setDrawer] = useState(false);
+  const menu = useRef<HTMLButtonElement>(null);
+  const aside = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     app.openSession(sessionId);
   }, [sessionId]);
 
-  // `#/chat` alone: open the most recent chat, if there is one.
+  // `#/chat` alone: open the most recent chat, if there is one (`#/chat/new` is a new chat).
   useEffect(() => {
-    if (sessionId === null && app.sessionsLoaded.value && app.sessions.value.length > 0 && !app.filter.value) {
-      app.go(app.chatHref(app.sessions.value[0].id));
+    if (sessionId === null && !fresh && app.sessionsLoaded.value && app.sessions.value.length > 0 && !app.filter.value) {
+      app.go(app.chatHref(app.sessions.value[0].id), "heading", true);
     }
-  }, [sessionId, app.sessionsLoaded.value]);
+  }, [sessionId, fresh, app.sessionsLoaded.value]);
+
+  // The phone drawer is modal: it takes focus, keeps it, and gives it back when it closes.
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (drawer) aside.current?.querySelector<HTMLElement>("button, a[href], input")?.focus();
+    else if (refocus.current) menu.current?.focus(); // once the page behind is no longer inert
+    refocus.current = false;
+  }, [drawer]);
+
+  const closeDrawer = (back: boolean) => {
+    refocus.current = back;
+    setDrawer(false);
+  };
 
   const conv = app.conversation.value;
+  const canAct = app.canAct.value;
   const link = app.link.value;
-  const canAct = link.phase === "live" || link.phase === "replaying";
   return (
     <div class={`chat-screen${drawer ? " drawer-open" : ""}`}>
-      <aside class="sidebar" id="chat-list">
-        <SessionList currentId={sessionId} onPick={() => setDrawer(false)} />
-      </aside>
-      {drawer && <button type="button" class="scrim" aria-label="Close the chat list" onClick={() => setDrawer(false)} />}
-      <section class="chat-main" aria-label="Conversation">
-        <ChatHeader onMenu={() => setDrawer(true)} />
-        {app.showingCache.value && (
+      <div
+        class="sidebar"
+        id="chat-list"
+        ref={aside}
+        role={drawer ? "dialog" : undefined}
+        aria-modal={drawer ? "true" : undefined}
+        aria-label={drawer ? "Chats" : undefined}
+        onKeyDown={(e) => {
+          if (!drawer) return;
+          if (e.key === "Escape") {
+            e.preventDefault();
+            closeDrawer(true);
+          } else trapTab(e, aside.current);
+        }}
+      >
+        <SessionList currentId={sessionId} onPick={() => drawer && closeDrawer(false)} />
+      </div>
+      {drawer && <div class="scrim" aria-hidden="true" onClick={() => closeDrawer(true)} />}
+      <section class="chat-main" aria-label="Conversation" inert={drawer && phone() ? true : undefined}>
+        <ChatHeader onMenu={() => setDrawer(true)} menuRef={menu} />
+        {app.showCacheBanner.value && (
           <p class="banner" role="status">
             Showing the history saved in this browser; the server is not reachable yet.
           </p>

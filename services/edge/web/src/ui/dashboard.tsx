@@ -1,7 +1,7 @@
 // The LLM dashboard: providers and their health, models, recent usage, and in place of the old
 // static test block a live chat preview (the plan's ChatPreviewWidget).
 
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { MessageView } from "../conversation";
 import * as app from "../state";
 import type { Usage } from "../usage";
@@ -67,7 +67,11 @@ function ModelsCard() {
     <section class="card models-card" aria-labelledby="models-title">
       <header class="card-head">
         <h2 id="models-title">Models</h2>
-        <span class="muted small end">{groups.reduce((n, g) => n + Math.max(1, g.models.length), 0) || ""}</span>
+        {groups.length > 0 && (
+          <span class="muted small end">
+            {((n) => `${n} ${n === 1 ? "model" : "models"}`)(groups.reduce((n, g) => n + Math.max(1, g.models.length), 0))}
+          </span>
+        )}
       </header>
       {groups.length === 0 ? (
         <p class="muted">{app.llm.value.loadedAt === null ? "Loading…" : "No model listed."}</p>
@@ -218,6 +222,8 @@ function PreviewMessage({ m }: { m: MessageView }) {
 function ChatPreview() {
   const conv = app.conversation.value;
   const session = app.currentSession.value;
+  // Start chat shows the message box; the chat itself is created by its first message.
+  const [drafting, setDrafting] = useState(false);
   const recent: MessageView[] = [];
   if (conv) {
     for (let i = conv.order.length - 1; i >= 0 && recent.length < 3; i--) {
@@ -230,20 +236,30 @@ function ChatPreview() {
       <header class="card-head">
         <h2 id="preview-title">Chat</h2>
         {session && (
-          <a class="btn small ghost end" href={app.chatHref(session.id)}>
+          <a
+            class="btn small ghost end"
+            href={app.chatHref(session.id)}
+            onClick={(e) => {
+              e.preventDefault();
+              app.go(app.chatHref(session.id), "composer");
+            }}
+          >
             Open full chat
           </a>
         )}
       </header>
       {session && <p class="muted small preview-session">{session.title}</p>}
-      {!session && !conv ? (
+      {!session && !conv && !drafting ? (
         <div class="preview-empty">
           <Icon name="chat" size={36} />
           <p>Start a chat session to test the LLM.</p>
           <button
             type="button"
             class="btn primary"
-            onClick={() => void app.newSession(false)}
+            onClick={() => {
+              setDrafting(true);
+              app.newChat(false);
+            }}
           >
             Start chat
           </button>
@@ -258,7 +274,7 @@ function ChatPreview() {
           </ol>
         </>
       )}
-      {(session || conv) && <Composer compact placeholder="Type a test message…" />}
+      {(session || conv || drafting) && <Composer compact placeholder="Type a test message…" />}
     </section>
   );
 }
@@ -293,7 +309,7 @@ export function Dashboard() {
   return (
     <div class="dashboard">
       <div class="dash-title">
-        <h1>LLM dashboard</h1>
+        <h1 tabIndex={-1}>LLM dashboard</h1>
         <p class="muted">Providers, models and usage at a glance; chat right here or open the full chat.</p>
       </div>
       <div class="grid">

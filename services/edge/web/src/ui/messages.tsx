@@ -65,12 +65,13 @@ function Meta({ m }: { m: MessageView }) {
     if (m.llm_model || m.llm_provider) {
       parts.push({ key: "model", text: m.llm_model ?? m.llm_provider ?? "", title: `model ${modelName(m)}` });
     }
-    if (m.response_time_ms !== null) parts.push({ key: "time", text: duration(m.response_time_ms), title: "response time" });
-    if (m.time_to_first_token_ms !== null) {
+    // Zeros are "not measured yet" (an answer still open, or one that failed before any token).
+    if (m.response_time_ms) parts.push({ key: "time", text: duration(m.response_time_ms), title: "response time" });
+    if (m.time_to_first_token_ms) {
       parts.push({ key: "ttft", text: `first token ${duration(m.time_to_first_token_ms)}`, narrow: true });
     }
-    const tokens = m.tokens_used ?? m.completion_tokens;
-    if (tokens !== null) {
+    const tokens = m.tokens_used || m.completion_tokens;
+    if (tokens) {
       const detail = m.prompt_tokens !== null && m.completion_tokens !== null ? `${m.prompt_tokens} prompt + ${m.completion_tokens} completion` : undefined;
       parts.push({ key: "tokens", text: `${count(tokens)} tokens`, title: detail });
     }
@@ -99,12 +100,17 @@ interface ItemProps {
   canAct: boolean;
   stopping: boolean;
   actions: MessageActions;
+  /** A later answer to the same prompt exists: a failed one needs no Retry any more. */
+  retried: boolean;
 }
 
-const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actions }: ItemProps) {
+const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actions, retried }: ItemProps) {
   const open = m.status === "pending" || m.status === "streaming";
+  // Without a connection an open answer is not known to progress: no animation, say so.
+  const paused = open && !canAct;
   const mine = m.role === "user";
-  const status = statusText(m);
+  const status = paused ? "Waiting for the connection" : statusText(m);
+  const bubble = mine || open || m.content !== "" || m.role === "system";
   const label = mine ? "You" : m.role === "assistant" ? "Assistant" : "System";
   return (
     <article
@@ -113,13 +119,14 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
       data-message-id={m.id}
       data-status={m.status}
     >
+      {bubble && (
       <div class="bubble">
         {mine || m.role === "system" ? (
           <div class="plain">{m.content}</div>
         ) : (
           <div class="md" dangerouslySetInnerHTML={{ __html: render(m.content, open) }} />
         )}
-        {open && (
+        {open && !paused && (
           <span class="typing" role="status" aria-label={m.content ? "Assistant is still writing" : "Assistant is typing"}>
             <i />
             <i />
@@ -127,6 +134,7 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
           </span>
         )}
       </div>
+      )}
       {m.status === "failed" && m.role === "assistant" && (
         <div class="msg-error" role="alert">
           <Icon name="warning" size={16} />
@@ -134,8 +142,9 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
             <strong>{m.error_kind ?? "error"}</strong>
             {m.error_message ? `: ${m.error_message}` : ""}
             {m.content ? " — the partial answer above is kept." : ""}
+            {retried ? " Retried: the new answer is below." : ""}
           </span>
-          {canAct && (
+          {canAct && !retried && (
             <button type="button" class="btn small" onClick={() => actions.retry(m)}>
               <Icon name="refresh" size={14} /> Retry
             </button>
@@ -153,7 +162,7 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
       )}
       <footer class="meta">
         <Meta m={m} />
-        {status && m.role === "assistant" && <span class={`pill ${m.status}`}>{status}</span>}
+        {status && m.role === "assistant" && <span class={`pill ${paused ? "paused" : m.status}`}>{status}</span>}
         {m.local && !m.sendError && <span class="pill pending">Sending…</span>}
         <span class="msg-actions">
           {m.content && (
@@ -172,7 +181,7 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
             </button>
           )}
           {open && m.role === "assistant" && canAct && (
-            <button type="button" class="btn small danger" onClick={actions.stop} disabled={stopping}>
+            <button type="button" class="btn small danger" aria-label={stopping ? "Stopping the answer" : "Stop the answer"} onClick={actions.stop} disabled={stopping}>
               <Icon name="stop" size={14} /> {stopping ? "Stopping…" : "Stop"}
             </button>
           )}
@@ -225,6 +234,9 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   }
   const skipped = Math.min(hidden, Math.max(0, all.length - 1));
   const list = skipped ? all.slice(skipped) : all;
+  // Prompts answered again after an answer to them: their earlier failed answers were retried.
+  const latestFor = new Map<string, string>();
+  for (const m of all) if (m.role === "assistant" && m.reply_to) latestFor.set(m.reply_to, m.id);
   let lastAssistant = -1;
   for (let i = list.length - 1; i >= 0; i--) {
     if (list[i].role === "assistant") {
@@ -365,6 +377,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
             canAct={canAct}
             stopping={stoppingId === m.id}
             actions={actions}
+            retried={m.status === "failed" && m.reply_to !== null && latestFor.get(m.reply_to) !== m.id}
           />
         ))}
         {typingOthers > 0 && (
