@@ -24,7 +24,7 @@ async def test_ctrl_k_finds_a_message_in_an_older_page_and_opens_it(page, edge_u
     other = (await create_session(edge_url, "Elsewhere"))["id"]
 
     await page.goto(f"{edge_url}/#/chat/{other}")
-    await expect(page.locator("textarea")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Message")).to_be_visible()
     await page.keyboard.press("Control+k")
     box = page.get_by_role("searchbox", name="Search all conversations")
     await expect(box).to_be_focused()
