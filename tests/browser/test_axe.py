@@ -41,9 +41,15 @@ async def test_axe_finds_no_serious_violation_on_any_screen(page, browser_contex
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `npm ci` in {WEB}")
     chat = await create_session(edge_url, "Checked by axe")
-    await post_message(edge_url, chat["id"], "Some **markdown** [[reply:A list:\n\n- one\n- two\n\n```python\nx = 1\n```\n]] [[rate:0]]")
+    await post_message(
+        edge_url,
+        chat["id"],
+        "Some **markdown** [[reply:A list:\n\n- one\n- two\n\n```python\nx = 1\n```\n]] [[rate:0]]",
+    )
     await post_message(edge_url, chat["id"], "Break [[tokens:9]] [[fail_after:3]] [[rate:0]]")
-    await wait_server(edge_url, chat["id"], lambda ms: [m["status"] for m in ms if m["role"] == "assistant"] == ["complete", "failed"])
+    await wait_server(
+        edge_url, chat["id"], lambda ms: [m["status"] for m in ms if m["role"] == "assistant"] == ["complete", "failed"]
+    )
     await answered(edge_url, chat["id"], 2)
     seen: dict[str, list] = {}
 

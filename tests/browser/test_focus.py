@@ -7,7 +7,16 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.helpers import answered, create_session, last_answer, message_box, post_message, send, wait_status, wait_tokens
+from tests.browser.helpers import (
+    answered,
+    create_session,
+    last_answer,
+    message_box,
+    post_message,
+    send,
+    wait_status,
+    wait_tokens,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -65,12 +65,21 @@ async def test_every_enter_lands_in_the_chat_on_screen(page, edge_url):
     new_id = await session_id(page)
     assert new_id not in (a["id"], b["id"])
     stored = await wait_server(edge_url, new_id, lambda ms: len(prompts(ms)) == 2)
-    assert prompts(stored) == ["typed before New chat [[tokens:2]] [[rate:0]]", "second, queued [[tokens:2]] [[rate:0]]"]
+    assert prompts(stored) == [
+        "typed before New chat [[tokens:2]] [[rate:0]]",
+        "second, queued [[tokens:2]] [[rate:0]]",
+    ]
     await expect(page.locator("article.msg.user")).to_have_count(2)
 
     # Nothing went to the wrong chat.
-    assert prompts(await server_messages(edge_url, a["id"])) == ["first in A [[tokens:2]] [[rate:0]]", "after load [[tokens:2]] [[rate:0]]"]
-    assert prompts(await server_messages(edge_url, b["id"])) == ["first in B [[tokens:2]] [[rate:0]]", "after switch [[tokens:2]] [[rate:0]]"]
+    assert prompts(await server_messages(edge_url, a["id"])) == [
+        "first in A [[tokens:2]] [[rate:0]]",
+        "after load [[tokens:2]] [[rate:0]]",
+    ]
+    assert prompts(await server_messages(edge_url, b["id"])) == [
+        "first in B [[tokens:2]] [[rate:0]]",
+        "after switch [[tokens:2]] [[rate:0]]",
+    ]
 
     # New chat pressed three times and left alone creates nothing: no empty chats pile up.
     for _ in range(3):
