@@ -321,3 +321,32 @@ async def test_health_readiness_metrics_and_llm_management(make_system):
             "parley_edge_event_delivery_seconds",
         ]:
             assert name in metrics, name
+
+
+async def test_a_read_given_the_socket_seq_waits_for_the_projection(make_system):
+    # A slow projection (it writes every 1.5 s): a read right after the socket's `completed`
+    # would still see the answer streaming, unless it says which sequence it has seen.
+    system = make_system(env_extra={"PARLEY_PROJECTION_FLUSH_MS": "1500"})
+    url = system.edge_urls[0]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        sid = (await client.post(f"{API}/chat/sessions", json={})).json()["id"]
+        for seen in ("header", "query"):
+            sent = (
+                await client.post(f"{API}/chat/sessions/{sid}/messages", json={"content": "hi [[tokens:5]] [[rate:0]]"})
+            ).json()
+            async with websockets.connect(ws_url(url, f"{API}/chat/llm-stream/{sent['answer_message_id']}")) as ws:
+                end = await until(ws, lambda f: f["data"].get("event") == "completed")
+            seq = end["seq"]
+            if seen == "header":
+                page = await client.get(f"{API}/chat/sessions/{sid}/messages", headers={"X-Parley-Seq": str(seq)})
+            else:
+                page = await client.get(f"{API}/chat/sessions/{sid}/messages", params={"min_seq": seq})
+            assert page.status_code == 200, page.text
+            assert int(page.headers["X-Parley-Seq"]) >= seq
+            answer = next(m for m in page.json() if m["id"] == sent["answer_message_id"])
+            assert (answer["status"], answer["content"]) == ("complete", end["data"]["message"]["content"]), seen
+        session = await client.get(f"{API}/chat/sessions/{sid}", headers={"X-Parley-Seq": str(seq)})
+        assert session.json()["message_count"] == 4
+        for bad in ("-1", "x", "99999999999999999999"):
+            assert (await client.get(f"{API}/chat/sessions", headers={"X-Parley-Seq": bad})).status_code == 422, bad
+            assert (await client.get(f"{API}/chat/sessions", params={"min_seq": bad})).status_code == 422, bad

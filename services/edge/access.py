@@ -118,6 +118,12 @@ class Access:
             raise Unavailable(f"NATS did not answer: {exc or type(exc).__name__}") from None
         return msg.seq
 
+    async def last_seq_of_stream(self) -> int:
+        try:
+            return (await self.js.stream_info(CHAT_STREAM)).state.last_seq
+        except (NatsError, TimeoutError) as exc:
+            raise Unavailable(f"NATS did not answer: {exc or type(exc).__name__}") from None
+
     async def last_user_message(self, session_id: str) -> str | None:
         """Id of the session's newest user message (the default prompt to regenerate)."""
         event = await self.last_event(subjects.of_type(MessageSubmitted, session_id))

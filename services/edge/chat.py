@@ -42,7 +42,8 @@ from services.edge.errors import Invalid, NotFound, Unavailable
 log = logs.get("edge.chat")
 T = TypeVar("T")
 
-# Read-your-writes: how long a write waits for the projection before answering anyway.
+# Read-your-writes: how long a write (or a read given a sequence) waits for the projection
+# before answering anyway.
 READ_YOUR_WRITES_S = 2.0
 
 
@@ -95,6 +96,14 @@ class Chat:
             return codec.decode(msg.data)
         except (NatsError, TimeoutError, JsError, EventDecodeError) as exc:
             raise Unavailable(f"NATS: cannot read stored event {seq}: {exc}") from None
+
+    async def caught_up(self, seq: int) -> bool:
+        """Wait (briefly) until the projection has applied stream sequence ``seq``."""
+        if await db(queries.checkpoint(self.pool)) >= seq:
+            return True
+        # A number past the stream's end (a replaced stream, a stale client) must not stall every read.
+        seq = min(seq, await self.access.last_seq_of_stream())
+        return await db(queries.wait_for_seq(self.pool, seq, READ_YOUR_WRITES_S))
 
     # -- sessions ---------------------------------------------------------------------------------
 

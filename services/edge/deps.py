@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.edge.auth import Authenticator
@@ -28,6 +28,24 @@ def get_bridge(request: Request) -> Bridge:
     return request.app.state.bridge
 
 
+MAX_SEQ = 2**63 - 1
+SeqHeader = Annotated[
+    int | None, Header(alias="X-Parley-Seq", ge=0, le=MAX_SEQ, description="the newest stream sequence the client saw")
+]
+SeqQuery = Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="same as the X-Parley-Seq header")]
+
+
+async def read_after(
+    chat: Annotated[Chat, Depends(get_chat)], header: SeqHeader = None, min_seq: SeqQuery = None
+) -> int:
+    """Read-your-writes across both doors: a read given the sequence the client last saw (a socket
+    frame's ``seq``, a write's ``seq``) waits briefly until the projection has applied it."""
+    seq = max(header or 0, min_seq or 0)
+    if seq:
+        await chat.caught_up(seq)
+    return seq
+
+
 def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
@@ -49,3 +67,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BridgeDep = Annotated[Bridge, Depends(get_bridge)]
 User = Annotated[str, Depends(current_user)]
 Admin = Annotated[str, Depends(admin_user)]
+CaughtUp = Annotated[int, Depends(read_after)]

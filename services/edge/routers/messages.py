@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from services.edge.deps import ChatDep, User
+from services.edge.deps import CaughtUp, ChatDep, User
 from services.edge.inputs import MAX_PAGE, canonical_id
 from services.edge.route import CheckedRoute
 from services.edge.schemas import (
@@ -36,6 +36,7 @@ async def list_messages(
     session_id: str,
     chat: ChatDep,
     user: User,
+    _seen: CaughtUp,
     response: Response,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,

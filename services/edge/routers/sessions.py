@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from services.edge.deps import ChatDep, User
+from services.edge.deps import CaughtUp, ChatDep, User
 from services.edge.inputs import MAX_PAGE
 from services.edge.route import CheckedRoute
 from services.edge.schemas import ChatSession, SessionBody
@@ -24,6 +24,7 @@ async def create_session(chat: ChatDep, user: User, body: SessionBody | None = N
 async def list_sessions(
     chat: ChatDep,
     user: User,
+    _seen: CaughtUp,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     q: Annotated[str | None, Query(max_length=255, description="filter titles (case-insensitive)")] = None,
@@ -33,7 +34,7 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", response_model=ChatSession)
-async def get_session(session_id: str, chat: ChatDep, user: User) -> dict:
+async def get_session(session_id: str, chat: ChatDep, user: User, _seen: CaughtUp) -> dict:
     return await chat.get_session(user, session_id)
 
 

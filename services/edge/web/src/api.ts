@@ -44,8 +44,18 @@ function detailOf(body: unknown, fallback: string): string {
   return fallback;
 }
 
+/** Read-your-writes across the two doors: the newest stream sequence this page has seen (socket
+ * frames, write answers). Reads send it as X-Parley-Seq, so a read right after a socket's
+ * `completed` frame waits for the projection instead of showing the answer still streaming. */
+let seenSeq = 0;
+
+export function sawSeq(seq: unknown): void {
+  if (typeof seq === "number" && Number.isSafeInteger(seq) && seq > seenSeq) seenSeq = seq;
+}
+
 async function call(method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json" };
+  if (method === "GET" && seenSeq > 0) headers["X-Parley-Seq"] = String(seenSeq);
   const token = readToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -83,7 +93,9 @@ async function call(method: string, path: string, body?: unknown, timeoutMs = 15
 async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await call(method, path, body);
   if (response.status === 204) return undefined as T;
-  return (await response.json()) as T;
+  const parsed = (await response.json()) as T;
+  if (parsed !== null && typeof parsed === "object" && "seq" in parsed) sawSeq(parsed.seq);
+  return parsed;
 }
 
 export interface SessionPatch {

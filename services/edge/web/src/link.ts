@@ -2,7 +2,7 @@
 // back off with jitter between failures, ping to notice a dead network, and say what state it
 // is in. The frames themselves go to the caller (the conversation reducer).
 
-import { ApiError } from "./api";
+import { ApiError, sawSeq } from "./api";
 import { type BackoffPolicy, backoffDelay, defaultPolicy } from "./backoff";
 import { adviceFor, isFrame, type ServerFrame } from "./protocol";
 
@@ -174,6 +174,7 @@ export class Link {
         return; // not ours to crash on; the server never sends this
       }
       if (!isFrame(frame)) return;
+      sawSeq(frame.seq);
       if (frame.type === "connectionStatus" && frame.data.status === "live") {
         this.attempt = 0;
         this.patch({ phase: "live", attempt: 0 });
