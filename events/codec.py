@@ -7,8 +7,9 @@ from typing import Any
 
 import msgspec
 
-from events.errors import EventDecodeError
-from events.schema import EVENT_TYPES, ChatEvent, Event, TypingIndicator, type_tag, utcnow
+from events import subjects
+from events.errors import EventDecodeError, InvalidSubjectToken
+from events.schema import EVENT_TYPES, ChatEvent, Event, GenerationDelta, TypingIndicator, type_tag, utcnow
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ChatEvent)
@@ -20,17 +21,31 @@ _NAMESPACE = uuid.UUID("6f1c3c1e-3a53-4d0c-9a8f-2f4f6b7f1a10")
 
 
 def encode(event: Event | TypingIndicator) -> bytes:
+    if type(event) is GenerationDelta and event.session_id:
+        event = msgspec.structs.replace(event, session_id="")  # the subject carries it
     return _encoder.encode(event)
 
 
-def decode(data: bytes) -> ChatEvent:
-    """Decode one stored event; anything else raises ``EventDecodeError`` saying why."""
+def decode(data: bytes, subject: str | None = None) -> ChatEvent:
+    """Decode one stored event; anything else raises ``EventDecodeError`` saying why.
+
+    ``subject``: where it was stored. A ``generation.delta`` needs it (its session is named only
+    there), so pass ``msg.subject`` whenever decoding what a stream delivered.
+    """
     try:
-        return _decoder.decode(data)
+        event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise EventDecodeError(f"invalid event: {exc}") from None
     except msgspec.DecodeError as exc:
         raise EventDecodeError(f"malformed event JSON: {exc}") from None
+    if type(event) is GenerationDelta and not event.session_id:
+        if subject is None:
+            raise EventDecodeError("a generation.delta names its session in its subject: decode it with the subject")
+        try:
+            msgspec.structs.force_setattr(event, "session_id", subjects.session_of(subject))
+        except InvalidSubjectToken as exc:
+            raise EventDecodeError(str(exc)) from None
+    return event
 
 
 def decode_typing(data: bytes) -> TypingIndicator:
@@ -40,8 +55,11 @@ def decode_typing(data: bytes) -> TypingIndicator:
         raise EventDecodeError(f"invalid typing indicator: {exc}") from None
 
 
-def headers(event: Event) -> dict[str, str]:
-    """Publish headers: the event id doubles as JetStream's dedup id."""
+def headers(event: Event) -> dict[str, str] | None:
+    """Publish headers: the event id doubles as JetStream's dedup id. Deltas carry none: a
+    retried answer is a new attempt with new ids, so a delta is never published twice."""
+    if type(event) is GenerationDelta:
+        return None
     return {MSG_ID_HEADER: event.event_id}
 
 

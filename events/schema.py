@@ -132,6 +132,18 @@ class GenerationRestarted(Event, tag="generation.restarted"):
     reason: str = ""
 
 
+# Wire keys of a delta (one is stored per token or so, so every byte repeats).
+_DELTA_KEYS = {
+    "message_id": "m",
+    "attempt": "a",
+    "index": "i",
+    "token_index": "t",
+    "token_count": "n",
+    "delta": "d",
+    "occurred_at": "at",
+}
+
+
 class GenerationChunk(Event, tag="generation.chunk"):
     """One or more tokens, coalesced.
 
@@ -148,6 +160,29 @@ class GenerationChunk(Event, tag="generation.chunk"):
     delta: str
 
 
+class GenerationDelta(GenerationChunk, tag="generation.delta", kw_only=True, rename=_DELTA_KEYS, omit_defaults=True):
+    """A chunk as generation writes it now: short-lived, lean on the wire.
+
+    The same fields as ``GenerationChunk`` (a subclass: code matching chunks matches deltas), but
+    one is written per token or so, so the wire drops what repeats: short keys, no ``event_id``
+    (derivable from answer, attempt and index), no ``user_id`` (the session's owner), no
+    ``session_id`` (the subject names it: ``codec.decode(data, subject)`` fills it in). Deltas are
+    removed after ``PARLEY_DELTA_RETENTION_S``; the terminal event keeps the text and each token's
+    timing (``tokens``), so the permanent log alone replays the answer.
+    """
+
+    message_id: str
+    attempt: int = 1
+    index: int
+    token_index: int
+    token_count: int = 1
+    delta: str
+    occurred_at: datetime
+    event_id: str = ""
+    session_id: str = ""
+    user_id: str = ""
+
+
 class GenerationCompleted(Event, tag="generation.completed"):
     message_id: str
     content: str
@@ -162,6 +197,7 @@ class GenerationCompleted(Event, tag="generation.completed"):
     # What a reader of the end alone needs (events stored before these were added carry None):
     created_at: datetime | None = None  # when the answer was requested
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
+    tokens: str = ""  # every token's length and time: events.tokens (empty on older events)
 
 
 class GenerationFailed(Event, tag="generation.failed"):
@@ -180,6 +216,8 @@ class GenerationFailed(Event, tag="generation.failed"):
     # What a reader of the end alone needs (events stored before these were added carry None):
     created_at: datetime | None = None  # when the answer was requested
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
+    chunk_count: int = 0
+    tokens: str = ""  # every streamed token's length and time: events.tokens
 
 
 class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
@@ -198,6 +236,8 @@ class GenerationCancelled(Event, tag="generation.cancelled"):
     # What a reader of the end alone needs (events stored before these were added carry None):
     created_at: datetime | None = None  # when the answer was requested
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
+    chunk_count: int = 0
+    tokens: str = ""  # every streamed token's length and time: events.tokens
 
 
 ChatEvent = (
@@ -209,6 +249,7 @@ ChatEvent = (
     | GenerationStarted
     | GenerationRestarted
     | GenerationChunk
+    | GenerationDelta
     | GenerationCompleted
     | GenerationFailed
     | GenerationCancelRequested

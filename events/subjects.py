@@ -10,6 +10,7 @@ filter                                  selects
 ``parley.chat.*.generation.completed``  every completed answer
 ``parley.chat.*.generation.failed``     every error
 ``parley.chat.*.generation.*``          every generation event
+``parley.chat.*.generation.delta``      every token delta (short-lived: see streams.py)
 ``parley.chat.*.session.*``             every session lifecycle event
 ======================================  =============================================
 
@@ -23,6 +24,7 @@ from events.schema import (
     Event,
     GenerationCancelRequested,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     type_tag,
@@ -61,6 +63,7 @@ PROMPTS = of_type(GenerationRequested)
 COMPLETED = of_type(GenerationCompleted)
 ERRORS = of_type(GenerationFailed)
 CANCELS = of_type(GenerationCancelRequested)
+DELTAS = of_type(GenerationDelta)
 GENERATION = f"{ROOT}.*.generation.*"
 SESSIONS = f"{ROOT}.*.session.*"
 

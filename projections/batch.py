@@ -53,7 +53,7 @@ class Outcome:
 
 def decode(envelope: Envelope) -> ChatEvent:
     """The event in ``envelope``, checked against its subject; ``EventDecodeError`` says what is wrong."""
-    event = codec.decode(envelope.data)
+    event = codec.decode(envelope.data, envelope.subject)
     try:
         sid = subjects.session_of(envelope.subject)
     except InvalidSubjectToken as exc:

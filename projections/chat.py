@@ -179,8 +179,9 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             ended = lifecycle.evolve(answer, seq, event)
             if ended is None:
                 return []
-            if isinstance(event, GenerationCompleted):
-                ended = msgspec.structs.replace(ended, chunk_count=event.chunk_count or answer.chunk_count)
+            # Every end counts its chunks (failed/cancelled since deltas), so a rebuild after the
+            # deltas expired agrees; older events carry 0: keep what the chunks counted.
+            ended = msgspec.structs.replace(ended, chunk_count=event.chunk_count or answer.chunk_count)
             return [*_touch(rows, answer.session_id, seq, at), ended]
         case GenerationCancelRequested():
             return []  # the answer changes when generation.cancelled arrives; the checkpoint still moves

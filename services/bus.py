@@ -9,7 +9,7 @@ from nats.js.api import PubAck
 
 from events import codec, subjects
 from events.schema import Event
-from events.streams import CHAT_STREAM, StreamSettings
+from events.streams import StreamSettings
 from services import credentials
 from services.errors import StartupError
 from services.settings import Settings
@@ -44,12 +44,14 @@ async def publish(
     js: JetStreamContext, event: Event, *, ack_timeout: float = 5.0, headers: dict[str, str] | None = None
 ) -> PubAck:
     """Store one event and wait for its ack (the event id is JetStream's dedup id); ``headers``
-    are added to the event's own (a prompt's trace context)."""
+    are added to the event's own (a prompt's trace context). No ``Nats-Expected-Stream`` header:
+    the subjects belong to one stream, and every stored header costs bytes forever."""
     own = codec.headers(event)
+    if headers:
+        own = (own or {}) | headers
     return await js.publish(
         subjects.for_event(event),
         codec.encode(event),
         timeout=ack_timeout,
-        stream=CHAT_STREAM,
-        headers=own | headers if headers else own,
+        headers=own,
     )

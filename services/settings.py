@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     duplicate_window_s: float = env(
         "PARLEY_DUPLICATE_WINDOW_S", "JetStream dedup window for idempotent sends.", default=120.0, gt=0
     )
+    delta_retention_s: float = env(
+        "PARLEY_DELTA_RETENTION_S",
+        "How long token deltas stay in the stream for live delivery and resume; terminal events keep the"
+        " text and token timing for good (0: keep deltas too).",
+        default=3600.0,
+        ge=0,
+    )
 
     # -- edge -------------------------------------------------------------------------------------
     host: str = env("PARLEY_HOST", "Address the edge listens on.", default="127.0.0.1")

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from events import codec
+from events import codec, subjects
 from events.errors import EventDecodeError
 from events.schema import (
     EVENT_TYPES,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     MessageSubmitted,
     SessionCreated,
@@ -47,6 +48,7 @@ SAMPLES = {
         "token_count": 2,
         "delta": "lo",
     },
+    "generation.delta": {"message_id": "a-1", "attempt": 2, "index": 3, "token_index": 7, "delta": "lo"},
     "generation.completed": {
         "message_id": "a-1",
         "content": "hello",
@@ -76,7 +78,7 @@ def test_every_event_round_trips(event_type):
     event = codec.make(event_type, **BASE, **SAMPLES[type_tag(event_type)])
     data = codec.encode(event)
     assert json.loads(data)["type"] == type_tag(event_type)
-    assert codec.decode(data) == event
+    assert codec.decode(data, subjects.for_event(event)) == event
 
 
 def test_every_event_carries_the_common_ids():
@@ -103,6 +105,38 @@ def test_derived_ids_are_stable_and_distinct():
 def test_headers_carry_the_event_id_for_dedup():
     event = codec.make(GenerationFailed, **BASE, message_id="a", error_kind="timeout", error_message="slow")
     assert codec.headers(event) == {"Nats-Msg-Id": event.event_id}
+
+
+def _delta(**fields) -> GenerationDelta:
+    values = {"session_id": "s-1", "message_id": "a-1", "index": 4, "token_index": 9, "delta": " wo"}
+    return GenerationDelta(occurred_at=datetime(2026, 11, 30, 16, 2, 44, 123456, tzinfo=UTC), **{**values, **fields})
+
+
+def test_a_delta_is_a_chunk_with_a_lean_wire():
+    delta = _delta()
+    assert isinstance(delta, GenerationChunk) and delta.attempt == 1 and delta.token_count == 1
+    raw = json.loads(codec.encode(delta))
+    # short keys, defaults and derivable ids left out, the session named by the subject only
+    assert raw == {
+        "type": "generation.delta",
+        "m": "a-1",
+        "i": 4,
+        "t": 9,
+        "d": " wo",
+        "at": "2026-11-30T16:02:44.123456Z",
+    }
+    assert codec.headers(delta) is None
+    assert subjects.for_event(delta) == "parley.chat.s-1.generation.delta"
+
+
+def test_a_delta_takes_its_session_from_the_subject():
+    data = codec.encode(_delta(attempt=2, token_count=3))
+    decoded = codec.decode(data, "parley.chat.s-1.generation.delta")
+    assert decoded == _delta(attempt=2, token_count=3) and decoded.session_id == "s-1"
+    with pytest.raises(EventDecodeError, match="subject"):
+        codec.decode(data)
+    with pytest.raises(EventDecodeError, match="subject"):
+        codec.decode(data, "elsewhere")
 
 
 def test_decoder_rejects_unknown_type():
@@ -162,6 +196,9 @@ def test_json_schema_describes_every_event():
     assert set(schema["types"]) == {type_tag(t) for t in EVENT_TYPES}
     for event_type in EVENT_TYPES:
         definition = schema["$defs"][event_type.__name__]
+        if event_type is GenerationDelta:  # the lean wire: ids derived, session in the subject
+            assert definition["required"] == ["type", "m", "i", "t", "d", "at"]
+            continue
         assert "event_id" in definition["required"]
     # A schema consumers can use as-is: valid JSON, and the event JSON validates against it.
     msgspec.json.decode(msgspec.json.encode(schema))

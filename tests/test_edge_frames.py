@@ -15,6 +15,7 @@ from events.schema import (
     GenerationCancelRequested,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -72,6 +73,9 @@ ONE_OF_EACH = [
     ),
     ev(GenerationFailed, message_id=AID, error_kind="timeout", error_message="slow", partial_content="he"),
     ev(GenerationCancelled, message_id=AID, partial_content="he"),
+    GenerationDelta(
+        session_id=SID, occurred_at=T0, message_id=AID, attempt=2, index=0, token_index=0, token_count=2, delta="he"
+    ),
 ]
 
 
@@ -109,6 +113,8 @@ def test_user_message_and_pending_answer_are_chat_messages():
 def test_token_frame_carries_both_counters():
     data = frames.for_event(ONE_OF_EACH[7], 20)["data"]
     assert data == {"event": "token", "delta": "he", "index": 0, "token_index": 0, "token_count": 2, "attempt": 2}
+    # an old chunk and a new delta with the same content make the same frame
+    assert frames.for_event(ONE_OF_EACH[-1], 20) == frames.for_event(ONE_OF_EACH[7], 20)
 
 
 def test_final_messages_keep_usage_timings_and_partial_text():

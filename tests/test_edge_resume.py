@@ -9,7 +9,9 @@ import random
 
 import httpx
 import websockets
+from nats.js.errors import NotFoundError
 
+from events.streams import CHAT_STREAM
 from tests.support.sockets import until, ws_url
 
 API = "/api/v1"
@@ -148,3 +150,38 @@ async def test_cross_edge_delivery(make_system):
     chunks = [f["data"] for f in frames if f["type"] == "messageUpdate" and f["data"]["event"] == "token"]
     assert_exact_cover(chunks, 20)
     assert frames[-1]["data"]["event"] == "completed"
+
+
+async def test_a_resume_after_the_deltas_expired_still_gets_the_whole_answer(make_system, js):
+    """Across the split: a socket leaves mid-answer, the answer ends and its deltas expire, the
+    socket resumes from its last seq. Its terminal frame holds the whole text, which continues
+    what the socket showed before."""
+    system = make_system(env_extra={"PARLEY_DELTA_RETENTION_S": "1"})
+    url = system.edge_urls[0]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        session = (await client.post(f"{API}/chat/sessions")).json()
+        sid, last = session["id"], session["last_seq"]
+        sent = await client.post(f"{API}/chat/sessions/{sid}/messages", json={"content": "[[tokens:60]] [[rate:60]]"})
+        answer_id = sent.json()["answer_message_id"]
+        shown = ""
+        async with websockets.connect(ws_url(url, f"{API}/chat/websocket/{sid}?after_seq={last}")) as ws:
+            while shown.count("tok") < 10:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if frame["seq"] is not None:
+                    last = frame["seq"]
+                if frame["message_id"] == answer_id and frame["data"].get("event") == "token":
+                    shown += frame["data"]["delta"]
+        for _ in range(100):  # the answer ends; then the sweeper removes its deltas
+            await asyncio.sleep(0.2)
+            try:
+                await js.get_msg(CHAT_STREAM, subject=f"parley.chat.{sid}.generation.delta", direct=True)
+            except NotFoundError:
+                break
+        else:
+            raise AssertionError("the deltas did not expire")
+        async with websockets.connect(ws_url(url, f"{API}/chat/websocket/{sid}?after_seq={last}")) as ws:
+            final = await until(ws, lambda f: f["message_id"] == answer_id and f["data"].get("event") == "completed")
+        content = final["data"]["message"]["content"]
+        assert content == " ".join(f"tok{i}" for i in range(60)) and content.startswith(shown)
+        stored = (await client.get(f"{API}/chat/sessions/{sid}/messages")).json()
+        assert next(m for m in stored if m["id"] == answer_id)["content"] == content

@@ -11,6 +11,7 @@ from events.schema import (
     GenerationCancelRequested,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -116,7 +117,9 @@ def test_a_full_answer_yields_started_chunks_and_completed_with_the_joined_conte
         AddChunk(Chunk(1, 2, 2, " world")),
         Complete("local", "m1", usage, timings, "stop"),
     )
-    assert [type(e) for e in events] == [GenerationStarted, GenerationChunk, GenerationChunk, GenerationCompleted]
+    # chunks are written as short-lived deltas (a GenerationChunk subclass)
+    assert [type(e) for e in events] == [GenerationStarted, GenerationDelta, GenerationDelta, GenerationCompleted]
+    assert all(isinstance(e, GenerationChunk) for e in events[1:3])
     done = events[-1]
     assert done.content == "Hello world" and done.chunk_count == 2 and done.usage == usage and done.timings == timings
     assert state.status == "complete"  # events.model's vocabulary (was phase "ended", "generation.completed")

@@ -7,10 +7,12 @@ import time
 
 import pytest
 
-from events import subjects
+from events import subjects, tokens
 from events.schema import (
     GenerationCancelled,
+    GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -20,6 +22,7 @@ from events.streams import CHAT_STREAM
 from services.generation import config
 from services.generation.config import Limits, LlmConfig
 from services.generation.consumer import DURABLE
+from services.generation.sweeper import Sweeper
 from services.generation.worker import Worker
 from services.scripted_llm import ScriptedLLM
 from services.settings import load
@@ -97,6 +100,42 @@ async def test_a_prompt_yields_ordered_chunks_and_one_completed_event(js, worker
     # the prompt is acked: nothing left pending on the work queue
     info = await js.consumer_info(CHAT_STREAM, DURABLE)
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_the_permanent_log_alone_replays_every_token_at_its_time(nc, js, workers, llm):
+    """Deltas are short-lived: the terminal event keeps each token's time (within 1 ms of the
+    delta that carried it live) and which chunk carried it."""
+    await workers(PARLEY_CHUNK_FLUSH_MS="0")  # every token its own delta, cut the moment it arrives
+    sid = await new_session(js)
+    _, aid = await send(js, sid, "[[tokens:30]] [[rate:50]]")
+    events = await wait_ended(js, sid, aid)
+    live, done = chunks(events), ended(events)
+    assert len(live) == 30 and all(type(d) is GenerationDelta for d in live)
+    replayed = tokens.decode(done.content, done.tokens)
+    assert [t.text for t in replayed] == [d.delta for d in live]
+    assert [t.chunk for t in replayed] == [d.index for d in live]
+    assert max(abs((t.at - d.occurred_at).total_seconds()) for t, d in zip(replayed, live, strict=True)) <= 0.001
+    times = [t.at for t in replayed]
+    assert times == sorted(times) and (times[-1] - times[0]).total_seconds() >= 0.5  # 30 tokens at 50/s
+
+    await Sweeper(nc, retention_s=0).sweep()  # the deltas expire
+    stored = [e for _, e in await events_of(js, sid)]
+    assert not any(isinstance(e, GenerationChunk) for e in stored)
+    (kept,) = [e for e in stored if isinstance(e, GenerationCompleted)]
+    assert tokens.decode(kept.content, kept.tokens) == replayed
+
+
+async def test_token_timing_keeps_the_chunks_of_a_coalesced_stream(js, workers, llm):
+    await workers()
+    sid = await new_session(js)
+    _, aid = await send(js, sid, "[[tokens:60]] [[rate:1000]]")
+    events = await wait_ended(js, sid, aid)
+    live, done = chunks(events), ended(events)
+    replayed = tokens.decode(done.content, done.tokens)
+    assert len(replayed) == 60 and len(live) < 60
+    for delta in live:
+        carried = [t for t in replayed if t.chunk == delta.index]
+        assert len(carried) == delta.token_count and "".join(t.text for t in carried) == delta.delta
 
 
 async def test_two_workers_share_the_load_and_answer_each_prompt_once(js, workers, llm):

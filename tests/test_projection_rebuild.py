@@ -3,10 +3,18 @@ the incrementally built tables, compared whole."""
 
 from __future__ import annotations
 
+import json
 import signal
+import uuid
+from pathlib import Path
 
+from events import codec, tokens
+from events.schema import GenerationDelta, GenerationRequested, MessageSubmitted, Timings, Usage
 from events.streams import CHAT_STREAM
 from projections import queries
+from services.generation import answer
+from services.generation.coalescer import Chunk
+from services.generation.sweeper import Sweeper
 from tests.test_batch import dump
 from tests.test_chat import Conversation
 from tests.test_projection_worker import conversation_events, publish, running, start_process, wait_exit
@@ -51,3 +59,75 @@ async def test_rebuild_of_an_empty_stream(nats, js, db, database_url, tmp_path):
     assert await wait_exit(proc) == 0
     assert "rebuilt chat: 0 events" in (tmp_path / "projections.log").read_text()
     assert await queries.checkpoint(db) == 0
+
+
+# Written by the code before deltas (commit 532bc38): see tests/data/record_stream_before_deltas.py.
+BEFORE_DELTAS = Path(__file__).parent / "data" / "stream_before_deltas.jsonl"
+
+
+def answered_today(sid: str, user: str, pieces: list[str], end: str) -> list:
+    """A message and its answer as today's generation writes them: deltas, then a terminal event
+    with the text, the chunk count and every token's timing."""
+    prompt = codec.make(MessageSubmitted, session_id=sid, user_id=user, message_id=str(uuid.uuid4()), content="q")
+    request = codec.make(
+        GenerationRequested,
+        session_id=sid,
+        user_id=user,
+        message_id=str(uuid.uuid4()),
+        prompt_message_id=prompt.message_id,
+    )
+    recorder = tokens.Recorder()
+    state, out = answer.Answer.of(request), [prompt, request]
+    commands: list = [answer.Start("local", "scripted", "w1")]
+    for i, piece in enumerate(pieces):
+        recorder.token(piece, 1_796_054_564_000 + 30 * i)
+        recorder.chunk(i)
+        commands.append(answer.AddChunk(Chunk(i, i, 1, piece)))
+    timings = Timings(time_to_first_token_ms=3, total_ms=90)
+    if end == "completed":
+        commands.append(
+            answer.Complete(
+                "local", "scripted", Usage(completion_tokens=len(pieces)), timings, "stop", recorder.encode()
+            )
+        )
+    else:
+        commands.append(answer.Cancel(timings, recorder.encode()))
+    for command in commands:
+        for event in answer.decide(state, command):
+            state = answer.evolve(state, event)
+            out.append(event)
+    return out
+
+
+async def test_a_stream_from_before_deltas_rebuilds_identically_after_the_deltas_expire(
+    nats, nc, js, db, database_url, tmp_path
+):
+    old = [json.loads(line) for line in BEFORE_DELTAS.read_text().splitlines()]
+    for m in old:  # the stored bytes and headers, as the old code wrote them
+        await js.publish(m["subject"], m["data"].encode(), headers=m["headers"])
+    sid = old[0]["subject"].split(".")[2]
+    user = json.loads(old[0]["data"])["user_id"]
+    new = answered_today(sid, user, ["To", "day", "'s"], "completed")
+    new += answered_today(sid, user, ["cut", " short"], "cancelled")
+    assert sum(isinstance(e, GenerationDelta) for e in new) == 5
+    async with running(nats, database_url, tmp_path):
+        last = await publish(js, new)
+        assert await queries.wait_for_seq(db, last, 10)
+    incremental = await dump(db)
+    assert not incremental["dead"] and len(incremental["messages"]) == 3 + 4 + 2 * 2
+    page, _ = await queries.list_messages(db, sid)
+    assert [m["status"] for m in page if m["role"] == "assistant"] == [
+        "complete", "failed", "cancelled", "complete", "complete", "cancelled"
+    ]  # fmt: skip
+    assert page[-3]["content"] == "Today's" and page[-1]["content"] == "cut short"
+    chunk_counts = await db.fetch("SELECT chunk_count FROM messages WHERE role = 'assistant' ORDER BY created_seq")
+    assert [r[0] for r in chunk_counts][-2:] == [3, 2]
+
+    # The deltas expire; the old chunks stay (their answers carry no token timing).
+    assert await Sweeper(nc, retention_s=0).sweep() == 5
+    info = await js.stream_info(CHAT_STREAM)
+    assert info.state.messages == len(old) + len(new) - 5
+
+    proc = start_process(nats, database_url, tmp_path, "rebuild", PARLEY_PROJECTION_BATCH="500")
+    assert await wait_exit(proc) == 0, (tmp_path / "projections.log").read_text()
+    assert await dump(db) == incremental

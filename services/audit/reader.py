@@ -22,7 +22,7 @@ BATCH = 512
 
 def stored(msg) -> StoredEvent:
     try:
-        event = codec.decode(msg.data)
+        event = codec.decode(msg.data, msg.subject)
     except EventDecodeError:
         event = None
     return StoredEvent(

@@ -84,5 +84,5 @@ class LagSampler:
         oldest = None
         if measured.checkpoint < measured.stream_last_seq:
             msg = await self._js.get_msg(CHAT_STREAM, seq=measured.checkpoint + 1, direct=True)
-            oldest = codec.decode(msg.data).occurred_at.timestamp()
+            oldest = codec.decode(msg.data, msg.subject).occurred_at.timestamp()
         return Sample(at, measured.stream_last_seq, measured.checkpoint, oldest)

@@ -104,7 +104,7 @@ class Access:
         except (NatsError, TimeoutError) as exc:  # timeouts, no JetStream, connection closed
             raise Unavailable(f"NATS did not answer: {exc or type(exc).__name__}") from None
         try:
-            return codec.decode(msg.data)
+            return codec.decode(msg.data, msg.subject)
         except EventDecodeError:
             return None
 

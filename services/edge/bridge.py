@@ -99,7 +99,7 @@ class Bridge:
             return
         self.last_seq = max(self.last_seq, seq)
         try:
-            event = codec.decode(msg.data)
+            event = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
             metrics.ERRORS.labels("undecodable_event").inc()
             log.warning("undecodable event", stream_seq=seq, subject=msg.subject, error=str(exc))

@@ -93,7 +93,7 @@ class Chat:
         """The event stored at ``seq`` (what a deduplicated publish had stored first)."""
         try:
             msg = await self.js.get_msg(CHAT_STREAM, seq=seq, direct=True)
-            return codec.decode(msg.data)
+            return codec.decode(msg.data, msg.subject)
         except (NatsError, TimeoutError, JsError, EventDecodeError) as exc:
             raise Unavailable(f"NATS: cannot read stored event {seq}: {exc}") from None
 

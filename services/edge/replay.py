@@ -80,7 +80,7 @@ async def events_after(
                 meta = msg.metadata
                 seq = meta.sequence.stream
                 try:
-                    event: ChatEvent | None = codec.decode(msg.data)
+                    event: ChatEvent | None = codec.decode(msg.data, msg.subject)
                 except EventDecodeError as exc:
                     log.warning(
                         "undecodable event skipped in replay", session_id=session_id, stream_seq=seq, error=str(exc)

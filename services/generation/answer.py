@@ -18,12 +18,14 @@ from events.schema import (
     GenerationCancelled,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
     GenerationStarted,
     Timings,
     Usage,
+    utcnow,
 )
 from services.generation.coalescer import Chunk
 from services.generation.config import LlmConfig
@@ -114,6 +116,7 @@ class Start:
 @dataclass(frozen=True, slots=True)
 class AddChunk:
     chunk: Chunk
+    at: datetime | None = None  # when it was cut (default: now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class Complete:
     usage: Usage
     timings: Timings
     finish_reason: str | None = None
+    tokens: str = ""  # events.tokens encoding of the streamed tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +136,13 @@ class Fail:
     timings: Timings = field(default_factory=Timings)
     provider: str | None = None
     model: str | None = None
+    tokens: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
     timings: Timings = field(default_factory=Timings)
+    tokens: str = ""
 
 
 Command = Start | AddChunk | Complete | Fail | Cancel
@@ -205,10 +211,12 @@ def decide(state: Answer, command: Command) -> list[Event]:
                 raise AnswerStateError("chunk before start")
             if chunk.index != state.chunk_count or chunk.token_index != state.token_count:
                 raise AnswerStateError(f"chunk {chunk.index}/{chunk.token_index} out of order")
+            # No event id: a delta is never republished (a retry is a new attempt).
             return [
-                codec.make(
-                    GenerationChunk,
-                    **_base(state, "chunk", chunk.index),
+                GenerationDelta(
+                    session_id=state.session_id,
+                    message_id=state.message_id,
+                    occurred_at=command.at or utcnow(),
                     attempt=state.attempt,
                     index=chunk.index,
                     token_index=chunk.token_index,
@@ -228,6 +236,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     timings=command.timings,
                     finish_reason=command.finish_reason,
                     chunk_count=state.chunk_count,
+                    tokens=command.tokens,
                 )
             ]
         case Fail():
@@ -242,6 +251,8 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     llm_model=command.model or state.model,
                     timings=command.timings,
                     usage=_partial_usage(state),
+                    chunk_count=state.chunk_count,
+                    tokens=command.tokens,
                 )
             ]
         case Cancel():
@@ -254,6 +265,8 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     llm_model=state.model,
                     timings=command.timings,
                     usage=_partial_usage(state),
+                    chunk_count=state.chunk_count,
+                    tokens=command.tokens,
                 )
             ]
         case _:

@@ -57,7 +57,7 @@ class Cancels:
 
     async def _on_message(self, msg: Msg) -> None:
         try:
-            event = codec.decode(msg.data)
+            event = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
             log.warning("undecodable cancel ignored", subject=msg.subject, error=str(exc))
             return

@@ -195,7 +195,7 @@ async def load(js: JetStreamContext, session_id: str, *, fetch_timeout_s: float 
             for msg in msgs:
                 remaining -= 1
                 try:
-                    events.append((msg.metadata.sequence.stream, codec.decode(msg.data)))
+                    events.append((msg.metadata.sequence.stream, codec.decode(msg.data, msg.subject)))
                 except EventDecodeError as exc:
                     log.warning("skipped undecodable event", subject=msg.subject, error=str(exc))
         return events

@@ -10,7 +10,6 @@ from nats.js import JetStreamContext
 
 from events import codec, subjects
 from events.schema import Event
-from events.streams import CHAT_STREAM
 from services import bus, tracing
 
 
@@ -27,7 +26,7 @@ class Publisher:
     async def send(self, event: Event) -> None:
         """Publish without waiting for the ack."""
         future = await self.js.publish_async(
-            subjects.for_event(event), codec.encode(event), stream=CHAT_STREAM, headers=codec.headers(event)
+            subjects.for_event(event), codec.encode(event), headers=codec.headers(event)
         )
         self.pending.append(future)
         self.sent += 1

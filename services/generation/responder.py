@@ -13,14 +13,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from events import codec, subjects
+from events import codec, subjects, tokens
 from events.errors import EventDecodeError
 from events.schema import (
     GenerationCancelled,
@@ -119,7 +119,7 @@ class Responder:
 
     async def handle(self, msg: Msg) -> None:
         try:
-            request = codec.decode(msg.data)
+            request = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
             raise PoisonMessage(str(exc)) from None
         if not isinstance(request, GenerationRequested):
@@ -229,9 +229,12 @@ class Responder:
                 await publisher.send(event)
         return state
 
-    async def _chunks(self, state: Answer, chunks: list[Chunk], publisher: Publisher) -> Answer:
+    async def _chunks(
+        self, state: Answer, chunks: list[Chunk], publisher: Publisher, recorder: tokens.Recorder, at: datetime | None
+    ) -> Answer:
         for chunk in chunks:
-            state = await self._apply(state, answer.AddChunk(chunk), publisher)
+            recorder.chunk(chunk.token_index)
+            state = await self._apply(state, answer.AddChunk(chunk, at), publisher)
         return state
 
     async def _answer(
@@ -255,6 +258,7 @@ class Responder:
         if begin.restarted:
             bound.warning("answer restarted", attempt=begin.attempt)
         progress = Progress(started=time.monotonic())
+        recorder = tokens.Recorder()  # failover happens before the first token: one per attempt
         failures: list[ProviderFailure] = []
         for name, candidate_model in candidates:
             if cancel.requested:
@@ -277,7 +281,7 @@ class Responder:
                 bound.info("context trimmed to fit", dropped=fitted.dropped, prompt_tokens=fitted.tokens)
             state = replace(state, context_dropped=fitted.dropped)
             state, result = await self._stream(
-                state, provider, candidate_model, fitted.messages, call, cancel, publisher, progress
+                state, provider, candidate_model, fitted.messages, call, cancel, publisher, progress, recorder
             )
             match result:
                 case Finished(done=done):
@@ -292,6 +296,7 @@ class Responder:
                         usage,
                         progress.timings(),
                         done.finish_reason,
+                        recorder.encode(state.token_count),
                     )
                     state = await self._apply(state, command, publisher, terminal=True)
                     bound.info(
@@ -317,7 +322,12 @@ class Responder:
                     continue
                 case Broke(failure=failure):
                     command = answer.Fail(
-                        failure.kind, str(failure), progress.timings(), provider.name, candidate_model
+                        failure.kind,
+                        str(failure),
+                        progress.timings(),
+                        provider.name,
+                        candidate_model,
+                        recorder.encode(state.token_count),
                     )
                     await self._apply(state, command, publisher, terminal=True)
                     bound.warning(
@@ -335,13 +345,15 @@ class Responder:
                         progress.timings(),
                         provider.name,
                         candidate_model,
+                        recorder.encode(state.token_count),
                     )
                     await self._apply(state, command, publisher, terminal=True)
                     return
                 case _:
                     raise TypeError(f"unknown stream result {result!r}")
         if cancel.requested:
-            state = await self._apply(state, answer.Cancel(progress.timings()), publisher, terminal=True)
+            command = answer.Cancel(progress.timings(), recorder.encode(state.token_count))
+            state = await self._apply(state, command, publisher, terminal=True)
             latency = None if cancel.requested_at is None else round((time.time() - cancel.requested_at) * 1000)
             bound.info("answer cancelled", partial_chars=len(state.content), cancel_to_end_ms=latency)
             return
@@ -370,6 +382,7 @@ class Responder:
         cancel: Cancel,
         publisher: Publisher,
         progress: Progress,
+        recorder: tokens.Recorder,
     ) -> tuple[Answer, Finished | Broke | Stopped | Crashed]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -412,7 +425,7 @@ class Responder:
                             item = await queue.get()
                 except TimeoutError:
                     coalescer, chunks = step(coalescer, Tick(loop.time()))
-                    state = await self._chunks(state, chunks, publisher)
+                    state = await self._chunks(state, chunks, publisher, recorder, None)
                     continue
                 if isinstance(item, Delta):
                     now = loop.time()
@@ -420,13 +433,18 @@ class Responder:
                         progress.first_token = time.monotonic()
                         tracing.first_token()
                     progress.tokens += 1
+                    # One clock reading dates the token and a chunk it cuts at once: the
+                    # terminal event's timing then equals what the live deltas said.
+                    wall_ns = time.time_ns()
+                    recorder.token(item.text, round(wall_ns / 1e6))
                     coalescer, chunks = step(coalescer, Token(item.text, now))
-                    state = await self._chunks(state, chunks, publisher)
+                    at = datetime.fromtimestamp(wall_ns / 1e9, UTC) if chunks else None
+                    state = await self._chunks(state, chunks, publisher, recorder, at)
                     continue
                 # Whatever ends the stream, the tokens already received go out first: the
                 # terminal event's content (or partial content) equals the chunks joined.
                 coalescer, chunks = step(coalescer, End())
-                state = await self._chunks(state, chunks, publisher)
+                state = await self._chunks(state, chunks, publisher, recorder, None)
                 if isinstance(item, Done):
                     return state, Finished(item)
                 if item is _CANCELLED:

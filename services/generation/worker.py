@@ -15,6 +15,7 @@ from services.generation.cancels import Cancels
 from services.generation.consumer import Consumer
 from services.generation.providers import Providers, from_settings
 from services.generation.responder import Responder, worker_id
+from services.generation.sweeper import Sweeper
 from services.settings import Settings
 
 log = logs.get("generation")
@@ -38,6 +39,7 @@ class Worker:
         self.live: config.LiveConfig | None = None
         self.cancels: Cancels | None = None
         self.consumer: Consumer | None = None
+        self.sweeper: Sweeper | None = None
 
     async def start(self) -> Worker:
         self.nc = await bus.connect(self.nats_url, f"parley-generation-{self.id}")
@@ -49,6 +51,7 @@ class Worker:
         self.cancels = await Cancels().start(self.nc)
         responder = Responder(js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id)
         self.consumer = await Consumer(js, responder, self.settings).start()
+        self.sweeper = Sweeper(self.nc, self.settings.delta_retention_s).start()
         log.info(
             "generation worker ready",
             worker_id=self.id,
@@ -60,6 +63,8 @@ class Worker:
         return self
 
     async def stop(self, grace_s: float = 5.0) -> None:
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         if self.consumer is not None:
             await self.consumer.stop(grace_s)
         if self.cancels is not None:

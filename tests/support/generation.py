@@ -82,7 +82,7 @@ async def events_of(js: JetStreamContext, sid: str) -> list[tuple[int, ChatEvent
             for msg in await sub.fetch(min(remaining, 512), timeout=5):
                 remaining -= 1
                 try:
-                    out.append((msg.metadata.sequence.stream, codec.decode(msg.data)))
+                    out.append((msg.metadata.sequence.stream, codec.decode(msg.data, msg.subject)))
                 except EventDecodeError:  # the poison-prompt test stores garbage on purpose
                     continue
         return out
