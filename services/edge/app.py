@@ -29,7 +29,7 @@ from services.edge.route import validation_errors
 from services.edge.routers import exports, health, llm, messages, search, sessions, sockets, usage
 from services.edge.web import SinglePageApp, dist_dir
 from services.errors import StartupError
-from services.generation import config, providers
+from services.generation import config
 from services.settings import Settings, load
 
 log = logs.get("edge")
@@ -98,12 +98,10 @@ def create_app(settings: Settings) -> FastAPI:
             await nc.close()
             raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
         llm_config = await config.LiveConfig(config.from_settings(settings)).start(js, first_value_s=2.0)
-        llm_providers = providers.from_settings(settings, rt.local_base_url, retries=0)
         chat = Chat(nc=nc, js=js, pool=pool, limits=lambda: limits_of(settings, llm_config.current))
         bridge = Bridge(nc, js, on_deleted=chat.access.forget)
         await bridge.start()
         app.state.llm_config = llm_config
-        app.state.providers = llm_providers
         app.state.settings = settings
         app.state.auth = auth
         app.state.nc = nc
@@ -122,7 +120,6 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await bridge.stop()
             await llm_config.stop()
-            await llm_providers.aclose()
             await pool.close()
             await nc.close()
             log.info("edge stopped", pid=os.getpid())

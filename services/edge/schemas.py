@@ -6,7 +6,11 @@ checked by ``commands`` (413).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import operator
+import types
+from functools import cache
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -14,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from events import model
 from events.schema import SessionSettings
 from services.edge.commands import MAX_CLIENT_MESSAGE_ID, MAX_MODEL, MAX_TITLE
+from services.generation import config, status
+from services.generation.providers import Health
 from services.settings import Provider
 
 
@@ -57,12 +63,27 @@ class ProcessLlmBody(Body):
     llm_model: str | None = Field(None, min_length=1, max_length=MAX_MODEL)
 
 
-def model_of(struct: type[msgspec.Struct]) -> type[BaseModel]:
-    """A pydantic model of a read-model Struct, for FastAPI's responses and OpenAPI document:
-    the shape itself is defined once, in ``events.model``."""
+def _pydantic(kind: Any) -> Any:
+    """``kind`` with every msgspec Struct in it replaced by its pydantic model."""
+    origin, args = get_origin(kind), get_args(kind)
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return model_of(kind)
+    if origin is Annotated:  # msgspec's own constraints: these models only describe responses
+        return _pydantic(args[0])
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, (_pydantic(a) for a in args))
+    if origin in (list, tuple):
+        return list[_pydantic(args[0])]
+    return kind
+
+
+@cache
+def model_of(struct: type[msgspec.Struct], name: str | None = None) -> type[BaseModel]:
+    """A pydantic model of a msgspec Struct, for FastAPI's responses and OpenAPI document: the
+    shape itself is defined once, as the Struct."""
     fields: dict[str, Any] = {}
     for f in msgspec.structs.fields(struct):
-        kind = model_of(f.type) if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct) else f.type
+        kind = _pydantic(f.type)
         if f.default is not msgspec.NODEFAULT:
             default = Field(default_factory=kind) if isinstance(f.default, msgspec.Struct) else f.default
         elif f.default_factory is not msgspec.NODEFAULT:
@@ -72,7 +93,7 @@ def model_of(struct: type[msgspec.Struct]) -> type[BaseModel]:
         fields[f.name] = (kind, default)
     # Responses always carry every field: the OpenAPI output schema says so (generated types need no "?").
     config = ConfigDict(json_schema_serialization_defaults_required=True)
-    return create_model(struct.__name__, __config__=config, __doc__=struct.__doc__, **fields)
+    return create_model(name or struct.__name__, __config__=config, __doc__=struct.__doc__, **fields)
 
 
 ChatSession = model_of(model.ChatSession)
@@ -94,3 +115,31 @@ class ProcessLlmAccepted(BaseModel):
 class CancelAccepted(BaseModel):
     message_id: str
     seq: int
+
+
+# -- /llm/* ---------------------------------------------------------------------------------------
+
+ProviderStatus = model_of(status.ProviderStatus)
+
+
+class ProviderModels(BaseModel):
+    provider: str
+    default_model: str | None
+    models: list[str]
+    error: str | None
+
+
+class LlmHealth(BaseModel):
+    ok: bool
+    default_provider: str
+    providers: list[model_of(Health)]  # type: ignore[valid-type]
+
+
+class _ConfigState(config.LlmConfig, frozen=True, kw_only=True):
+    """The LLM configuration in force, its KV revision, and whether it is stored (else from settings)."""
+
+    revision: int
+    stored: bool
+
+
+LlmConfigState = model_of(_ConfigState, "LlmConfigState")

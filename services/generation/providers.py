@@ -135,6 +135,7 @@ class Provider:
             transport=transport,
         )
         self._health = Health(provider=name, base_url=self.base_url, default_model=default_model)
+        self.models: list[str] = []  # from the latest successful health check
 
     def __repr__(self) -> str:
         return f"Provider({self.name!r}, {self.base_url!r})"
@@ -167,10 +168,10 @@ class Provider:
             raise ProviderError(f"{self.name}: malformed model list: {exc}", provider=self.name) from None
 
     async def health(self) -> Health:
-        """Check now: latency of ``GET /models``, and the error if it failed."""
+        """Check now: latency of ``GET /models``, and the error if it failed (``models`` keeps the list)."""
         started = time.perf_counter()
         try:
-            await self.list_models()
+            self.models = await self.list_models()
         except ProviderFailure as exc:
             self._health.ok, self._health.error = False, str(exc)
             self.note_error(str(exc))

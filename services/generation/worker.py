@@ -10,7 +10,7 @@ from typing import Any
 
 from events import streams
 from services import bus, logs
-from services.generation import config
+from services.generation import config, status
 from services.generation.cancels import Cancels
 from services.generation.consumer import Consumer
 from services.generation.providers import Providers, from_settings
@@ -40,6 +40,7 @@ class Worker:
         self.cancels: Cancels | None = None
         self.consumer: Consumer | None = None
         self.sweeper: Sweeper | None = None
+        self.reporter: status.Reporter | None = None
 
     async def start(self) -> Worker:
         self.nc = await bus.connect(self.nats_url, f"parley-generation-{self.id}")
@@ -52,6 +53,8 @@ class Worker:
         responder = Responder(js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id)
         self.consumer = await Consumer(js, responder, self.settings).start()
         self.sweeper = Sweeper(self.nc, self.settings.delta_retention_s).start()
+        # The edge's /llm/* read what this publishes (the first report is out before "ready").
+        self.reporter = await status.Reporter(js, self.providers, self.id).start()
         log.info(
             "generation worker ready",
             worker_id=self.id,
@@ -67,6 +70,8 @@ class Worker:
             await self.sweeper.stop()
         if self.consumer is not None:
             await self.consumer.stop(grace_s)
+        if self.reporter is not None:
+            await self.reporter.stop()
         if self.cancels is not None:
             await self.cancels.stop()
         if self.live is not None:

@@ -1,75 +1,59 @@
-"""LLM management for the dashboard: providers with health, models, and the live configuration
+"""LLM management for the dashboard: providers with health and models (as the generation workers
+publish them: the edge holds no provider key and calls no provider), and the live configuration
 (NATS KV: every generation worker applies a change to its next answer, without a restart)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import msgspec
 from fastapi import APIRouter, Body, Request
+from nats.errors import Error as NatsError
 
+from services.edge import schemas
 from services.edge.deps import Admin, User
 from services.edge.errors import Invalid, Unavailable
 from services.edge.route import CheckedRoute
-from services.generation import config
-from services.generation.errors import ConfigError, ProviderFailure
+from services.generation import config, status
+from services.generation.errors import ConfigError
 
 router = APIRouter(prefix="/llm", tags=["llm"], route_class=CheckedRoute)
 
-# A provider that does not answer its model list within this is reported unhealthy, not waited for.
-CHECK_TIMEOUT_S = 5.0
 
-
-async def _health(provider) -> dict[str, Any]:
+async def _reports(request: Request) -> list[status.ProviderStatus]:
     try:
-        health = await asyncio.wait_for(provider.health(), CHECK_TIMEOUT_S)
-    except TimeoutError:
-        health = provider.last_health()
-        health.ok, health.error = False, f"no answer within {CHECK_TIMEOUT_S:g}s"
-    return msgspec.to_builtins(health)
+        return status.merged(await status.read(request.app.state.js))
+    except (NatsError, TimeoutError) as exc:
+        raise Unavailable(f"NATS: {exc or type(exc).__name__}") from None
 
 
-@router.get("/providers")
+@router.get("/providers", response_model=list[schemas.ProviderStatus])
 async def providers(request: Request, user: User) -> list[dict[str, Any]]:
-    """Every known provider: configured ones with a fresh health check, the others with why not."""
-    found = request.app.state.providers
-    checks = await asyncio.gather(*(_health(p) for p in found.all()))
-    listed = [
-        {"name": p.name, "configured": True, "base_url": p.base_url, "default_model": p.default_model, "health": h}
-        for p, h in zip(found.all(), checks, strict=True)
-    ]
-    listed += [
-        {"name": name, "configured": False, "reason": why, "health": None} for name, why in found.unconfigured.items()
-    ]
-    return listed
+    """Every known provider, as the generation workers last checked it (every few seconds): health,
+    latency, last error, models; unconfigured ones with why not."""
+    return msgspec.to_builtins(await _reports(request))
 
 
-@router.get("/models")
+@router.get("/models", response_model=list[schemas.ProviderModels])
 async def models(request: Request, user: User) -> list[dict[str, Any]]:
     """The models each configured provider serves (``error`` when it could not be asked)."""
-
-    async def listed(provider) -> dict[str, Any]:
-        try:
-            ids = await asyncio.wait_for(provider.list_models(), CHECK_TIMEOUT_S)
-        except (ProviderFailure, TimeoutError) as exc:
-            return {"provider": provider.name, "default_model": provider.default_model, "models": [], "error": str(exc)}
-        return {"provider": provider.name, "default_model": provider.default_model, "models": ids, "error": None}
-
-    return list(await asyncio.gather(*(listed(p) for p in request.app.state.providers.all())))
+    return [
+        {"provider": p.name, "default_model": p.default_model, "models": p.models, "error": p.models_error}
+        for p in await _reports(request)
+        if p.configured
+    ]
 
 
-@router.get("/health")
+@router.get("/health", response_model=schemas.LlmHealth)
 async def health(request: Request, user: User) -> dict[str, Any]:
-    """``ok`` when the default provider answers; every configured provider's check."""
-    found = request.app.state.providers
-    checks = await asyncio.gather(*(_health(p) for p in found.all()))
+    """``ok`` when the default provider answered its latest check; every configured provider's check."""
+    checks = [p.health for p in await _reports(request) if p.configured and p.health is not None]
     default = request.app.state.llm_config.current.default_provider
-    by_name = {c["provider"]: c for c in checks}
-    return {"ok": bool(by_name.get(default, {}).get("ok")), "default_provider": default, "providers": checks}
+    ok = any(h.provider == default and h.ok for h in checks)
+    return {"ok": ok, "default_provider": default, "providers": msgspec.to_builtins(checks)}
 
 
-@router.get("/config")
+@router.get("/config", response_model=schemas.LlmConfigState)
 async def get_config(request: Request, user: User) -> dict[str, Any]:
     """The configuration in force (stored in NATS KV, else from the settings) and its revision."""
     state = request.app.state
@@ -81,7 +65,7 @@ async def get_config(request: Request, user: User) -> dict[str, Any]:
     return {**config.to_builtins(cfg), "revision": revision, "stored": stored is not None}
 
 
-@router.put("/config")
+@router.put("/config", response_model=schemas.LlmConfigState)
 async def put_config(request: Request, user: Admin, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
     """Replace the configuration: ``{default_provider, default_model, failover, limits}``."""
     state = request.app.state
