@@ -96,6 +96,8 @@ def user_message(event: MessageSubmitted, seq: int | None, cls: type[M] = ChatMe
         updated_at=at,
         client_message_id=event.client_message_id,
         last_seq=seq,
+        parent_id=event.parent_id,
+        metadata={"edit_of": event.edit_of} if event.edit_of else {},
         **extra,
     )
 
@@ -114,6 +116,7 @@ def answer(
         is_streaming=True,
         status="pending",
         reply_to=event.prompt_message_id,
+        parent_id=event.prompt_message_id,
         llm_provider=event.llm_provider or (held.llm_provider if held else None),
         llm_model=event.llm_model or (held.llm_model if held else None),
         metadata={"regenerate": True} if event.regenerate else {},
@@ -131,6 +134,7 @@ def ended(event: Ended, seq: int | None) -> ChatMessage:
         role="assistant",
         created_at=event.created_at or event.occurred_at,
         reply_to=event.reply_to,
+        parent_id=event.reply_to,
         status="pending",
         is_streaming=True,
     )

@@ -65,6 +65,11 @@ class ChatMessage(msgspec.Struct, kw_only=True, frozen=True):
     error_kind: str | None = None
     attempt: int = 1
     last_seq: int | None = None
+    # Branches (events/tree.py): the message this one follows (None: a root). In socket frames a
+    # user message's parent is as sent (None: after the newest message; ``metadata.edit_of``: a
+    # sibling of that message); REST resolves it and lists ``sibling_ids`` (itself included).
+    parent_id: str | None = None
+    sibling_ids: list[str] = msgspec.field(default_factory=list)
 
 
 def schema_components() -> tuple[list[dict[str, Any]], dict[str, Any]]:

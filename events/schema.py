@@ -91,18 +91,26 @@ class SessionDeleted(Event, tag="session.deleted"):
 
 
 class MessageSubmitted(Event, tag="message.submitted"):
-    """A user's message, stored as it was sent."""
+    """A user's message, stored as it was sent.
+
+    Branches (``events/tree.py``): ``parent_id`` is the message it follows (the answer it replies
+    to); ``edit_of`` makes it an edited copy of an earlier message, a sibling on a new branch.
+    Both unset: it follows the session's newest message (how every older event reads).
+    """
 
     message_id: str
     content: str
     client_message_id: str | None = None
+    parent_id: str | None = None
+    edit_of: str | None = None
 
 
 # -- generation -----------------------------------------------------------------------------------
 
 
 class GenerationRequested(Event, tag="generation.requested"):
-    """Ask for an answer (``message_id``) to the user message ``prompt_message_id``.
+    """Ask for an answer (``message_id``) to the user message ``prompt_message_id`` (its parent
+    in the conversation's tree: answers to one prompt are siblings).
 
     A regeneration is a new request with a new ``message_id`` for the same prompt message.
     ``llm_provider``/``llm_model`` override the session's choice for this answer only.

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import msgspec
 
-from events import lifecycle
+from events import lifecycle, tree
 from events.model import LIVE, ChatMessage, ChatSession
 from events.schema import (
     ChatEvent,
@@ -41,6 +41,7 @@ class SessionRow(ChatSession, frozen=True, kw_only=True):
     deleted_at: datetime | None = None
     created_seq: int
     last_seq: int
+    head_id: str | None = None  # the newest message: where a message without a parent goes (events/tree.py)
 
 
 class MessageRow(ChatMessage, frozen=True, kw_only=True):
@@ -80,7 +81,7 @@ SESSIONS = Table(
     "chat_sessions",
     SessionRow,
     key_type="uuid",
-    uuid_fields=frozenset({"id"}),
+    uuid_fields=frozenset({"id", "head_id"}),
     json_fields=frozenset({"settings"}),
     text_fields=frozenset({"title"}),
 )
@@ -88,11 +89,11 @@ MESSAGES = Table(
     "messages",
     MessageRow,
     key_type="uuid",
-    uuid_fields=frozenset({"id", "session_id", "reply_to"}),
+    uuid_fields=frozenset({"id", "session_id", "reply_to", "parent_id"}),
     json_fields=frozenset({"metadata"}),
     text_fields=frozenset({"content", "error_message"}),
     columns={"response_time_ms": "llm_response_time_ms"},
-    derived=frozenset({"is_streaming"}),
+    derived=frozenset({"is_streaming", "sibling_ids"}),
     on_load=lambda values: {**values, "is_streaming": values["status"] in LIVE},
 )
 _TYPES: dict[type, str] = {SessionRow: SESSIONS.name, MessageRow: MESSAGES.name}
@@ -109,19 +110,23 @@ def canonical_id(value: str, what: str) -> str:
 def keys(event: ChatEvent) -> dict[str, set[str]]:
     """The rows ``event`` reads: its session and its message (ids that are not UUIDs load nothing)."""
     sid, mid = ids_of(event)
-    return {SESSIONS.name: {sid} if sid else set(), MESSAGES.name: {mid} if mid else set()}
+    messages = {mid} if mid else set()
+    if isinstance(event, MessageSubmitted):  # the messages it may hang from
+        messages |= {ref for ref in (_safe_id(event.parent_id), _safe_id(event.edit_of)) if ref}
+    return {SESSIONS.name: {sid} if sid else set(), MESSAGES.name: messages}
+
+
+def _safe_id(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if value is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def ids_of(event: ChatEvent) -> tuple[str | None, str | None]:
     """The (session id, message id) whose rows ``event`` reads, canonical; None where not a UUID."""
 
-    def safe(value: str | None) -> str | None:
-        try:
-            return str(uuid.UUID(value)) if value is not None else None
-        except (ValueError, TypeError, AttributeError):
-            return None
-
-    return safe(event.session_id), safe(getattr(event, "message_id", None))
+    return _safe_id(event.session_id), _safe_id(getattr(event, "message_id", None))
 
 
 def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
@@ -151,7 +156,10 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             if rows.message(mid) is not None:
                 return []  # the same message stored twice (a retried send outside the dedup window)
             message = lifecycle.user_message(event, seq, MessageRow, created_seq=seq)
-            return [_count(session, seq, at), msgspec.structs.replace(message, id=mid, session_id=session.id)]
+            placed = msgspec.structs.replace(
+                message, id=mid, session_id=session.id, parent_id=_parent(rows, session, event)
+            )
+            return [msgspec.structs.replace(_count(session, seq, at), head_id=mid), placed]
         case GenerationRequested():
             session = _session(rows, event.session_id)
             mid = canonical_id(event.message_id, "message_id")
@@ -160,8 +168,9 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
                 return []
             answer = lifecycle.answer(event, seq, session, MessageRow, created_seq=seq)
             return [
-                _count(session, seq, at),
-                msgspec.structs.replace(answer, id=mid, session_id=session.id, reply_to=reply_to),
+                msgspec.structs.replace(_count(session, seq, at), head_id=mid),
+                # Answers to one prompt are siblings: their parent is the prompt.
+                msgspec.structs.replace(answer, id=mid, session_id=session.id, reply_to=reply_to, parent_id=reply_to),
             ]
         case GenerationStarted() | GenerationRestarted() | GenerationChunk():
             answer = _answer(rows, event.session_id, event.message_id)
@@ -187,6 +196,14 @@ def evolve(rows: Rows, seq: int, event: ChatEvent) -> list[Row]:
             return []  # the answer changes when generation.cancelled arrives; the checkpoint still moves
         case _:
             raise TypeError(f"not a chat event: {event!r}")
+
+
+def _parent(rows: Rows, session: SessionRow, event: MessageSubmitted) -> str | None:
+    """Where a new user message hangs (``events.tree.parent_of``), from the rows ``keys`` loaded."""
+    refs = (_safe_id(event.parent_id), _safe_id(event.edit_of))
+    known = {ref: row.parent_id for ref in refs if ref and (row := rows.message(ref)) and row.session_id == session.id}
+    canonical = msgspec.structs.replace(event, parent_id=refs[0], edit_of=refs[1])
+    return tree.parent_of(canonical, known, session.head_id)
 
 
 def _session(rows: Rows, session_id: str) -> SessionRow:

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from events.model import ChatMessage, ChatSession
-from projections import store
+from projections import branches, store
 from projections.chat import CHAT, MESSAGES, SESSIONS
 from projections.errors import InvalidCursor
 from projections.store import CHANNEL
@@ -28,6 +28,8 @@ PROJECTION = CHAT.name
 
 _SESSION_COLUMNS = store.columns(SESSIONS, ChatSession)
 _MESSAGE_COLUMNS = store.columns(MESSAGES, ChatMessage, alias="m.")
+# The page's branch, as parameter $4 (None: every message of the session).
+_ON = "($4::uuid[] IS NULL OR m.id = ANY($4::uuid[]))"
 
 
 def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
@@ -130,6 +132,8 @@ async def list_messages(
     page: int = 1,
     page_size: int = 50,
     before: datetime | str | None = None,
+    branch: str | None = None,
+    all_branches: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of a session's messages, oldest to newest, and the checkpoint the read reflects.
 
@@ -138,6 +142,10 @@ async def list_messages(
     resumes its socket with ``after_seq`` = the returned seq misses nothing and sees nothing twice.
     A deleted, unknown or non-UUID session yields no messages. Raises ``InvalidCursor`` for a
     ``before`` that is neither a time nor a message of this session.
+
+    Branches (projections/branches.py): the page comes from the branch that ends at the newest
+    message, or the one through ``branch`` (a message id); ``all_branches`` reads every message.
+    Each message lists its ``sibling_ids`` (itself included) for a "‹ 2 / 3 ›" switcher.
     """
     limit, offset = _page(page, page_size)
     cursor = _cursor(before) if before is not None else None
@@ -149,14 +157,24 @@ async def list_messages(
         active = await c.fetchval("SELECT is_active FROM chat_sessions WHERE id = $1", sid)
         if not active:
             return [], seq
+        on: list[uuid.UUID] | None = None  # None: every branch
+        if not all_branches:
+            through = as_uuid(branch) if branch is not None else None
+            if branch is not None and through is None:
+                raise InvalidCursor(f"branch: not a message id: {branch!r}")
+            on = await branches.path(c, sid, through)
+            if on is None and through is not None:
+                raise InvalidCursor(f"branch: no message {branch} in this session")
+            # No head (no messages yet, or rows not written by the projection): every message.
         match cursor:
             case None:
                 rows = await c.fetch(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1"
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND {_ON}"
                     " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
                     sid,
                     limit,
                     offset,
+                    on,
                 )
             case uuid.UUID():
                 before_seq = await c.fetchval(
@@ -165,25 +183,31 @@ async def list_messages(
                 if before_seq is None:
                     raise InvalidCursor(f"before: no message {before} in this session")
                 rows = await c.fetch(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_seq < $4"
-                    " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND {_ON}"
+                    " AND m.created_seq < $5 ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
                     sid,
                     limit,
                     offset,
+                    on,
                     before_seq,
                 )
             case datetime():
                 rows = await c.fetch(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND m.created_at < $4"
-                    " ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_id = $1 AND {_ON}"
+                    " AND m.created_at < $5 ORDER BY m.created_seq DESC LIMIT $2 OFFSET $3",
                     sid,
                     limit,
                     offset,
+                    on,
                     cursor,
                 )
             case _:
                 raise TypeError(f"unexpected cursor {cursor!r}")
-    return [message_dict(r) for r in reversed(rows)], seq
+        groups = await branches.siblings(c, sid, {r["parent_id"] for r in rows})
+    messages = [message_dict(r) for r in reversed(rows)]
+    for message in messages:
+        message["sibling_ids"] = groups.get(as_uuid(message["parent_id"]), [])
+    return messages, seq
 
 
 async def get_message(conn: asyncpg.Connection | asyncpg.Pool, message_id: str) -> dict[str, Any] | None:

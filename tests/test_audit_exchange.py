@@ -73,7 +73,9 @@ async def test_export_import_round_trip(make_system, tmp_path):
     bob = {"Authorization": f"Bearer {token('bob')}"}
     async with httpx.AsyncClient(base_url=system.edge_urls[0], timeout=30) as client:
         sid = await conversation(client, alice)
-        rest = (await client.get(f"{API}/chat/sessions/{sid}/messages", headers=alice)).json()
+        rest = (
+            await client.get(f"{API}/chat/sessions/{sid}/messages", headers=alice, params={"branches": "all"})
+        ).json()
         assert [m["status"] for m in rest] == ["complete", "complete", "complete", "failed", "complete"]
 
         exported = await client.get(f"{API}/chat/sessions/{sid}/export", headers=alice)
@@ -100,7 +102,9 @@ async def test_export_import_round_trip(make_system, tmp_path):
         new = imported.json()["session"]
         assert new["id"] != sid and new["user_id"] == "bob" and new["title"] == "to export"
         assert imported.json()["messages"] == 5
-        copy = (await client.get(f"{API}/chat/sessions/{new['id']}/messages", headers=bob)).json()
+        copy = (
+            await client.get(f"{API}/chat/sessions/{new['id']}/messages", headers=bob, params={"branches": "all"})
+        ).json()
         assert kept(copy) == kept(rest)
         by_id = {m["id"]: m for m in copy}
         assert by_id[copy[4]["reply_to"]]["content"] == rest[0]["content"]  # the regenerated answer's prompt

@@ -59,7 +59,7 @@ async def test_replay_json_equals_rest_messages(nats, js, db, database_url, tmp_
         assert await queries.wait_for_seq(db, last, 10)
     url = edge_factory()
     async with httpx.AsyncClient(base_url=url) as client:
-        rest = (await client.get(f"/api/v1/chat/sessions/{ids['a']}/messages")).json()
+        rest = (await client.get(f"/api/v1/chat/sessions/{ids['a']}/messages", params={"branches": "all"})).json()
     assert [m["status"] for m in rest] == ["complete"] * 4 + ["failed", "complete", "cancelled"]
 
     done = cli(nats, tmp_path, "replay", ids["a"], "--format", "json")

@@ -37,7 +37,7 @@ CHAT_MESSAGE_FIELDS = {
     "llm_model", "response_time_ms", "tokens_used", "error_message", "metadata",
     # extensions (docs/protocol.md)
     "status", "reply_to", "client_message_id", "time_to_first_token_ms", "prompt_tokens", "completion_tokens",
-    "error_kind", "attempt", "last_seq",
+    "error_kind", "attempt", "last_seq", "parent_id", "sibling_ids",
 }  # fmt: skip
 
 SID, MID, AID, USER = "s-1", "m-1", "a-1", "alice"

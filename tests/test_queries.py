@@ -54,6 +54,8 @@ MESSAGE_FIELDS = {
     "error_kind",
     "attempt",
     "last_seq",
+    "parent_id",
+    "sibling_ids",
 }
 
 

@@ -30,7 +30,7 @@ from events.schema import (
     SessionDeleted,
     type_tag,
 )
-from projections import chat, queries
+from projections import branches, chat, queries
 from projections.errors import Unappliable
 
 
@@ -119,7 +119,7 @@ class Conversation:
     def messages(self) -> list[dict[str, Any]]:
         """The messages as REST renders them (``queries.message_dict``), in stream order."""
         rows = sorted(self.rows.messages.values(), key=lambda m: m.created_seq)
-        return [queries.message_dict(msgspec.structs.asdict(m)) for m in rows]
+        return branches.with_siblings([queries.message_dict(msgspec.structs.asdict(m)) for m in rows])
 
     def session_dict(self) -> dict[str, Any] | None:
         s = self.session

@@ -73,6 +73,7 @@ class InMessage(msgspec.Struct, kw_only=True):
     content: str = ""
     status: str = "complete"
     reply_to: str | None = None
+    parent_id: str | None = None  # a user message's place in the tree (events/tree.py)
     llm_provider: str | None = None
     llm_model: str | None = None
     prompt_tokens: int | None = None
@@ -125,7 +126,10 @@ def import_events(doc: InDocument, user_id: str, session_id: str, now: datetime)
         mid = codec.new_id()
         new_ids[m.id] = mid
         if m.role == "user":
-            events.append(MessageSubmitted(**base, event_id=codec.new_id(), message_id=mid, content=m.content))
+            parent = new_ids.get(m.parent_id) if m.parent_id else None  # unknown: after the newest
+            events.append(
+                MessageSubmitted(**base, event_id=codec.new_id(), message_id=mid, content=m.content, parent_id=parent)
+            )
             last_user = mid
             continue
         prompt = new_ids.get(m.reply_to or "", last_user)

@@ -156,12 +156,27 @@ class Chat:
     # -- messages ---------------------------------------------------------------------------------
 
     async def send(
-        self, user_id: str, session_id: str, content: str, client_message_id: str | None
+        self,
+        user_id: str,
+        session_id: str,
+        content: str,
+        client_message_id: str | None,
+        *,
+        parent_id: str | None = None,
+        edit_of: str | None = None,
     ) -> tuple[dict[str, Any], str, int]:
-        """Store a user message and request its answer: (message, answer id, seq)."""
+        """Store a user message and request its answer: (message, answer id, seq). ``parent_id`` /
+        ``edit_of`` place it in the conversation's tree (events/tree.py)."""
         session_id = (await self.access.session(user_id, session_id)).session_id
+        command = SendMessage(
+            session_id=session_id,
+            content=content,
+            client_message_id=client_message_id,
+            parent_id=parent_id,
+            edit_of=edit_of,
+        )
         submitted, requested = decide(
-            SendMessage(session_id=session_id, content=content, client_message_id=client_message_id),
+            command,
             user_id,
             self.limits,
         )
@@ -191,13 +206,30 @@ class Chat:
         return message, requested.message_id, ack_request.seq
 
     async def list_messages(
-        self, user_id: str, session_id: str, *, page: int, page_size: int, before: str | None
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        page: int,
+        page_size: int,
+        before: str | None,
+        branch: str | None = None,
+        all_branches: bool = False,
     ) -> tuple[list[dict[str, Any]], int]:
         session_id = (await self.access.session(user_id, session_id)).session_id
+        read = queries.list_messages(
+            self.pool,
+            session_id,
+            page=page,
+            page_size=page_size,
+            before=before,
+            branch=branch,
+            all_branches=all_branches,
+        )
         try:
-            return await db(queries.list_messages(self.pool, session_id, page=page, page_size=page_size, before=before))
+            return await db(read)
         except InvalidCursor as exc:
-            raise Invalid(str(exc), "before") from None
+            raise Invalid(str(exc), "branch" if str(exc).startswith("branch") else "before") from None
 
     async def regenerate(
         self,

@@ -24,6 +24,7 @@ from events.schema import (
     SessionUpdated,
 )
 from services.edge.errors import Invalid, TooLarge
+from services.edge.inputs import canonical_id
 from services.settings import Provider
 
 PROVIDERS: tuple[str, ...] = typing.get_args(Provider)
@@ -64,6 +65,8 @@ class SendMessage(Command, frozen=True, kw_only=True):
     session_id: str
     content: str
     client_message_id: str | None = None
+    parent_id: str | None = None  # the message it follows (a branch); None: the newest
+    edit_of: str | None = None  # an edited copy of this message, on a new branch
 
 
 class Regenerate(Command, frozen=True, kw_only=True):
@@ -124,6 +127,16 @@ def check_settings(settings: SessionSettings | None, limits: Limits) -> None:
 def check_title(title: str | None) -> None:
     if title is not None and len(title) > MAX_TITLE:
         raise Invalid(f"title must be at most {MAX_TITLE} characters", "title")
+
+
+def _reference(value: str | None, field: str) -> str | None:
+    """A message id a new message refers to, in its one stored form; 422 when it is none."""
+    if value is None:
+        return None
+    canonical = canonical_id(value)
+    if canonical is None:
+        raise Invalid(f"{field} must be a message id (a UUID)", field)
+    return canonical
 
 
 def decide(command: Command, user_id: str, limits: Limits) -> list[Event]:
@@ -188,6 +201,8 @@ def decide(command: Command, user_id: str, limits: Limits) -> list[Event]:
                 message_id=message_id,
                 content=command.content,
                 client_message_id=cmid,
+                parent_id=_reference(command.parent_id, "parent_id"),
+                edit_of=_reference(command.edit_of, "edit_of"),
             )
             requested = codec.make(
                 GenerationRequested,

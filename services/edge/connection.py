@@ -299,7 +299,14 @@ class Connection:
             case inbound.Send() | inbound.Regenerate() | inbound.Typing() if answer_socket:
                 raise BadFrame("invalid_frame", "an llm-stream socket accepts only `cancel` and `ping`")
             case inbound.Send():
-                await self.chat.send(self.user_id, self.session_id, frame.content, frame.client_message_id)
+                await self.chat.send(
+                    self.user_id,
+                    self.session_id,
+                    frame.content,
+                    frame.client_message_id,
+                    parent_id=frame.parent_id,
+                    edit_of=frame.edit_of,
+                )
             case inbound.Regenerate():
                 await self.chat.regenerate(
                     self.user_id, self.session_id, frame.message_id, frame.llm_provider, frame.llm_model

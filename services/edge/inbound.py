@@ -24,6 +24,8 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 class Send(Frame, tag="send"):
     content: str
     client_message_id: _Id | None = None
+    parent_id: _Id | None = None
+    edit_of: _Id | None = None
 
 
 class Cancel(Frame, tag="cancel"):

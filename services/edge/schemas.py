@@ -55,6 +55,8 @@ class SessionBody(Body):
 class SendBody(Body):
     content: str
     client_message_id: str | None = Field(None, min_length=1, max_length=MAX_CLIENT_MESSAGE_ID)
+    parent_id: str | None = Field(None, description="the message this one follows (a branch); unset: the newest")
+    edit_of: str | None = Field(None, description="an edited copy of this earlier user message, on a new branch")
 
 
 class ProcessLlmBody(Body):

@@ -15,7 +15,7 @@ from typing import Any
 
 from nats.js import JetStreamContext, api
 
-from events import codec, lifecycle, subjects
+from events import codec, lifecycle, subjects, tree
 from events.errors import EventDecodeError
 from events.model import LIVE, TERMINAL, ChatMessage
 from events.schema import (
@@ -69,6 +69,9 @@ class History:
     answer_order: tuple[str, ...] = ()  # answer ids in request order
     cancel_requested: frozenset[str] = frozenset()
     last_seq: int = 0
+    # The conversation tree (events/tree.py): every message's parent, and the newest message.
+    parents: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    head: str | None = None
 
 
 def _with_answer(state: History, answer: ChatMessage) -> History:
@@ -100,14 +103,25 @@ def evolve(state: History, event: ChatEvent) -> History:
         case SessionDeleted():
             return replace(state, deleted=True)
         case MessageSubmitted():
-            if any(mid == event.message_id for mid, _ in state.user_messages):
+            if event.message_id in state.parents:
                 return state
-            return replace(state, user_messages=(*state.user_messages, (event.message_id, event.content)))
+            parent = tree.parent_of(event, state.parents, state.head)
+            return replace(
+                state,
+                user_messages=(*state.user_messages, (event.message_id, event.content)),
+                parents=MappingProxyType({**state.parents, event.message_id: parent}),
+                head=event.message_id,
+            )
         case GenerationRequested():
             if event.message_id in state.answers:
                 return state
             state = _with_answer(state, lifecycle.answer(event, None))
-            return replace(state, answer_order=(*state.answer_order, event.message_id))
+            return replace(
+                state,
+                answer_order=(*state.answer_order, event.message_id),
+                parents=MappingProxyType({**state.parents, event.message_id: event.prompt_message_id}),
+                head=event.message_id,
+            )
         case GenerationCompleted() | GenerationFailed() | GenerationCancelled():
             return _ended(state, event)
         case GenerationCancelRequested():
@@ -144,25 +158,33 @@ def unfinished_before(history: History, answer_id: str, since: datetime | None =
     ]
 
 
+def branch(history: History, message_id: str) -> list[str]:
+    """The ids from the conversation's root down to ``message_id``, along its parents."""
+    path: list[str] = []
+    current: str | None = message_id
+    while current is not None and current not in path:  # a cycle cannot be written; guard anyway
+        path.append(current)
+        current = history.parents.get(current)
+    return path[::-1]
+
+
 def conversation(
     history: History, prompt_message_id: str, answer_id: str, max_messages: int | None = None
 ) -> list[dict[str, Any]] | None:
-    """OpenAI chat messages for answering ``prompt_message_id``: the system prompt, then every
-    user message up to it, each followed by its latest answer with text (completed, or the
-    partial text a cancel kept). ``None`` when the prompt message is not in the session."""
-    ids = [mid for mid, _ in history.user_messages]
-    if prompt_message_id not in ids:
+    """OpenAI chat messages for answering ``prompt_message_id``: the system prompt, then the
+    branch that leads to it (each user message, and the answer on the branch after it where it has
+    text: completed, or the partial text a cancel kept). Other branches (edits, regenerated
+    answers not followed) are not sent. ``None`` when the prompt message is not in the session."""
+    texts = dict(history.user_messages)
+    if prompt_message_id not in texts:
         return None
-    latest: dict[str, str] = {}
-    for a in history.answer_order:  # later answers (regenerations) win
-        answer = history.answers[a]
-        if a != answer_id and answer.status in ("complete", "cancelled") and answer.content and answer.reply_to:
-            latest[answer.reply_to] = answer.content
     turns: list[dict[str, Any]] = []
-    for mid, content in history.user_messages[: ids.index(prompt_message_id) + 1]:
-        turns.append({"role": "user", "content": content})
-        if mid != prompt_message_id and mid in latest:
-            turns.append({"role": "assistant", "content": latest[mid]})
+    for mid in branch(history, prompt_message_id):
+        if mid in texts:
+            turns.append({"role": "user", "content": texts[mid]})
+        elif (record := history.answers.get(mid)) is not None and mid != answer_id:
+            if record.status in ("complete", "cancelled") and record.content:
+                turns.append({"role": "assistant", "content": record.content})
     if max_messages is not None and len(turns) > max_messages:
         turns = turns[-max_messages:]
         while turns and turns[0]["role"] != "user":  # start on a user turn

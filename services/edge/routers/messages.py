@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -27,7 +27,9 @@ SEQ_HEADER = "X-Parley-Seq"
 async def send_message(session_id: str, body: SendBody, chat: ChatDep, user: User) -> dict:
     """Store a user message and request its answer. The same ``client_message_id`` twice stores
     one message and returns the same ids."""
-    message, answer_id, seq = await chat.send(user, session_id, body.content, body.client_message_id)
+    message, answer_id, seq = await chat.send(
+        user, session_id, body.content, body.client_message_id, parent_id=body.parent_id, edit_of=body.edit_of
+    )
     return {"message": message, "answer_message_id": answer_id, "seq": seq}
 
 
@@ -41,10 +43,24 @@ async def list_messages(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(description="a message id or an ISO 8601 time")] = None,
+    branch: Annotated[
+        str | None, Query(max_length=64, description="a message id: the branch through it (default: the newest)")
+    ] = None,
+    branches: Annotated[Literal["active", "all"], Query(description="`all`: every message of every branch")] = "active",
 ) -> list[dict]:
     """Oldest to newest within the page; page 1 is the newest. ``X-Parley-Seq``: the stream
-    sequence the read reflects (use it as the socket's ``after_seq``)."""
-    messages, seq = await chat.list_messages(user, session_id, page=page, page_size=page_size, before=before)
+    sequence the read reflects (use it as the socket's ``after_seq``). The page comes from one
+    branch of the conversation: the one ending at the newest message, or the one through
+    ``branch``; ``branches=all`` reads every message. ``sibling_ids`` drive a "‹ 2 / 3 ›" switcher."""
+    messages, seq = await chat.list_messages(
+        user,
+        session_id,
+        page=page,
+        page_size=page_size,
+        before=before,
+        branch=branch,
+        all_branches=branches == "all",
+    )
     response.headers[SEQ_HEADER] = str(seq)
     return messages
 
