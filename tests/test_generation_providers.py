@@ -17,7 +17,7 @@ from services.generation.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from services.generation.providers import Delta, Done, Provider, Providers, estimate_tokens, from_settings
+from services.generation.providers import Delta, Done, Provider, Providers, from_settings
 from services.scripted_llm import ScriptedLLM
 from services.settings import load
 
@@ -212,11 +212,6 @@ def test_candidates_follow_the_failover_order_without_duplicates():
         only_local.get("openrouter")
     with pytest.raises(NotConfigured, match="unknown provider"):
         only_local.get("anthropic")
-
-
-def test_estimate_tokens_counts_words_and_marks():
-    assert estimate_tokens("Hello, world!") == 4
-    assert estimate_tokens("") == 0
 
 
 async def test_all_providers_health_and_models_at_once(llm):

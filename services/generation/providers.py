@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from httpx_sse import aconnect_sse
 
 from events.schema import Usage
 from services import logs
+from services.generation import policy
 from services.generation.errors import (
     NotConfigured,
     ProviderError,
@@ -73,14 +73,6 @@ class Health(msgspec.Struct, kw_only=True):
     last_error: str | None = None  # the latest failure, from a check or an answer
     last_error_at: float | None = None
     default_model: str = ""
-
-
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def estimate_tokens(text: str) -> int:
-    """Our own count when a provider reports no usage: words and punctuation marks."""
-    return len(_WORD.findall(text))
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -320,18 +312,8 @@ class Providers:
     def candidates(
         self, provider: str, model: str | None, failover: tuple[str, ...] | list[str] = ()
     ) -> list[tuple[str, str | None]]:
-        """``(provider, model)`` to try in order: the choice, then the failover list (duplicates
-        and unconfigured providers left out, except the choice itself, which fails clearly)."""
-        chosen = (provider, model or (self.by_name[provider].default_model if provider in self.by_name else None))
-        out = [chosen]
-        for item in failover:
-            name, _, alt = item.partition(":")
-            if name not in self.by_name:
-                continue
-            pair = (name, alt or self.by_name[name].default_model)
-            if pair not in out:
-                out.append(pair)
-        return out
+        """``(provider, model)`` to try in order (``policy.candidates`` with these providers)."""
+        return policy.candidates(provider, model, failover, {n: p.default_model for n, p in self.by_name.items()})
 
     async def health(self) -> list[Health]:
         """Check every configured provider at once."""

@@ -29,17 +29,16 @@ from events.schema import (
     GenerationRequested,
     SessionSettings,
     Timings,
-    Usage,
     utcnow,
 )
 from services import logs, tracing
-from services.generation import answer, context, tokenizer
+from services.generation import answer, context, policy, tokenizer
 from services.generation.answer import Answer, Command
 from services.generation.cancels import Cancel, Cancels
 from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
 from services.generation.config import Limits, LiveConfig
 from services.generation.errors import NotConfigured, PoisonMessage, ProviderFailure
-from services.generation.providers import Delta, Done, Provider, Providers, estimate_tokens
+from services.generation.providers import Delta, Done, Provider, Providers
 from services.generation.publisher import Publisher
 from services.settings import Settings
 
@@ -285,11 +284,7 @@ class Responder:
             )
             match result:
                 case Finished(done=done):
-                    usage = done.usage or Usage(
-                        prompt_tokens=sum(estimate_tokens(str(m["content"])) for m in messages),
-                        completion_tokens=progress.tokens,
-                        reported=False,
-                    )
+                    usage = policy.usage(done.usage, messages, progress.tokens)
                     command = answer.Complete(
                         provider.name,
                         candidate_model or provider.default_model,
@@ -357,20 +352,14 @@ class Responder:
             latency = None if cancel.requested_at is None else round((time.time() - cancel.requested_at) * 1000)
             bound.info("answer cancelled", partial_chars=len(state.content), cancel_to_end_ms=latency)
             return
-        last = failures[-1] if failures else NotConfigured("no provider to try")
-        summary = "; ".join(str(f) for f in failures)
-        kind = (
-            last.kind
-            if len(failures) == 1
-            else ("provider_unavailable" if all(f.retryable for f in failures) else last.kind)
-        )
+        end = policy.no_answer(failures)
         await self._apply(
             state,
-            answer.Fail(kind, summary, progress.timings(), last.provider or None, last.model or None),
+            answer.Fail(end.kind, end.message, progress.timings(), end.provider, end.model),
             publisher,
             terminal=True,
         )
-        bound.warning("answer failed: no provider answered", error_kind=kind, error=summary)
+        bound.warning("answer failed: no provider answered", error_kind=end.kind, error=end.message)
 
     async def _stream(
         self,
