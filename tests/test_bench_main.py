@@ -25,10 +25,11 @@ def test_full_defaults_are_the_issues_loads():
     assert curve == [(n, t) for t in (40, 400) for n in (25, 50, 100, 200, 400, 800)]
     assert all(load.rate == 30.0 for load in chosen.loads if load.group == "scaling")
     # Each point lasts long enough for a few answers: 400 tokens at 30/s take 13.3 s.
-    assert named["scale-800x400"].duration_s == 32.0 and named["scale-25x40"].duration_s == 10.0
+    assert named["scale-800x400"].duration_s == 26.7 and named["scale-25x40"].duration_s == 10.0
     assert named["open"].arrival_rate == 75.0 and named["open"].clients >= 100  # 75/s × 1.33 s in flight
     assert chosen.idle == 1000 and chosen.resume_tokens == 2000 and chosen.baseline
     assert chosen.profile_scenario == "scale-100x40" and chosen.trace_sample == 0.2
+    assert chosen.sync_compare == "always" and options(["--quick"]).sync_compare == ""
 
 
 def test_quick_is_smaller_and_options_override_it():

@@ -129,3 +129,32 @@ def test_a_busy_machine_is_flagged_in_the_table():
     assert "**Warning: the machine was busy before the run (load 2.4); the numbers are polluted.**" in report.markdown(
         data
     )
+
+
+def test_waterfall_storage_and_fsync_sections():
+    data = results()
+    latency = data["scenarios"][0]["parley"]
+    stage = {"n": 4, "p50": 2.0, "p90": 3.0, "p99": 4.0, "max": 4.0, "mean": 2.5}
+    latency["waterfall"] = {"prompts": 4, "complete": 3, "answer.context": stage, "total": stage}
+    latency["storage"] = {
+        "tokens": 1000,
+        "answers": 25,
+        "text_bytes": 5000,
+        "text_bytes_per_token": 5.0,
+        "permanent": {"bytes": 40_000, "bytes_per_token": 40.0, "times_text": 8.0},
+        "short_lived": {"bytes": 60_000, "bytes_per_token": 60.0},
+        "all": {"bytes": 100_000, "bytes_per_token": 100.0, "bytes_per_answer": 4000.0},
+        "streams": {"PARLEY_CHAT": {"types": {"generation.delta": {"messages": 1000, "bytes": 60000}}}},
+    }
+    synced = {**latency, "tokens_per_s": 5000.0, "errors": 0, "gaps": 0, "duplicates": 0}
+    data["nats_sync"] = {"policy": "always", "scenario": "latency", "default": latency, "synced": synced}
+    text = report.markdown(data)
+    assert "| taken → context ready | 2.0 / 4.0 |\n" in text and "| stored → taken by a worker | – |" in text
+    assert "| traced prompts (complete) | 4 (3) |" in text
+    assert "| latency | 25 / 1,000 | 5.00 | 40.0 (8.0×) | 60.0 | 100.0 | 4,000 |" in text
+    assert "| generation.delta | 1,000 | 60,000 | 60 |" in text
+    assert "| delivered tokens/s | 6,000 | 5,000 |" in text and "| errors / gaps / duplicates | 0 / 0 / 0 |" in text
+    assert "bytes stored per token: permanent / short-lived / all (text: B/token) | 40.0 / 60.0 / 100.0 (5.00)" in text
+    # 40,000 permanent bytes against 3 × 5,000 text bytes + 4 × 1,000 tokens.
+    log = next(t for t in report.targets(data) if t["target"].startswith("permanent log"))
+    assert log["measured"] == 2.11 and log["met"] is False

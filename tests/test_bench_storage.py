@@ -12,6 +12,9 @@ def test_a_stream_with_any_limit_is_short_lived():
     assert storage.is_permanent(0, -1, -1) and storage.is_permanent(None, None, None)
     assert not storage.is_permanent(3600.0, -1, -1)
     assert not storage.is_permanent(0, 10_000, -1) and not storage.is_permanent(0, -1, 500)
+    assert not storage.is_permanent(0, 10_000, -1, api.DiscardPolicy.OLD)
+    # A full stream that refuses new events keeps every stored one: still the permanent log.
+    assert storage.is_permanent(0, 10_000, -1, api.DiscardPolicy.NEW)
 
 
 def test_growth_per_token_splits_permanent_from_short_lived():
@@ -46,6 +49,9 @@ async def test_snapshot_reads_every_chat_stream_and_leaves_buckets_out(nats):
         js = nc.jetstream()
         await js.add_stream(api.StreamConfig(name="LOG", subjects=["log.>"]))
         await js.add_stream(api.StreamConfig(name="TEMP", subjects=["temp.>"], max_age=3600))
+        await js.add_stream(
+            api.StreamConfig(name="CAPPED", subjects=["capped.>"], max_bytes=10**6, discard=api.DiscardPolicy.NEW)
+        )
         await js.create_key_value(api.KeyValueConfig(bucket="storage_test_cfg"))
         before = await storage.snapshot(js)
         for _ in range(5):
@@ -55,7 +61,7 @@ async def test_snapshot_reads_every_chat_stream_and_leaves_buckets_out(nats):
     finally:
         await nc.close()
     assert {"LOG", "TEMP"} <= set(after) and not any(name.startswith("KV_") for name in after)
-    assert after["LOG"].permanent and not after["TEMP"].permanent
+    assert after["LOG"].permanent and not after["TEMP"].permanent and after["CAPPED"].permanent
     grown = storage.grown(before, after)
     assert grown["LOG"]["messages"] == 5 and grown["LOG"]["bytes"] > 500
     assert grown["TEMP"]["messages"] == 1

@@ -112,7 +112,8 @@ def build(llm_url: str, model: str = "scripted") -> FastAPI:
                             await ws.send_text(session.frame("messageUpdate", data, answer_id))
         except httpx.HTTPError as exc:
             failed = _message(session, answer_id, "assistant", "".join(parts), status="failed")
-            data = {"event": "failed", "error_kind": "provider_error", "error_message": str(exc), "message": failed}
+            error = f"{type(exc).__name__}: {exc}"
+            data = {"event": "failed", "error_kind": "provider_error", "error_message": error, "message": failed}
             await ws.send_text(session.frame("messageUpdate", data, answer_id))
             return
         content = "".join(parts)

@@ -50,6 +50,7 @@ DEFAULTS = {
     "open_rate": (75.0, 25.0),
     "open_tokens": (40, 40),
     "extra_throughput_clients": (150, 0),
+    "sync_compare": ("always", ""),
 }
 
 
@@ -78,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-sample", type=float, default=0.2, help="share of prompts traced for the waterfall (0.2)")
     p.add_argument(
         "--profile-scenario", default="", help="the scenario profiled (default: scale-100x40, else heaviest)"
+    )
+    p.add_argument(
+        "--sync-compare",
+        help="run the profiled scenario again with nats-server's sync_interval at this (full: always; '': skip)",
     )
     p.add_argument("--idle", type=int, help="idle sockets for the memory measurement (full 1000, quick 200)")
     p.add_argument("--loadgens", type=int, help="load-generator processes (full 2, quick 1)")
@@ -131,8 +136,8 @@ def options(argv: list[str]) -> Options:
     scale_rate = value("scaling_rate")
     for tokens in _counts(value("scaling_tokens"), "--scaling-tokens"):
         for clients in _counts(value("scaling"), "--scaling"):
-            # Long enough for each client to finish a few answers: twice and a half an answer's length.
-            seconds = max(duration, round(2.4 * tokens / scale_rate, 1))
+            # Long enough for every client to be streaming and then measured for as long again.
+            seconds = max(duration, round(2.0 * tokens / scale_rate, 1))
             loads.append(Load(f"scale-{clients}x{tokens}", clients, scale_rate, tokens, seconds, group="scaling"))
     if value("open_rate"):
         answer_s = value("open_tokens") / rate
@@ -158,6 +163,7 @@ def options(argv: list[str]) -> Options:
         replay_sessions=value("replay_sessions"),
         profile_s=value("profile"),
         trace_sample=args.trace_sample,
+        sync_compare=value("sync_compare"),
         profile_scenario=args.profile_scenario
         or next((load.name for load in loads if load.name == "scale-100x40"), ""),
         baseline=not args.no_baseline,

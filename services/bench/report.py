@@ -146,6 +146,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += curve.markdown(results.get("scaling", []))
     lines += sections.waterfall(results)
     lines += sections.storage(results)
+    lines += sections.nats_sync(results)
     lines += ["### Targets (2-core machine; reported, not asserted)", ""]
     lines += ["| issue | target | load | measured | met | miss |", "| --- | --- | --- | --- | --- | --- |"]
     for t in targets(results):

@@ -13,6 +13,7 @@ import contextlib
 import math
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -75,6 +76,7 @@ class Options:
     extra_env: dict[str, str] = field(default_factory=dict)
     trace_sample: float = 0.2  # share of prompts traced (the waterfall); 0: tracing off
     profile_scenario: str = ""  # the load profiled (default: the heaviest)
+    sync_compare: str = ""  # rerun profile_scenario with nats-server's sync_interval set to this ("always")
 
 
 @dataclass
@@ -294,9 +296,9 @@ class Run:
     async def chat(self, load: Load, target: Target, profile_s: float = 0.0) -> dict[str, Any]:
         """One load scenario on one target; every number the tables need."""
         assert self.lag is not None
-        settled = await self.settle()  # a previous phase's backlog must not run alongside this one
+        settled = await self.settle(60.0)  # a previous phase's backlog must not run alongside this one
         if settled is None:
-            log.warning("Parley is still busy from the previous phase after 180 s; measuring anyway")
+            log.warning("Parley is still busy from the previous phase after 60 s more; measuring anyway")
         await self._llm("DELETE", "/_record")
         plan = Plan(
             kind="chat",
@@ -396,7 +398,8 @@ class Run:
         if target.name == "parley":
             # How long the system kept working after the clients' deadline: an answer's own length
             # is the natural tail; more is a backlog.
-            quiet = await self.settle()
+            # Bounded: a saturated point's backlog must not eat the run (the next one waits more).
+            quiet = await self.settle(90.0)
             out["idle_after_deadline_s"] = round(quiet - end, 2) if quiet is not None else None
             inside = [s for s in samples if start <= s.at < end]
             out["projection_lag"] = lag_sampler.summarize(inside)
@@ -603,6 +606,8 @@ class Run:
 
     async def __call__(self, results_dir: Path) -> dict[str, Any]:
         options = self.options
+        # `kill -USR1 <pid>` prints where every task of a long run is waiting.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         results: dict[str, Any] = {
             "mode": options.mode,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -658,6 +663,10 @@ class Run:
             _say("full-session replays")
             await self.settle()
             results["replay"] = await self.replay(replay_sessions)
+            if options.sync_compare and results["scenarios"]:
+                # Last but the rebuild (which only reads): nothing after it waits on a system
+                # that has just lived through a nats-server restart.
+                results["nats_sync"] = await self.sync_compare(results["scenarios"])
             _say("projections rebuild")
             await self.settle()
             results["rebuild"] = await self.rebuild()
@@ -668,6 +677,23 @@ class Run:
             self._waterfalls(results)
         results["scaling"] = curve.rows(results.get("scenarios", []))
         return results
+
+    async def sync_compare(self, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+        """One scenario again on Parley with nats-server fsyncing as ``sync_compare`` says
+        (``always``: before every acknowledgement), against its run with the default policy.
+        nats-server stays that way for the rest of the run (the rebuild only reads)."""
+        assert self.infra is not None
+        options = self.options
+        named = [s for s in scenarios if s["name"] == options.profile_scenario and "parley" in s]
+        first = named[0] if named else next(s for s in scenarios if "parley" in s and s["clients"] > 1)
+        load = next(load for load in options.loads if load.name == first["name"])
+        _say(f"nats-server again with sync_interval {options.sync_compare}; {load.name} on Parley")
+        await self.settle()
+        await asyncio.to_thread(self.infra.restart_nats, options.sync_compare)
+        await asyncio.sleep(3.0)  # every client reconnects (they retry every 0.5 s)
+        synced = await self.chat(load, self.parley)
+        synced.pop("sessions", None)
+        return {"policy": options.sync_compare, "scenario": load.name, "default": first["parley"], "synced": synced}
 
     def _waterfalls(self, results: dict[str, Any]) -> None:
         """Each scenario's prompts traced in its measurement window, stage by stage."""
@@ -684,6 +710,12 @@ class Run:
             parley = scenario.get("parley") or {}
             if "window_at" in parley:
                 parley["waterfall"] = spans.waterfall(spans.between(rows, *parley["window_at"]))
+
+
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _with(plan: Plan, **changes: Any) -> Plan:

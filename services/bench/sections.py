@@ -23,6 +23,8 @@ STAGE_TEXT = {
 def _n(value: Any, digits: int = 1) -> str:
     if value is None:
         return "–"
+    if isinstance(value, str):
+        return value
     return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
 
@@ -124,3 +126,41 @@ def nats_profile(p: dict[str, Any] | None) -> list[str]:
         f"{packages}. Hottest: {own}",
         f"  - inclusive: {inclusive}",
     ]
+
+
+def nats_sync(results: dict[str, Any]) -> list[str]:
+    """The same scenario under nats-server's default fsync policy and under ``always``."""
+    found = results.get("nats_sync")
+    if not found:
+        return []
+    default, synced = found["default"], found["synced"]
+
+    def per_token(m: dict[str, Any]) -> float | None:
+        return m["cpu"]["total"]["cores"] / m["tokens_per_s"] * 1e6 if m.get("tokens_per_s") else None
+
+    def nats_cores(m: dict[str, Any]) -> float | None:
+        return (m["cpu"].get("nats-server") or {}).get("cores")
+
+    rows = (
+        ("delivered tokens/s", lambda m: m["tokens_per_s"], 0),
+        ("token latency p50 (ms)", lambda m: m["latency_ms"]["p50"], 1),
+        ("token latency p99 (ms)", lambda m: m["latency_ms"]["p99"], 1),
+        ("TTFT overhead p50 (ms)", lambda m: m["ttft_overhead_ms"]["p50"], 1),
+        ("TTFT overhead p99 (ms)", lambda m: m["ttft_overhead_ms"]["p99"], 1),
+        ("CPU per delivered token, all processes (µs)", per_token, 0),
+        ("nats-server cores", nats_cores, 2),
+        ("errors / gaps / duplicates", lambda m: f"{m['errors']} / {m['gaps']} / {m['duplicates']}", 0),
+    )
+    lines = [
+        f"### JetStream fsync policy ({found['scenario']}, Parley; same run)",
+        "",
+        "nats-server's default syncs the store to disk every two minutes: an acknowledged event can be lost "
+        "on an OS crash or power loss. `sync_interval: always` fsyncs before every acknowledgement. The "
+        "second run restarted nats-server with it on the same store; everything else is unchanged.",
+        "",
+        f"| metric | default (lazy, every 2 min) | {found['policy']} |",
+        "| --- | --- | --- |",
+    ]
+    for name, pick, digits in rows:
+        lines.append(f"| {name} | {_n(pick(default), digits)} | {_n(pick(synced), digits)} |")
+    return [*lines, ""]

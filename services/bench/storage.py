@@ -86,8 +86,16 @@ async def tally(
     return found
 
 
-def is_permanent(max_age_s: float | None, max_bytes: int | None, max_msgs: int | None) -> bool:
-    return not (max_age_s or 0) > 0 and not (max_bytes or -1) > 0 and not (max_msgs or -1) > 0
+def is_permanent(
+    max_age_s: float | None, max_bytes: int | None, max_msgs: int | None, discard: api.DiscardPolicy | None = None
+) -> bool:
+    """Kept forever unless an age limit expires events, or a size or count limit with
+    ``DiscardPolicy.OLD`` drops the oldest (with ``NEW`` a full stream refuses new events
+    and keeps every stored one)."""
+    if (max_age_s or 0) > 0:
+        return False
+    limited = (max_bytes or -1) > 0 or (max_msgs or -1) > 0
+    return not (limited and discard != api.DiscardPolicy.NEW)
 
 
 async def snapshot(js: JetStreamContext) -> dict[str, Stream]:
@@ -99,7 +107,7 @@ async def snapshot(js: JetStreamContext) -> dict[str, Stream]:
             continue
         out[name] = Stream(
             name,
-            is_permanent(info.config.max_age, info.config.max_bytes, info.config.max_msgs),
+            is_permanent(info.config.max_age, info.config.max_bytes, info.config.max_msgs, info.config.discard),
             info.state.messages,
             info.state.bytes,
             info.state.last_seq,
