@@ -63,8 +63,9 @@ async def test_a_prompt_leaves_one_trace_with_every_stage_in_order(make_system, 
         headers_of = {}
         for seq in range(state.first_seq, state.last_seq + 1):
             msg = await js.get_msg(CHAT_STREAM, seq)
-            event = codec.decode(msg.data)
-            headers_of.setdefault(type(event), []).append(msg.headers or {})
+            event = codec.decode(msg.data, msg.subject)
+            kind = next((k for k in (GenerationRequested, GenerationChunk) if isinstance(event, k)), type(event))
+            headers_of.setdefault(kind, []).append(msg.headers or {})
     finally:
         await nc.close()
     assert all(tracing.TRACEPARENT in h for h in headers_of[GenerationRequested])
