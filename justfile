@@ -41,6 +41,11 @@ lint:
 bench *args:
     parley bench "$@"
 
+# faults under load (kill -9 workers and an edge, restart NATS and PostgreSQL, double SIGINT to
+# `parley up`); prints a table and `chaos: F faults, L lost, D duplicated`. `just chaos --quick`: ~90 s
+chaos *args:
+    python -m services.chaos.main "$@"
+
 # print the JSON Schema of every event
 schema:
     parley events schema
