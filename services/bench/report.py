@@ -108,6 +108,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results.get('wall_s', '?')} s.",
         "",
         *(
+            [f"**This run was cut short ({results['cut_short']}): only what it measured is here.**", ""]
+            if results.get("cut_short")
+            else []
+        ),
+        *(
             [f"**Warning: the machine was busy before the run (load {busy}); the numbers are polluted.**", ""]
             if (busy := results["load_average_before"][0]) > 1.5
             else []

@@ -126,6 +126,7 @@ class Run:
         self.concurrency = 0
         self.latencies: dict[tuple[str, str], list[float]] = {}  # (scenario, target) -> seconds, for the plot
         self.receiver: spans.Receiver | None = None
+        self.results: dict[str, Any] = {}  # filled as the run goes: a run cut short still reports
         self.nc = None  # the bench's own NATS connection (stream sizes)
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -296,9 +297,9 @@ class Run:
     async def chat(self, load: Load, target: Target, profile_s: float = 0.0) -> dict[str, Any]:
         """One load scenario on one target; every number the tables need."""
         assert self.lag is not None
-        settled = await self.settle(60.0)  # a previous phase's backlog must not run alongside this one
+        settled = await self.settle(45.0)  # a previous phase's backlog must not run alongside this one
         if settled is None:
-            log.warning("Parley is still busy from the previous phase after 60 s more; measuring anyway")
+            log.warning("Parley is still busy from the previous phase after 45 s more; measuring anyway")
         await self._llm("DELETE", "/_record")
         plan = Plan(
             kind="chat",
@@ -312,7 +313,7 @@ class Run:
             # Answers still streaming this long after the deadline are stopped (the client
             # presses stop) and counted as unfinished. Nothing after the deadline is measured:
             # the wait is capped so long answers do not stretch the run.
-            drain_s=min(load.answer_s + 5, 8.0),
+            drain_s=min(load.answer_s + 3, 5.0),
             answer_timeout_s=load.answer_s + 30,
             arrivals=arrivals.poisson(load.arrival_rate, load.duration_s, seed=len(self.latencies)),
         )
@@ -363,6 +364,8 @@ class Run:
             "connected": result.connected,
             "window_s": round(window, 2),
             "window_at": [start, end],
+            # False: the previous phase's backlog was still draining when this one began.
+            "started_settled": settled is not None,
             "latency_ms": stats.summary(joined.latencies),
             "ttft_ms": stats.summary(joined.ttft),
             "provider_ttft_ms": stats.summary(joined.provider_ttft),
@@ -399,7 +402,7 @@ class Run:
             # How long the system kept working after the clients' deadline: an answer's own length
             # is the natural tail; more is a backlog.
             # Bounded: a saturated point's backlog must not eat the run (the next one waits more).
-            quiet = await self.settle(90.0)
+            quiet = await self.settle(60.0)
             out["idle_after_deadline_s"] = round(quiet - end, 2) if quiet is not None else None
             inside = [s for s in samples if start <= s.at < end]
             out["projection_lag"] = lag_sampler.summarize(inside)
@@ -608,7 +611,7 @@ class Run:
         options = self.options
         # `kill -USR1 <pid>` prints where every task of a long run is waiting.
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
-        results: dict[str, Any] = {
+        self.results = results = {
             "mode": options.mode,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": machine.facts(),
@@ -675,7 +678,7 @@ class Run:
             results["wall_s"] = round(time.perf_counter() - started, 1)
             await self.stop(results_dir)
             self._waterfalls(results)
-        results["scaling"] = curve.rows(results.get("scenarios", []))
+            results["scaling"] = curve.rows(results.get("scenarios", []))
         return results
 
     async def sync_compare(self, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
