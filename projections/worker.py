@@ -110,7 +110,9 @@ class Worker:
             filter_subject=self.projection.filter_subject,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None,
-            ack_policy=api.AckPolicy.EXPLICIT,
+            # One ack per batch: acking the batch's last event acks all before it (a per-event ack
+            # was one protocol message per event for nothing: the checkpoint is the real record).
+            ack_policy=api.AckPolicy.ALL,
             ack_wait=ACK_WAIT_S,
             max_deliver=-1,  # undecodable events are terminated by us, never retried forever
             max_ack_pending=max(1000, 2 * self.batch_size),
@@ -139,6 +141,7 @@ class Worker:
         in_sync = (
             info is not None
             and info.config.filter_subject == self.projection.filter_subject
+            and info.config.ack_policy == api.AckPolicy.ALL
             and (info.config.max_ack_pending or 0) >= self.batch_size
             and not info.num_ack_pending
             and info.delivered is not None
@@ -206,11 +209,8 @@ class Worker:
             self.batches += 1
             if self.fault is not None:
                 self.fault.hit("after_commit", self.batches)
-        for msg in msgs:
-            if msg.metadata.sequence.stream in outcome.dead:
-                await msg.term()
-            else:
-                await msg.ack()
+        # Dead events are recorded with the batch; the ack covers them too (no redelivery).
+        await msgs[-1].ack()
         self.checkpoint = outcome.checkpoint
         return outcome
 

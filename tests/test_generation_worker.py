@@ -138,6 +138,18 @@ async def test_token_timing_keeps_the_chunks_of_a_coalesced_stream(js, workers, 
         assert len(carried) == delta.token_count and "".join(t.text for t in carried) == delta.delta
 
 
+async def test_a_burst_of_prompts_is_admitted_up_to_the_free_slots(js, workers, llm):
+    await workers(PARLEY_GENERATION_CONCURRENCY="3")
+    sids = [await new_session(js) for _ in range(9)]  # a session answers one prompt at a time
+    answers = [(sid, (await send(js, sid, "[[tokens:10]] [[rate:40]]"))[1]) for sid in sids]
+    for sid, aid in answers:
+        assert isinstance(ended(await wait_ended(js, sid, aid, within_s=30)), GenerationCompleted)
+    spans = sorted((r.received_at, r.finished_at) for r in llm.records)
+    assert len(spans) == 9 and all(end is not None for _, end in spans)
+    overlap = max(sum(1 for a, b in spans if a <= start < b) for start, _ in spans)
+    assert 2 <= overlap <= 3  # several at once, never more than the slots
+
+
 async def test_two_workers_share_the_load_and_answer_each_prompt_once(js, workers, llm):
     await workers("w1")
     await workers("w2")

@@ -1,5 +1,6 @@
 """The work queue: one durable pull consumer (``generation``) on every prompt event, shared by all
-workers. A worker fetches one prompt per free slot, so idle workers get the next prompts.
+workers. A worker fetches as many prompts as it has free slots (``admission``), so idle workers
+get the next prompts.
 
 While an answer streams, the prompt is kept alive with in-progress acks; it is acked once the
 answer's terminal event is stored. A worker that dies leaves its prompt unacked: after the ack wait
@@ -20,6 +21,7 @@ from nats.js.errors import FetchTimeoutError, NotFoundError
 from events import subjects
 from events.streams import CHAT_STREAM
 from services import logs
+from services.generation import admission
 from services.generation.errors import PoisonMessage
 from services.generation.publisher import PublishError
 from services.generation.responder import Responder
@@ -71,7 +73,7 @@ def nak_delay(num_delivered: int) -> float:
 class Consumer:
     def __init__(self, js: JetStreamContext, responder: Responder, settings: Settings) -> None:
         self.js, self.responder, self.settings = js, responder, settings
-        self.slots = asyncio.Semaphore(settings.generation_concurrency)
+        self.slots = admission.Slots(settings.generation_concurrency)
         self.tasks: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
         self.pulse_s = max(0.1, settings.ack_wait_s / 3)
@@ -84,23 +86,30 @@ class Consumer:
         return self
 
     async def _fetch_loop(self) -> None:
+        backlog = False  # the last fetch brought prompts: more may be waiting
         while not self.stopping.is_set():
-            await self.slots.acquire()
+            free = await self.slots.wait_free()
             if self.stopping.is_set():
-                self.slots.release()
                 return
+            # Idle: wait for one prompt (nats-py holds a batch until it is full or the wait ends,
+            # so a long poll asks for one). Busy: take what is there, up to the free slots.
+            want, wait = (admission.batch_size(free), admission.BURST_WAIT_S) if backlog else (1, FETCH_WAIT_S)
+            self.slots.take(want)
             try:
-                msgs = await self.sub.fetch(1, timeout=FETCH_WAIT_S)
+                msgs = await self.sub.fetch(want, timeout=wait)
             except (nats.errors.TimeoutError, FetchTimeoutError):
-                self.slots.release()
+                self.slots.give_back(want)
+                backlog = False
                 continue
             except Exception as exc:  # NATS reconnecting, consumer deleted: keep trying
-                self.slots.release()
+                self.slots.give_back(want)
                 log.warning("fetch failed; retrying", error=repr(exc))
                 await asyncio.sleep(0.5)
                 if isinstance(exc, NotFoundError):
                     await self._rebind()
                 continue
+            self.slots.settle(want, len(msgs))
+            backlog = True
             for msg in msgs:
                 if self.stopping.is_set():  # fetched while stopping: hand it straight back
                     await msg.nak()
@@ -163,6 +172,7 @@ class Consumer:
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop fetching; give answers in flight ``grace_s`` to finish, then release them."""
         self.stopping.set()
+        self.slots.wake()
         if getattr(self, "advisories", None) is not None:
             await _quietly(self.advisories.unsubscribe())
         if self._loop_task is not None:

@@ -112,6 +112,7 @@ class Provider:
         retries: int = 2,
         retry_base_s: float = RETRY_BASE_S,
         transport: httpx.AsyncBaseTransport | None = None,
+        keepalive: int = 64,
     ) -> None:
         self.name, self.base_url, self.default_model = name, base_url.rstrip("/"), default_model
         self.retries, self.retry_base_s = retries, retry_base_s
@@ -119,11 +120,14 @@ class Provider:
         if api_key:
             sent["Authorization"] = f"Bearer {api_key}"
         # read timeout = longest wait for the next token; no pool limit: concurrency is the worker's.
+        # httpcore compares its *total* connections with max_keepalive_connections, so a cap below
+        # the answers in flight closes every connection when its answer ends and the next answer
+        # reconnects: ``keepalive`` is the worker's concurrency.
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=sent,
             timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=keepalive),
             transport=transport,
         )
         self._health = Health(provider=name, base_url=self.base_url, default_model=default_model)
@@ -348,6 +352,7 @@ def from_settings(settings: Settings, local_base_url: str | None = None, **overr
         "connect_timeout_s": settings.connect_timeout_s,
         "request_timeout_s": settings.request_timeout_s,
         "retries": settings.provider_retries,
+        "keepalive": settings.generation_concurrency,
         **overrides,
     }
     found: dict[str, Provider] = {}
