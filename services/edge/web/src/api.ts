@@ -90,6 +90,12 @@ async function call(method: string, path: string, body?: unknown, timeoutMs = 15
   return response;
 }
 
+/** A GET of any JSON resource of the API (the usage report, an export). */
+export const getJson = <T>(path: string) => json<T>("GET", path);
+
+/** A raw call (an export's text, an import's body), with the same auth and errors. */
+export { call };
+
 async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await call(method, path, body);
   if (response.status === 204) return undefined as T;

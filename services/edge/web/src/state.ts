@@ -11,7 +11,7 @@ import { nextPiece } from "./announcer";
 import type { ChatMessage, ChatSession, ServerFrame, SessionSettings } from "./protocol";
 import { choices, mergeHealth, type ModelInfo, parseModels, parseProviders, type ProviderInfo } from "./providers";
 import * as store from "./store";
-import { type Usage, usage } from "./usage";
+import { fromReport, type Usage, type UsageReport } from "./usage";
 
 // -- routing ------------------------------------------------------------------------------------
 
@@ -633,13 +633,18 @@ export async function loadLlm(): Promise<void> {
   };
 }
 
-/** Usage over the answers of the most recent sessions (the REST API's own numbers). */
-export async function loadUsage(sessionCount = 8): Promise<void> {
+/** Usage of the last 24 hours from the usage projection (per model, and per hour for the sparkline). */
+export async function loadUsage(hours = 24): Promise<void> {
   recentUsage.value = { ...recentUsage.value, loading: true };
   try {
-    const list = await api.listSessions("", sessionCount);
-    const pages = await Promise.all(list.map((s) => api.listMessages(s.id, 50).then((p) => p.messages)));
-    recentUsage.value = { usage: usage(pages.flat()), error: null, loading: false };
+    const to = new Date();
+    const from = new Date(to.getTime() - hours * 3600_000);
+    const range = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+    const [byModel, byHour] = await Promise.all([
+      api.getJson<UsageReport>(`/usage?${range}&group_by=model`),
+      api.getJson<UsageReport>(`/usage?${range}&group_by=hour`),
+    ]);
+    recentUsage.value = { usage: fromReport(byModel, byHour), error: null, loading: false };
   } catch (error) {
     recentUsage.value = { ...recentUsage.value, error: message(error), loading: false };
   }

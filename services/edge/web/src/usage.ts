@@ -1,6 +1,12 @@
-// Recent usage for the dashboard, computed from the messages the REST API returns.
+// Recent usage for the dashboard, from the usage projection (GET /api/v1/usage): the server sums
+// every answer of the period, instead of the browser reading the messages of a few chats.
 
 import type { ChatMessage } from "./protocol";
+
+export function modelName(m: Pick<ChatMessage, "llm_provider" | "llm_model">): string {
+  if (m.llm_provider && m.llm_model) return `${m.llm_provider}/${m.llm_model}`;
+  return m.llm_model ?? m.llm_provider ?? "default";
+}
 
 export interface ModelUsage {
   model: string;
@@ -14,84 +20,74 @@ export interface Usage {
   completed: number;
   failed: number;
   cancelled: number;
+  /** Answers still streaming: the projection counts answers when they end, so always 0 here. */
   open: number;
   tokens: number;
   promptTokens: number;
   completionTokens: number;
-  /** Mean and 95th percentile of response_time_ms over completed answers; null without any. */
+  /** Mean and 95th percentile (a histogram bucket's bound) of the total time of completed answers. */
   meanResponseMs: number | null;
   p95ResponseMs: number | null;
   meanFirstTokenMs: number | null;
-  /** Response times of completed answers, oldest first (for a sparkline). */
+  /** Mean response time per hour with answers, oldest first (for a sparkline). */
   series: number[];
   byModel: ModelUsage[];
-  /** The most recent errors, newest first. */
-  errors: { kind: string; message: string; at: string; model: string }[];
+  /** Errors by kind, most frequent first. */
+  errors: { kind: string; count: number }[];
 }
 
-function mean(values: number[]): number | null {
-  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
+/** What GET /api/v1/usage answers (docs/protocol.md). */
+export interface Timing {
+  count: number;
+  mean_ms: number | null;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  buckets: Record<string, number>;
 }
 
-export function percentile(values: number[], p: number): number | null {
-  if (!values.length) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+export interface UsageGroup {
+  key: string;
+  answers: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  tokens: number;
+  errors: Record<string, number>;
+  time_to_first_token: Timing;
+  total_time: Timing;
 }
 
-export function modelName(m: Pick<ChatMessage, "llm_provider" | "llm_model">): string {
-  if (m.llm_provider && m.llm_model) return `${m.llm_provider}/${m.llm_model}`;
-  return m.llm_model ?? m.llm_provider ?? "default";
+export interface UsageReport {
+  from: string;
+  to: string;
+  group_by: "model" | "provider" | "user" | "hour";
+  scope: "own" | "all";
+  totals: Omit<UsageGroup, "key">;
+  groups: UsageGroup[];
 }
 
-export function usage(messages: ChatMessage[]): Usage {
-  const answers = messages
-    .filter((m) => m.role === "assistant")
-    .sort((a, b) => a.created_at.localeCompare(b.created_at));
-  const done = answers.filter((m) => m.status === "complete");
-  const times = done.map((m) => m.response_time_ms).filter((t): t is number => typeof t === "number");
-  const firsts = done.map((m) => m.time_to_first_token_ms).filter((t): t is number => typeof t === "number");
-  const models = new Map<string, ModelUsage>();
-  let tokens = 0;
-  let promptTokens = 0;
-  let completionTokens = 0;
-  for (const m of answers) {
-    const used = m.tokens_used ?? (m.prompt_tokens ?? 0) + (m.completion_tokens ?? 0);
-    tokens += used;
-    promptTokens += m.prompt_tokens ?? 0;
-    completionTokens += m.completion_tokens ?? 0;
-    const name = modelName(m);
-    const row = models.get(name) ?? { model: name, answers: 0, tokens: 0, failed: 0 };
-    row.answers += 1;
-    row.tokens += used;
-    if (m.status === "failed") row.failed += 1;
-    models.set(name, row);
-  }
-  const failed = answers.filter((m) => m.status === "failed");
+export function fromReport(byModel: UsageReport, byHour: UsageReport | null): Usage {
+  const t = byModel.totals;
   return {
-    answers: answers.length,
-    completed: done.length,
-    failed: failed.length,
-    cancelled: answers.filter((m) => m.status === "cancelled").length,
-    open: answers.filter((m) => m.status === "pending" || m.status === "streaming").length,
-    tokens,
-    promptTokens,
-    completionTokens,
-    meanResponseMs: mean(times),
-    p95ResponseMs: percentile(times, 95),
-    meanFirstTokenMs: mean(firsts),
-    series: times,
-    byModel: [...models.values()].sort((a, b) => b.answers - a.answers),
-    errors: failed
-      .slice()
-      .reverse()
-      .slice(0, 5)
-      .map((m) => ({
-        kind: m.error_kind ?? "error",
-        message: m.error_message ?? "",
-        at: m.updated_at ?? m.created_at,
-        model: modelName(m),
-      })),
+    answers: t.answers,
+    completed: t.completed,
+    failed: t.failed,
+    cancelled: t.cancelled,
+    open: 0,
+    tokens: t.tokens,
+    promptTokens: t.prompt_tokens,
+    completionTokens: t.completion_tokens,
+    meanResponseMs: t.total_time.mean_ms,
+    p95ResponseMs: t.total_time.p95_ms,
+    meanFirstTokenMs: t.time_to_first_token.mean_ms,
+    series: (byHour?.groups ?? []).map((g) => g.total_time.mean_ms).filter((v): v is number => typeof v === "number"),
+    byModel: byModel.groups
+      .map((g) => ({ model: g.key, answers: g.answers, tokens: g.tokens, failed: g.failed }))
+      .sort((a, b) => b.answers - a.answers),
+    errors: Object.entries(t.errors)
+      .map(([kind, count]) => ({ kind, count }))
+      .sort((a, b) => b.count - a.count),
   };
 }

@@ -1,51 +1,56 @@
 import { describe, expect, it } from "vitest";
-import { percentile, usage } from "../src/usage";
-import { msg } from "./fixtures";
+import { fromReport, type UsageGroup, type UsageReport } from "../src/usage";
 
-describe("usage", () => {
-  it("counts answers, tokens, timings and errors per model", () => {
-    const u = usage([
-      msg("u", { role: "user", content: "hi" }),
-      msg("a", { tokens_used: 10, response_time_ms: 100, time_to_first_token_ms: 20, created_at: "2026-01-01T00:00:01Z" }),
-      msg("b", { tokens_used: 30, response_time_ms: 300, time_to_first_token_ms: 40, created_at: "2026-01-01T00:00:02Z" }),
-      msg("c", {
-        status: "failed",
-        error_kind: "timeout",
-        error_message: "no token for 60 s",
-        llm_model: "other",
-        tokens_used: null,
-        prompt_tokens: 5,
-        completion_tokens: 2,
-        created_at: "2026-01-01T00:00:03Z",
-      }),
-      msg("d", { status: "streaming", created_at: "2026-01-01T00:00:04Z" }),
-      msg("e", { status: "cancelled", created_at: "2026-01-01T00:00:05Z" }),
+const timing = (count: number, mean: number | null, p95: number | null) => ({ count, mean_ms: mean, p50_ms: mean, p95_ms: p95, buckets: {} });
+
+function group(key: string, over: Partial<UsageGroup> = {}): UsageGroup {
+  return {
+    key,
+    answers: 1,
+    completed: 1,
+    failed: 0,
+    cancelled: 0,
+    prompt_tokens: 5,
+    completion_tokens: 5,
+    tokens: 10,
+    errors: {},
+    time_to_first_token: timing(1, 20, 50),
+    total_time: timing(1, 100, 100),
+    ...over,
+  };
+}
+
+function report(groupBy: UsageReport["group_by"], groups: UsageGroup[], totals: UsageGroup): UsageReport {
+  const { key: _key, ...rest } = totals;
+  return { from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", group_by: groupBy, scope: "own", totals: rest, groups };
+}
+
+describe("usage from the usage projection's report", () => {
+  it("takes totals, models by answers, errors by count and the hourly series", () => {
+    const small = group("local/smol", { answers: 1, failed: 0 });
+    const big = group("local/big", { answers: 3, failed: 2, tokens: 40 });
+    const totals = group("", {
+      answers: 4,
+      completed: 1,
+      failed: 2,
+      cancelled: 1,
+      tokens: 50,
+      prompt_tokens: 20,
+      completion_tokens: 30,
+      errors: { timeout: 1, provider_error: 2 },
+      total_time: timing(1, 250, 500),
+      time_to_first_token: timing(1, 40, 50),
+    });
+    const hours = report("hour", [group("2026-01-01T03:00:00Z", { total_time: timing(1, 90, 100) }), group("2026-01-01T04:00:00Z", { total_time: timing(0, null, null) })], totals);
+    const u = fromReport(report("model", [small, big], totals), hours);
+    expect([u.answers, u.completed, u.failed, u.cancelled, u.open]).toEqual([4, 1, 2, 1, 0]);
+    expect([u.tokens, u.promptTokens, u.completionTokens]).toEqual([50, 20, 30]);
+    expect([u.meanResponseMs, u.p95ResponseMs, u.meanFirstTokenMs]).toEqual([250, 500, 40]);
+    expect(u.byModel.map((m) => m.model)).toEqual(["local/big", "local/smol"]);
+    expect(u.errors).toEqual([
+      { kind: "provider_error", count: 2 },
+      { kind: "timeout", count: 1 },
     ]);
-    expect(u.answers).toBe(5);
-    expect(u.completed).toBe(2);
-    expect(u.failed).toBe(1);
-    expect(u.cancelled).toBe(1);
-    expect(u.open).toBe(1);
-    expect(u.tokens).toBe(47);
-    expect(u.meanResponseMs).toBe(200);
-    expect(u.p95ResponseMs).toBe(300);
-    expect(u.meanFirstTokenMs).toBe(30);
-    expect(u.series).toEqual([100, 300]);
-    expect(u.byModel[0]).toEqual({ model: "local/scripted", answers: 4, tokens: 40, failed: 0 });
-    expect(u.byModel[1]).toEqual({ model: "local/other", answers: 1, tokens: 7, failed: 1 });
-    expect(u.errors).toEqual([{ kind: "timeout", message: "no token for 60 s", at: "2026-01-01T00:00:03Z", model: "local/other" }]);
-  });
-
-  it("reports nothing measured without answers", () => {
-    const u = usage([]);
-    expect(u.answers).toBe(0);
-    expect(u.meanResponseMs).toBeNull();
-    expect(u.p95ResponseMs).toBeNull();
-  });
-
-  it("computes nearest-rank percentiles", () => {
-    expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)).toBe(10);
-    expect(percentile([], 95)).toBeNull();
+    expect(u.series).toEqual([90]);
   });
 });

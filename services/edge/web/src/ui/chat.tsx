@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { activeAnswer, type MessageView } from "../conversation";
 import * as app from "../state";
 import { ago, count } from "./format";
+import { ConversationTools } from "./audit";
 import { Icon } from "./icons";
 import { type MessageActions, MessageList } from "./messages";
 import { SessionSettingsButton } from "./settings";
@@ -379,6 +380,7 @@ function ChatHeader({ onMenu, menuRef }: { onMenu(): void; menuRef: { current: H
       </h1>
       <ModelPicker />
       <SessionSettingsButton />
+      <ConversationTools />
     </div>
   );
 }

@@ -106,7 +106,7 @@ function Sparkline({ values }: { values: number[] }) {
         <polyline points={line} fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" />
       </svg>
       <figcaption class="spark-caption">
-        <span>Response time of the last {recent.length} answers</span>
+        <span>Mean response time of the last {recent.length} hours with answers</span>
         <span>max {duration(max)}</span>
       </figcaption>
     </figure>
@@ -161,11 +161,11 @@ function UsageBody({ u }: { u: Usage }) {
       )}
       {u.errors.length > 0 && (
         <div class="recent-errors">
-          <h3>Recent errors</h3>
+          <h3>Errors by kind</h3>
           <ul>
-            {u.errors.map((e, i) => (
-              <li key={i}>
-                <strong>{e.kind}</strong> {e.message} <span class="muted small">· {e.model} · {ago(e.at)}</span>
+            {u.errors.map((e) => (
+              <li key={e.kind}>
+                <strong>{e.kind}</strong> <span class="muted small">× {count(e.count)}</span>
               </li>
             ))}
           </ul>
@@ -181,7 +181,7 @@ function UsageCard() {
     <section class="card usage-card" aria-labelledby="usage-title">
       <header class="card-head">
         <h2 id="usage-title">Recent usage</h2>
-        <span class="muted small">latest answers of your recent chats</span>
+        <span class="muted small">last 24 hours</span>
         <button type="button" class="icon-btn end" aria-label="Refresh usage" title="Refresh" onClick={() => void app.loadUsage()}>
           <Icon name="refresh" size={16} />
         </button>

@@ -16,6 +16,7 @@ const paths = {
   arrowDown: "M12 5v14M6 13l6 6 6-6",
   check: "M5 12l5 5 9-10",
   search: "M11 18a7 7 0 100-14 7 7 0 000 14zM21 21l-5-5",
+  more: "M5 12h.01M12 12h.01M19 12h.01",
   sliders: "M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1M15 4v4M9 10v4M17 16v4",
 } as const;
 
