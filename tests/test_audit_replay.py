@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 import httpx
 import msgspec
 
+from events import subjects
+from events.streams import CHAT_STREAM
 from projections import queries
+from services import bus
 from services.audit import reader
 from services.audit.conversation import fold
 from tests.test_chat import Conversation
@@ -45,8 +48,12 @@ def conversation(user: str = "local") -> tuple[list, Conversation, dict]:
 
 
 def cli(nats, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return cli_at(nats.url, tmp_path, *args)
+
+
+def cli_at(nats_url: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "NATS_URL", "DATABASE_URL"))}
-    env |= {"NATS_URL": nats.url, "PARLEY_DATA_DIR": str(tmp_path / "cli"), "PARLEY_LOG_FORMAT": "json"}
+    env |= {"NATS_URL": nats_url, "PARLEY_DATA_DIR": str(tmp_path / "cli"), "PARLEY_LOG_FORMAT": "json"}
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -157,3 +164,43 @@ async def test_follow_prints_new_events_and_speed_replays_the_tokens(nats, js, t
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_token_timing_survives_the_sweep_of_the_short_lived_deltas(make_system, tmp_path):
+    """Deltas are purged after their retention; the terminal event's token timing then replays the
+    answer from the permanent log alone, each token within a millisecond of its delta."""
+    system = make_system()
+    async with httpx.AsyncClient(base_url=system.edge_urls[0], timeout=30) as client:
+        sid = (await client.post("/api/v1/chat/sessions", json={"title": "timed"})).json()["id"]
+        sent = (
+            await client.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": "[[tokens:20]] [[rate:40]]"})
+        ).json()
+        answer_id = sent["answer_message_id"]
+        async with asyncio.timeout(30):
+            while True:
+                rest = (await client.get(f"/api/v1/chat/sessions/{sid}/messages")).json()
+                if any(m["id"] == answer_id and m["status"] == "complete" for m in rest):
+                    break
+                await asyncio.sleep(0.1)
+    nc = await bus.connect(system.nats_url, "test")
+    try:
+        js = nc.jetstream()
+        before = fold(sid, await reader.session(js, sid)).answers[answer_id].attempts[-1]
+        assert await nc.jsm().purge_stream(CHAT_STREAM, subject=subjects.DELTAS)
+        after = fold(sid, await reader.session(js, sid)).answers[answer_id].attempts[-1]
+    finally:
+        await nc.close()
+    assert len(before.chunks) >= 2 and after.chunks == []  # the deltas are gone from the log
+    assert after.tokens == before.tokens and len(after.tokens) == 20
+    content = next(m["content"] for m in rest if m["id"] == answer_id)
+    assert "".join(t.text for t in after.tokens) == content
+    for chunk in before.chunks:
+        mine = [t for t in after.tokens if t.chunk == chunk.index]
+        assert "".join(t.text for t in mine) == chunk.delta
+        assert abs(mine[-1].offset_ms - chunk.offset_ms) <= 1  # the delta was cut at its last token
+    offsets = [t.offset_ms for t in after.tokens]
+    assert offsets == sorted(offsets) and offsets[-1] - offsets[0] >= 300  # 20 tokens at 40/s really took time
+
+    done = cli_at(system.nats_url, tmp_path, "replay", sid, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["messages"] == rest  # still exactly the REST messages

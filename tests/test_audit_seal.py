@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 
 import msgspec
 
-from events import codec
-from events.schema import SessionCreated
+from events import codec, subjects
+from events.schema import GenerationDelta, GenerationRequested, SessionCreated
 from events.streams import AUDIT_CHECKPOINTS, AUDIT_STREAM, CHAT_STREAM
 from services.audit import chain, keys, seal
 from services.settings import load
@@ -141,3 +141,25 @@ async def test_a_truncated_tail_is_named_and_a_restarted_sealer_continues(nats, 
         assert await nc.jsm().delete_msg(CHAT_STREAM, seq)
     bad = verify(nats, tmp_path, "verify")
     assert bad.returncode == 1 and last_line(bad).startswith(f"audit: FAILED at stream seq {last - 2}: deleted")
+
+
+async def test_swept_deltas_are_outside_the_chain(nats, js, nc, tmp_path):
+    settings = settings_for(nats, tmp_path)
+    events, conv, _ = conversation()
+    answer = next(e for e in events if isinstance(e, GenerationRequested))
+    deltas = [
+        GenerationDelta(
+            message_id=answer.message_id, index=i, token_index=i, delta=f"t{i}", occurred_at=conv.t, session_id=conv.sid
+        )
+        for i in range(3)
+    ]
+    async with sealing(settings):
+        await publish(js, events[:5])
+        for delta in deltas:  # as generation stores them: lean, no headers
+            await js.publish(subjects.for_event(delta), codec.encode(delta), stream=CHAT_STREAM)
+        last = await publish(js, events[5:])
+        cp = await sealed_through(js, settings, last)
+    assert cp.count == len(events)  # the deltas are not sealed
+    assert await nc.jsm().purge_stream(CHAT_STREAM, subject=subjects.DELTAS)  # the sweeper's purge
+    ok = verify(nats, tmp_path, "verify")
+    assert ok.returncode == 0 and last_line(ok) == f"audit: OK {len(events)} events, sealed through seq {last}"

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from events import subjects
 from events.errors import InvalidSubjectToken
+from events.schema import GenerationDelta, type_tag
 
 GENESIS = bytes(32)
 DIGEST_BYTES = 8
@@ -28,9 +29,10 @@ TAG_BYTES = 4
 ENTRY_BYTES = DIGEST_BYTES + TAG_BYTES
 
 
-# Subjects whose events are short-lived by design (hotpath's token deltas, swept after an hour):
-# outside the chain, which covers the permanent log only. Everything else is sealed.
-SHORT_LIVED_SUFFIXES = (".generation.delta",)
+# Subjects whose events are short-lived by design (token deltas, swept after
+# PARLEY_DELTA_RETENTION_S; events.subjects.DELTAS): outside the chain, which covers the
+# permanent log only. Everything else is sealed (old generation.chunk events included: never purged).
+SHORT_LIVED_SUFFIXES = (f".{type_tag(GenerationDelta)}",)
 
 
 def permanent(subject: str) -> bool:

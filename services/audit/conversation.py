@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from events import tokens
+from events.errors import EventDecodeError
 from events.schema import (
     ChatEvent,
     GenerationCancelled,
@@ -54,6 +56,14 @@ class Chunk(msgspec.Struct, frozen=True, kw_only=True):
     delta: str
 
 
+class TokenTiming(msgspec.Struct, frozen=True, kw_only=True):
+    """One token as the terminal event's ``tokens`` recorded it (events/tokens.py)."""
+
+    offset_ms: int  # since the answer was requested
+    text: str
+    chunk: int  # which chunk event carried it
+
+
 class Attempt(msgspec.Struct, kw_only=True):
     attempt: int
     started_at: datetime | None = None
@@ -62,7 +72,16 @@ class Attempt(msgspec.Struct, kw_only=True):
     llm_provider: str | None = None
     llm_model: str | None = None
     restart_reason: str | None = None  # set when a restart opened this attempt
-    chunks: list[Chunk] = msgspec.field(default_factory=list)
+    chunks: list[Chunk] = msgspec.field(default_factory=list)  # chunk events still in the log
+    # Every token with its own time, from the terminal event: what the permanent log keeps once
+    # the short-lived deltas are gone (and exact per token while they are there).
+    tokens: list[TokenTiming] = msgspec.field(default_factory=list)
+
+    def timing(self) -> list[tuple[int, str]]:
+        """(offset ms, text) to replay this attempt: per token when recorded, else per chunk."""
+        if self.tokens:
+            return [(t.offset_ms, t.text) for t in self.tokens]
+        return [(c.offset_ms, c.delta) for c in self.chunks]
 
 
 class Lifecycle(msgspec.Struct, kw_only=True):
@@ -164,6 +183,21 @@ def apply(conv: Conversation, item: StoredEvent) -> None:
     )
 
 
+def _token_timing(life: Lifecycle, event: GenerationCompleted | GenerationFailed | GenerationCancelled) -> None:
+    encoded = getattr(event, "tokens", "")
+    if not encoded:
+        return  # an older event: the chunks in the log carry the timing
+    text = event.content if isinstance(event, GenerationCompleted) else event.partial_content
+    try:
+        decoded = tokens.decode(text, encoded)
+    except EventDecodeError:
+        return  # a damaged timing string: the text stays, the timing is not invented
+    start = life.requested_at
+    life.attempt(event.attempt).tokens = [
+        TokenTiming(offset_ms=round((t.at - start).total_seconds() * 1000), text=t.text, chunk=t.chunk) for t in decoded
+    ]
+
+
 def _lifecycle(conv: Conversation, seq: int, event: ChatEvent) -> None:
     at = event.occurred_at
     match event:
@@ -204,6 +238,7 @@ def _lifecycle(conv: Conversation, seq: int, event: ChatEvent) -> None:
                 life.ended, life.ended_at, life.ended_seq = type_tag(type(event)), at, seq
                 if isinstance(event, GenerationFailed):
                     life.error_kind, life.error_message = event.error_kind, event.error_message
+                _token_timing(life, event)
         case SessionDeleted():
             pass
         case _:

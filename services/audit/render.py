@@ -68,6 +68,10 @@ def answer_lines(life: Lifecycle | None, indent: str = "    ") -> list[str]:
         lines.append(head)
         for c in a.chunks:
             lines.append(f"{indent}  +{c.offset_ms:>6} ms  #{c.seq}  {c.delta!r}")
+        if a.tokens:
+            lines.append(f"{indent}  token timing (from the terminal event): {len(a.tokens)} tokens")
+            if not a.chunks:  # the short-lived deltas are gone: show the tokens instead
+                lines += [f"{indent}  +{t.offset_ms:>6} ms  {t.text!r}" for t in a.tokens]
     if life.cancel_requested_at:
         lines.append(f"{indent}cancel requested at {_t(life.cancel_requested_at)}")
     if life.ended:

@@ -55,15 +55,15 @@ async def play(conv: Conversation, speed: float, out=sys.stdout) -> None:
             continue
         out.write("assistant: ")
         life = conv.answers.get(m["id"])
-        attempts = [a for a in (life.attempts if life else []) if a.chunks]
+        attempts = [a for a in (life.attempts if life else []) if a.timing()]
         if not attempts:
             out.write(m["content"] + "\n")
             continue
         last = 0
-        for chunk in attempts[-1].chunks:
-            await asyncio.sleep(max(0, chunk.offset_ms - last) / 1000 / speed)
-            last = chunk.offset_ms
-            out.write(chunk.delta)
+        for offset, text in attempts[-1].timing():
+            await asyncio.sleep(max(0, offset - last) / 1000 / speed)
+            last = offset
+            out.write(text)
             out.flush()
         out.write(f"  [{m['status']}]\n")
     out.flush()

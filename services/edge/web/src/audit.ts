@@ -21,7 +21,10 @@ export interface Attempt {
   llm_provider: string | null;
   llm_model: string | null;
   restart_reason: string | null;
+  /** Chunk events still in the log (short-lived: swept after PARLEY_DELTA_RETENTION_S). */
   chunks: Chunk[];
+  /** Every token with its time, from the terminal event (the permanent record; empty on old events). */
+  tokens?: { offset_ms: number; text: string; chunk: number }[];
 }
 
 export interface AnswerLife {
@@ -87,14 +90,18 @@ export interface ReplayStep {
   text: string;
 }
 
-/** The final attempt of an answer as steps at its recorded token timing (empty: nothing recorded). */
+const timing = (a: Attempt) =>
+  a.tokens && a.tokens.length > 0 ? a.tokens.map((t) => ({ at: t.offset_ms, text: t.text })) : a.chunks.map((c) => ({ at: c.offset_ms, text: c.delta }));
+
+/** The final attempt of an answer as steps at its recorded timing: per token when the terminal
+ * event recorded it, else per chunk event (empty: nothing recorded). */
 export function replaySteps(life: AnswerLife | undefined): ReplayStep[] {
-  const last = [...(life?.attempts ?? [])].reverse().find((a) => a.chunks.length > 0);
+  const last = [...(life?.attempts ?? [])].reverse().find((a) => timing(a).length > 0);
   if (!last) return [];
   let previous = 0;
-  return last.chunks.map((c) => {
-    const step = { waitMs: Math.max(0, c.offset_ms - previous), text: c.delta };
-    previous = c.offset_ms;
+  return timing(last).map((t) => {
+    const step = { waitMs: Math.max(0, t.at - previous), text: t.text };
+    previous = t.at;
     return step;
   });
 }
@@ -104,6 +111,7 @@ export function describeAttempts(life: AnswerLife | undefined): string[] {
   return (life?.attempts ?? []).map((a) => {
     const who = `${a.llm_provider ?? "?"}/${a.llm_model ?? "?"}${a.worker_id ? ` on ${a.worker_id}` : ""}`;
     const why = a.restart_reason ? ` (restarted: ${a.restart_reason})` : "";
-    return `attempt ${a.attempt}: ${who}, ${a.chunks.length} chunks${why}`;
+    const tokens = a.tokens?.length ? `, ${a.tokens.length} timed tokens` : "";
+    return `attempt ${a.attempt}: ${who}, ${a.chunks.length} chunks${tokens}${why}`;
   });
 }

@@ -35,6 +35,16 @@ describe("audit view helpers", () => {
     ]);
     expect(replaySteps(undefined)).toEqual([]);
   });
+  it("prefers the terminal event's per-token timing (the chunks may have been swept)", () => {
+    const swept: AnswerLife = {
+      ...life,
+      attempts: [{ ...life.attempts[1], chunks: [], tokens: [{ offset_ms: 100, text: "He", chunk: 0 }, { offset_ms: 140, text: "llo", chunk: 1 }] }],
+    };
+    expect(replaySteps(swept)).toEqual([
+      { waitMs: 100, text: "He" },
+      { waitMs: 40, text: "llo" },
+    ]);
+  });
   it("describes every attempt", () => {
     expect(describeAttempts(life)).toEqual(["attempt 1: local/smol on w1, 1 chunks", "attempt 2: local/smol on w2, 2 chunks (restarted: worker lost)"]);
   });
