@@ -27,14 +27,6 @@ def parse_time(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session_id")
-    p.add_argument("--as-of", type=parse_time, default=None, help="the conversation as it stood then (ISO 8601)")
-    p.add_argument("--format", choices=render.FORMATS, default="text")
-    p.add_argument("--follow", action="store_true", help="keep going: print new events as they are stored")
-    p.add_argument("--speed", type=float, default=None, help="re-play answers' token timing at N x real speed")
-
-
 async def load(js, session_id: str, as_of: datetime | None = None) -> Conversation:
     try:
         subjects.token(session_id)
