@@ -10,7 +10,7 @@ from nats.js.api import PubAck
 from events import codec, subjects
 from events.schema import Event
 from events.streams import StreamSettings
-from services import credentials
+from services import credentials, logs
 from services.errors import StartupError
 from services.settings import Settings
 
@@ -24,10 +24,35 @@ def stream_settings(settings: Settings) -> StreamSettings:
     )
 
 
+def _callbacks(name: str) -> tuple[dict, dict]:
+    """One log line per outage and per recovery, instead of nats-py's traceback per reconnect try."""
+    log = logs.get("bus").bind(connection=name)
+    state: dict = {"down": False, "client": None}
+
+    async def error_cb(exc: Exception) -> None:
+        if not state["down"]:
+            log.warning("nats error", error=str(exc) or type(exc).__name__)
+
+    async def disconnected_cb() -> None:
+        client = state["client"]
+        if client is not None and client.is_closed:  # our own close(), not an outage
+            return
+        if not state["down"]:
+            state["down"] = True
+            log.warning("nats disconnected; reconnecting")
+
+    async def reconnected_cb() -> None:
+        state["down"] = False
+        log.info("nats reconnected")
+
+    return state, {"error_cb": error_cb, "disconnected_cb": disconnected_cb, "reconnected_cb": reconnected_cb}
+
+
 async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
     """Connect with reconnects on (forever), so a NATS restart is survived, not fatal."""
+    state, callbacks = _callbacks(name)
     try:
-        return await nats.connect(
+        state["client"] = await nats.connect(
             servers=[u.strip() for u in url.split(",")],
             name=name,
             connect_timeout=connect_timeout,
@@ -35,7 +60,9 @@ async def connect(url: str, name: str, *, connect_timeout: float = 5.0) -> Clien
             reconnect_time_wait=0.5,
             allow_reconnect=True,
             pending_size=64 * 1024 * 1024,
+            **callbacks,
         )
+        return state["client"]
     except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
         raise StartupError(f"cannot connect to NATS at {credentials.redact(url)}: {exc or type(exc).__name__}") from exc
 

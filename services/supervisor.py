@@ -1,9 +1,15 @@
 """``parley up``: the whole system on one machine.
 
-Starts what is not configured from outside (NATS, PostgreSQL, the local model), creates the
-streams, applies migrations, then runs each service as its own child process (the same
-``parley <service>`` commands an operator would scale out), restarting any that dies. Ctrl-C
-stops everything in reverse order; the data stays in ``PARLEY_DATA_DIR`` for the next start.
+Checks first that every port it will bind is free and the data folder usable (one line naming
+the setting to change, nothing started). Then starts what is not configured from outside (NATS,
+PostgreSQL, the local model), creates the streams, applies migrations, and runs each service as
+its own child process (the same ``parley <service>`` commands an operator scales out).
+
+Everything it started is supervised (services/supervision.py): an embedded server or service
+that exits is restarted on the same port and data, with backoff; one that keeps failing the same
+way is reported once and everything stops (exit 1). Ctrl-C or SIGTERM stops everything in
+reverse order; another one during that stop kills what is left. Children die with ``parley up``
+even on ``kill -9`` (services/lifeline.py). The data stays in ``PARLEY_DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -12,17 +18,19 @@ import asyncio
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable
+import webbrowser
 from dataclasses import dataclass
 
 from events import streams
 from projections import migrate
-from services import bus, credentials, logs, runtime
-from services.embedded import EmbeddedLlama, EmbeddedNats, EmbeddedPostgres
+from services import bus, credentials, logs, preflight, runtime
+from services.embedded import EmbeddedLlama, EmbeddedNats, EmbeddedPostgres, port_open
+from services.errors import StartupError
+from services.progress import Progress
 from services.settings import Settings
+from services.supervision import Failure, Server, Service, Unit, describe
 
 log = logs.get("supervisor")
 
@@ -35,52 +43,59 @@ SERVICES = {
 }
 # The command line of a service whose name is not its `parley` command.
 COMMANDS = {"audit": ["audit", "seal"]}
+TICK_S = 0.1
+SERVICE_STOP_S = 15.0
 
 
 @dataclass
-class Child:
-    name: str
-    index: int
-    env: dict[str, str]
-    proc: subprocess.Popen | None = None
-    restarts: int = 0
-    next_start: float = 0.0
-    started_at: float = 0.0
+class Stopping:
+    """What the signal handler tells the main loop: stop (first signal), then hurry (any more)."""
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", *COMMANDS.get(self.name, [self.name])], env=self.env
-        )
-        self.started_at = time.monotonic()
-        log.info("service started", service=self.name, replica=self.index, pid=self.proc.pid)
+    requested: bool = False
+    forced: bool = False
 
 
-async def _prepare(settings: Settings, rt: runtime.Runtime) -> None:
+async def _prepare(settings: Settings, rt: runtime.Runtime) -> list[str]:
     nc = await bus.connect(rt.nats_url, "parley-up")
     try:
         await streams.ensure(nc.jetstream(), bus.stream_settings(settings))
     finally:
         await nc.close()
     applied = await migrate.migrate(rt.database_url)
-    log.info("database ready", migrations_applied=[f"{m.version:03d}_{m.name}" for m in applied])
+    return [f"{m.version:03d}_{m.name}" for m in applied]
 
 
 def available_services() -> list[str]:
     return [name for name, module in SERVICES.items() if importlib.util.find_spec(module) is not None]
 
 
-def up(settings: Settings) -> None:
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    stoppers: list[tuple[str, Callable[[], None]]] = []
-    children: list[Child] = []
+def _console(settings: Settings) -> bool:
+    return settings.log_format == "console" or (settings.log_format == "auto" and sys.stderr.isatty())
 
-    def on_term(*_):  # SIGTERM and SIGINT both mean: stop everything, in order
-        raise KeyboardInterrupt
+
+def up(settings: Settings, open_browser: bool = False) -> int:
+    """Run until stopped; the exit code: 0 after Ctrl-C/SIGTERM, 1 when a part kept failing."""
+    data_dir = settings.data_dir.resolve()
+    if problems := preflight.problems(settings):
+        raise StartupError("\n".join(problems))  # nothing started yet: nothing to stop
+    console = _console(settings)
+    progress = Progress(console)
+    servers: list[Server] = []
+    services: list[Service] = []
+    stopping = Stopping()
+
+    def on_signal(*_):  # SIGTERM and SIGINT both mean: stop everything, in order
+        if not stopping.requested:
+            stopping.requested = True
+            raise KeyboardInterrupt
+        if not stopping.forced:
+            stopping.forced = True
+            progress.say("stopping now: killing what is left", part="supervisor")
 
     # Installed explicitly: a shell that starts us in the background hands SIGINT over ignored.
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    code = 0
     try:
         nats_url = settings.nats_url
         database_url = settings.database_url
@@ -99,25 +114,39 @@ def up(settings: Settings) -> None:
                 store_key=settings.nats_store_key or keys.nats_store_key,
                 user=credentials.NATS_USER,
                 password=keys.nats_password,
-            ).start()
-            stoppers.append(("nats", nats.stop))
-            nats_url = nats.url
-            log.info("embedded NATS listening", url=credentials.redact(nats_url), store=str(nats.store_dir))
+                die_with_parent=True,
+            )
+            with progress.step("NATS (JetStream)") as detail:
+                servers.append(Server("nats", nats))  # before start: a Ctrl-C meanwhile still stops it
+                nats.start()
+                servers[-1].started(time.monotonic())
+                nats_url = nats.url
+                detail["url"] = credentials.redact(nats_url)
+                detail["store"] = str(nats.store_dir)
         if not database_url:
-            pg = EmbeddedPostgres(data_dir / "postgres", port=settings.pg_port, password=keys.pg_password).start()
-            stoppers.append(("postgres", pg.stop))
-            database_url = pg.dsn
-            log.info("embedded PostgreSQL listening", dsn=credentials.redact(database_url), data=str(pg.data_dir))
+            pg = EmbeddedPostgres(
+                data_dir / "postgres", port=settings.pg_port, password=keys.pg_password, die_with_parent=True
+            )
+            with progress.step("PostgreSQL") as detail:
+                servers.append(Server("postgres", pg))
+                pg.start()
+                servers[-1].started(time.monotonic())
+                database_url = pg.dsn
+                detail["dsn"] = credentials.redact(database_url)
         local_base_url = settings.local_base_url
         if not local_base_url:
-            llama = EmbeddedLlama().start()
-            stoppers.append(("local model", llama.stop))
-            local_base_url = llama.base_url
-            log.info("embedded local model listening", base_url=local_base_url, model=settings.local_model)
+            llama = EmbeddedLlama(port=settings.model_port, die_with_parent=True)
+            with progress.step("local model") as detail:
+                servers.append(Server("model", llama))
+                llama.start()
+                servers[-1].started(time.monotonic())
+                detail["url"] = local_base_url = llama.base_url
+                detail["model"] = settings.local_model
         rt = runtime.Runtime(nats_url=nats_url, database_url=database_url, local_base_url=local_base_url)
-        asyncio.run(_prepare(settings, rt))
+        with progress.step("streams and migrations") as detail:
+            applied = asyncio.run(_prepare(settings, rt))
+            detail["applied"] = f"{len(applied)} migration(s) applied" if applied else "database up to date"
         rt.write(data_dir)
-        stoppers.append(("runtime file", lambda: runtime.clear(data_dir)))
 
         env = {
             **os.environ,
@@ -126,48 +155,129 @@ def up(settings: Settings) -> None:
             "PARLEY_LOCAL_BASE_URL": local_base_url,
             "PARLEY_DATA_DIR": str(data_dir),
         }
+        if console:  # children write through a pipe: keep their logs readable
+            env["PARLEY_LOG_FORMAT"] = "console"
         replicas = {"generation": settings.generation_workers, "projections": 1, "edge": 1, "audit": 1}
         names = available_services()
         for name in names:
             for i in range(replicas[name]):
-                child = Child(name, i, env)
-                child.start()
-                children.append(child)
-        if "edge" in names:
-            log.info("Parley is up", url=f"http://{settings.host}:{settings.port}", auth=settings.auth_enabled)
-        else:
-            log.info("Parley is up (no edge service yet)", services=names)
-
-        while True:
-            time.sleep(0.5)
-            now = time.monotonic()
-            for child in children:
-                if child.proc is not None and child.proc.poll() is not None:
-                    code = child.proc.returncode
-                    # Back off 1 s, 2 s, 4 s ... (max 30 s); a child that ran a minute starts afresh.
-                    if now - child.started_at > 60:
-                        child.restarts = 0
-                    delay = min(30.0, 2.0**child.restarts)
-                    log.warning("service exited; restarting", service=child.name, code=code, in_s=delay)
-                    child.proc = None
-                    child.restarts += 1
-                    child.next_start = now + delay
-                elif child.proc is None and now >= child.next_start:
-                    child.start()
+                services.append(Service(name, i, env, COMMANDS.get(name, [name])))
+        code = _run(settings, progress, servers, services, "edge" in names, open_browser)
     except KeyboardInterrupt:
         pass  # Ctrl-C / SIGTERM: the normal way to stop
     finally:
-        if children or stoppers:
-            log.info("stopping Parley")
-        for child in reversed(children):
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            if child.proc is not None:
-                try:
-                    child.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-        for name, stop in reversed(stoppers):
-            stop()
-            log.info("stopped", part=name)
+        stopping.requested = True  # from here on, a signal only hurries the stop
+        _stop_all(progress, servers, services, stopping)
+        runtime.clear(data_dir)
+        # Everything is stopped: a late Ctrl-C must not turn a clean exit into "killed by SIGINT"
+        # (Python restores the default handlers while it shuts down).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _run(
+    settings: Settings,
+    progress: Progress,
+    servers: list[Server],
+    services: list[Service],
+    has_edge: bool,
+    open_browser: bool,
+) -> int:
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
+    url = f"http://{settings.host}:{settings.port}"
+    with progress.step("services") as detail:
+        for service in services:
+            service.start()
+            service.started(time.monotonic())
+        detail["started"] = ", ".join(s.name for s in services) or "none"
+        while has_edge and settings.port and not port_open(host, settings.port):
+            if (code := _tick(progress, servers, services)) is not None:
+                return code
+            time.sleep(TICK_S)
+    if has_edge:
+        progress.say(
+            f"Parley is up at {url} (started in {progress.elapsed():.1f} s). Press Ctrl-C to stop.",
+            url=url,
+            seconds=round(progress.elapsed(), 3),
+            auth=settings.auth_enabled,
+        )
+        if open_browser:
+            webbrowser.open(url)
+    else:
+        progress.say("Parley is up (no edge service in this build)", services=[s.name for s in services])
+    while True:
+        if (code := _tick(progress, servers, services)) is not None:
+            return code
+        time.sleep(TICK_S)
+
+
+def _tick(progress: Progress, servers: list[Server], services: list[Service]) -> int | None:
+    """Restart what exited, start what is due; an exit code when a part keeps failing."""
+    now = time.monotonic()
+    for unit in [*servers, *services]:
+        exit_code = unit.exited()
+        if exit_code is not None:
+            failure = Failure(exit_code, describe(exit_code, unit.last_error()), now - unit.started_at)
+            # A service that failed while NATS or PostgreSQL was down or restarting is a symptom,
+            # not the cause: restarted, but not counted towards giving up.
+            settled = all(s.down_since is None and s.started_at <= unit.started_at for s in servers)
+            delay = unit.record(failure, now, counts=unit.kind == "server" or settled)
+            if unit.gave_up():
+                return _give_up(progress, unit)
+            log.warning(
+                f"{unit.name} exited; restarting", part=unit.name, code=exit_code, error=failure.error, in_s=delay
+            )
+        elif unit.down_since is not None and now >= unit.next_start:
+            _restart(progress, unit)
+            if unit.gave_up():
+                return _give_up(progress, unit)
+    return None
+
+
+def _restart(progress: Progress, unit: Unit) -> None:
+    try:
+        unit.start()
+    except StartupError as exc:
+        now = time.monotonic()
+        delay = unit.record(Failure(None, str(exc), 0.0), now)
+        log.warning(f"{unit.name} did not start; retrying", part=unit.name, error=str(exc), in_s=delay)
+        return
+    down = unit.started(time.monotonic())
+    log.info(f"{unit.name} restarted", part=unit.name, down_s=round(down or 0.0, 3))
+
+
+def _give_up(progress: Progress, unit: Unit) -> int:
+    last = unit.failures[-1]
+    how = "could not start" if last.code is None else f"exited with code {last.code}"
+    progress.say(
+        f"parley up: error: {unit.name} {how} {len(unit.failures)} times in a row: {last.error or 'no error output'}",
+        part=unit.name,
+        code=last.code,
+        error=last.error,
+        times=len(unit.failures),
+    )
+    return 1
+
+
+def _stop_all(progress: Progress, servers: list[Server], services: list[Service], stopping: Stopping) -> None:
+    running = [s.proc for s in services if s.proc is not None and s.proc.poll() is None]
+    if not (running or servers):
+        return
+    progress.say("stopping Parley (Ctrl-C again to kill what is left)")
+    for proc in reversed(running):
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + SERVICE_STOP_S
+    for proc in reversed(running):
+        while proc.poll() is None and not stopping.forced and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    for server in reversed(servers):
+        try:
+            server.stop(lambda: stopping.forced)
+        except Exception as exc:  # one part failing to stop must not leave the others running
+            log.error("could not stop", part=server.name, error=str(exc) or type(exc).__name__)
+        else:
+            log.info("stopped", part=server.name)

@@ -19,7 +19,7 @@ def up(
     Starts what is not configured from outside: an embedded NATS with JetStream (unless NATS_URL),
     an embedded PostgreSQL (unless DATABASE_URL) and a llama.cpp server with the shipped model
     (unless PARLEY_LOCAL_BASE_URL); then applies migrations and runs the projections, generation
-    and edge services, restarting any that dies. Ctrl-C stops everything; the data stays in
+    and edge services, restarting any part that exits (and stopping, exit 1, when one keeps failing the same way). Ctrl-C stops everything; the data stays in
     PARLEY_DATA_DIR for the next start.
 
     Settings that matter most: PARLEY_PORT (web UI and API, 8000), PARLEY_NATS_PORT (4222),
@@ -29,4 +29,6 @@ def up(
     from services.supervisor import up as run_up
 
     settings = common.boot("up")
-    run_up(settings)
+    code = run_up(settings, open_browser=open_browser)
+    if code:
+        raise typer.Exit(code)
