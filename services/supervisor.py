@@ -47,12 +47,28 @@ TICK_S = 0.1
 SERVICE_STOP_S = 15.0
 
 
+class Stop(Exception):
+    """Raised at a safe point once a stop was asked for."""
+
+
 @dataclass
 class Stopping:
-    """What the signal handler tells the main loop: stop (first signal), then hurry (any more)."""
+    """What the signal handler tells the main loop: stop (first signal), then hurry (any more).
+
+    The handler only sets flags: an exception raised from a signal handler can land anywhere,
+    for instance in logging's fork hook inside ``Popen``, where Python swallows it."""
 
     requested: bool = False
     forced: bool = False
+
+    def on_signal(self, *_) -> None:
+        if self.requested:
+            self.forced = True
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise Stop
 
 
 async def _prepare(settings: Settings, rt: runtime.Runtime) -> list[str]:
@@ -84,17 +100,10 @@ def up(settings: Settings, open_browser: bool = False) -> int:
     services: list[Service] = []
     stopping = Stopping()
 
-    def on_signal(*_):  # SIGTERM and SIGINT both mean: stop everything, in order
-        if not stopping.requested:
-            stopping.requested = True
-            raise KeyboardInterrupt
-        if not stopping.forced:
-            stopping.forced = True
-            progress.say("stopping now: killing what is left", part="supervisor")
-
-    # Installed explicitly: a shell that starts us in the background hands SIGINT over ignored.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # SIGTERM and SIGINT both mean: stop everything, in order. Installed explicitly: a shell
+    # that starts us in the background hands SIGINT over ignored.
+    signal.signal(signal.SIGTERM, stopping.on_signal)
+    signal.signal(signal.SIGINT, stopping.on_signal)
     code = 0
     try:
         nats_url = settings.nats_url
@@ -123,6 +132,7 @@ def up(settings: Settings, open_browser: bool = False) -> int:
                 nats_url = nats.url
                 detail["url"] = credentials.redact(nats_url)
                 detail["store"] = str(nats.store_dir)
+            stopping.check()
         if not database_url:
             pg = EmbeddedPostgres(
                 data_dir / "postgres", port=settings.pg_port, password=keys.pg_password, die_with_parent=True
@@ -133,6 +143,7 @@ def up(settings: Settings, open_browser: bool = False) -> int:
                 servers[-1].started(time.monotonic())
                 database_url = pg.dsn
                 detail["dsn"] = credentials.redact(database_url)
+            stopping.check()
         local_base_url = settings.local_base_url
         if not local_base_url:
             llama = EmbeddedLlama(port=settings.model_port, die_with_parent=True)
@@ -142,6 +153,7 @@ def up(settings: Settings, open_browser: bool = False) -> int:
                 servers[-1].started(time.monotonic())
                 detail["url"] = local_base_url = llama.base_url
                 detail["model"] = settings.local_model
+            stopping.check()
         rt = runtime.Runtime(nats_url=nats_url, database_url=database_url, local_base_url=local_base_url)
         with progress.step("streams and migrations") as detail:
             applied = asyncio.run(_prepare(settings, rt))
@@ -162,8 +174,8 @@ def up(settings: Settings, open_browser: bool = False) -> int:
         for name in names:
             for i in range(replicas[name]):
                 services.append(Service(name, i, env, COMMANDS.get(name, [name])))
-        code = _run(settings, progress, servers, services, "edge" in names, open_browser)
-    except KeyboardInterrupt:
+        code = _run(settings, progress, servers, services, "edge" in names, open_browser, stopping)
+    except Stop:
         pass  # Ctrl-C / SIGTERM: the normal way to stop
     finally:
         stopping.requested = True  # from here on, a signal only hurries the stop
@@ -183,15 +195,18 @@ def _run(
     services: list[Service],
     has_edge: bool,
     open_browser: bool,
+    stopping: Stopping,
 ) -> int:
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
     url = f"http://{settings.host}:{settings.port}"
     with progress.step("services") as detail:
         for service in services:
+            stopping.check()
             service.start()
             service.started(time.monotonic())
         detail["started"] = ", ".join(s.name for s in services) or "none"
         while has_edge and settings.port and not port_open(host, settings.port):
+            stopping.check()
             if (code := _tick(progress, servers, services)) is not None:
                 return code
             time.sleep(TICK_S)
@@ -207,6 +222,7 @@ def _run(
     else:
         progress.say("Parley is up (no edge service in this build)", services=[s.name for s in services])
     while True:
+        stopping.check()
         if (code := _tick(progress, servers, services)) is not None:
             return code
         time.sleep(TICK_S)
@@ -268,9 +284,13 @@ def _stop_all(progress: Progress, servers: list[Server], services: list[Service]
     for proc in reversed(running):
         proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + SERVICE_STOP_S
+    told = False
     for proc in reversed(running):
         while proc.poll() is None and not stopping.forced and time.monotonic() < deadline:
             time.sleep(0.05)
+        if stopping.forced and not told:
+            told = True
+            progress.say("stopping now: killing what is left")
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
