@@ -20,12 +20,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from events import codec, subjects, tokens
+from events import codec, tokens
 from events.errors import EventDecodeError
 from events.schema import (
-    GenerationCancelled,
-    GenerationCompleted,
-    GenerationFailed,
     GenerationRequested,
     SessionSettings,
     Timings,
@@ -40,6 +37,7 @@ from services.generation.config import Limits, LiveConfig
 from services.generation.errors import NotConfigured, PoisonMessage, ProviderFailure
 from services.generation.providers import Delta, Done, Provider, Providers
 from services.generation.publisher import Publisher
+from services.generation.sessions import Sessions
 from services.settings import Settings
 
 log = logs.get("generation")
@@ -100,6 +98,7 @@ class Responder:
         settings: Settings,
         cancels: Cancels,
         worker: str | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self.js, self.nc, self.providers, self.live, self.settings, self.cancels = (
             js,
@@ -110,6 +109,7 @@ class Responder:
             cancels,
         )
         self.worker_id = worker or worker_id()
+        self.sessions = sessions or Sessions(js)  # not started: every read loads directly
         self.sizes = tokenizer.Sizes()  # context windows and tokenizers of the providers, cached
         # How long an answer waits for earlier unfinished answers of its session (its context).
         self.wait_limit_s = max(settings.request_timeout_s, settings.ack_wait_s) * 2
@@ -133,7 +133,7 @@ class Responder:
         )
         cancel = self.cancels.track(request.message_id)
         try:
-            history = await self._history(request, cancel, bound)
+            history = await self._history(request, meta.sequence.stream, cancel, bound)
             tracing.step("answer.context")
             opening = answer.opening(history, request, meta.num_delivered)
             match opening:
@@ -171,44 +171,30 @@ class Responder:
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
 
-    async def _history(self, request: GenerationRequested, cancel: Cancel, bound) -> context.History:
-        """The session's events; if earlier answers are still streaming, wait for them first,
-        so this answer's context holds them (a quick second message sees the first answer)."""
+    async def _history(self, request: GenerationRequested, seq: int, cancel: Cancel, bound) -> context.History:
+        """The session's events up to the prompt (``seq``) at least; if earlier answers are still
+        streaming, wait for them first, so this answer's context holds them (a quick second
+        message sees the first answer)."""
         sid = request.session_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_limit_s
         since = utcnow() - timedelta(seconds=self.wait_limit_s)
-        ended = asyncio.Event()
-        subs = []
-
-        async def on_end(_msg: Msg) -> None:
-            ended.set()
-
-        try:
-            while True:
-                ended.clear()
-                history = context.fold(sid, await context.load(self.js, sid))
-                waiting = context.unfinished_before(history, request.message_id, since)
-                if not waiting or cancel.requested:
-                    return history
-                if loop.time() >= deadline:
-                    bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
-                    return history
-                if not subs:  # subscribe, then read again: no end can slip between the two
-                    for kind in (GenerationCompleted, GenerationFailed, GenerationCancelled):
-                        subs.append(await self.nc.subscribe(subjects.of_type(kind, sid), cb=on_end))
-                    continue
-                bound.info("waiting for earlier answers", waiting=waiting)
-                waiter = asyncio.create_task(ended.wait())
-                stopper = asyncio.create_task(cancel.event.wait())
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
-                )
-                waiter.cancel()
-                stopper.cancel()
-        finally:
-            for sub in subs:
-                await sub.unsubscribe()
+        while True:
+            history = await self.sessions.history(sid, seq)
+            waiting = context.unfinished_before(history, request.message_id, since)
+            if not waiting or cancel.requested:
+                return history
+            if loop.time() >= deadline:
+                bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
+                return history
+            bound.info("waiting for earlier answers", waiting=waiting)
+            waiter = asyncio.create_task(self.sessions.changed(sid, history.last_seq))
+            stopper = asyncio.create_task(cancel.event.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
+            )
+            waiter.cancel()
+            stopper.cancel()
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
         state = Answer.of(request, 1)

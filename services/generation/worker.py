@@ -15,6 +15,7 @@ from services.generation.cancels import Cancels
 from services.generation.consumer import Consumer
 from services.generation.providers import Providers, from_settings
 from services.generation.responder import Responder, worker_id
+from services.generation.sessions import Sessions
 from services.generation.sweeper import Sweeper
 from services.settings import Settings
 
@@ -40,6 +41,7 @@ class Worker:
         self.cancels: Cancels | None = None
         self.consumer: Consumer | None = None
         self.sweeper: Sweeper | None = None
+        self.sessions: Sessions | None = None
         self.reporter: status.Reporter | None = None
 
     async def start(self) -> Worker:
@@ -50,7 +52,11 @@ class Worker:
         self.providers = from_settings(self.settings, self.local_base_url, **self.provider_overrides)
         self.live = await config.LiveConfig(config.from_settings(self.settings)).start(js)
         self.cancels = await Cancels().start(self.nc)
-        responder = Responder(js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id)
+        # The session feed starts before the first prompt is fetched (see sessions.py).
+        self.sessions = await Sessions(js).start()
+        responder = Responder(
+            js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id, self.sessions
+        )
         self.consumer = await Consumer(js, responder, self.settings).start()
         self.sweeper = Sweeper(self.nc, self.settings.delta_retention_s).start()
         # The edge's /llm/* read what this publishes (the first report is out before "ready").
@@ -72,6 +78,8 @@ class Worker:
             await self.consumer.stop(grace_s)
         if self.reporter is not None:
             await self.reporter.stop()
+        if self.sessions is not None:
+            await self.sessions.stop()
         if self.cancels is not None:
             await self.cancels.stop()
         if self.live is not None:

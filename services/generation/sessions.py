@@ -1,0 +1,157 @@
+"""Each session's ``History``, kept current in the worker, so a prompt's context costs no JetStream
+API call when its session was seen before.
+
+One ordered push consumer per worker follows the context subjects of every session (the
+``CONTEXT_TYPES``; never deltas) from the moment the worker starts. A session met for the first
+time is loaded once with ``context.load``; events the feed delivers while that load runs are held
+and applied after it, so none falls between the two (the feed began before the load, so anything
+it delivered earlier is also in the load). A prompt's history is ready when the feed has passed
+the prompt's own sequence. If the feed lags too long, the answer falls back to a direct load.
+Bounded: least recently used sessions are dropped and loaded again when needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import replace
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from events import codec, subjects
+from events.errors import EventDecodeError
+from events.schema import ChatEvent
+from events.streams import CHAT_STREAM
+from services import logs
+from services.generation import context
+
+log = logs.get("generation.sessions")
+
+CAPACITY = 2000  # sessions kept; one holds its messages' text, so this bounds memory
+FEED_WAIT_S = 2.0  # how long a prompt waits for the feed to reach it before loading directly
+
+
+class _Loading:
+    """A session being loaded: the feed's events for it, held until the load is in."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[int, ChatEvent]] = []
+        self.done = asyncio.Event()
+
+
+class Sessions:
+    def __init__(self, js: JetStreamContext, capacity: int = CAPACITY) -> None:
+        self.js, self.capacity = js, capacity
+        self._known: OrderedDict[str, context.History | _Loading] = OrderedDict()
+        self._changed: dict[str, asyncio.Event] = {}  # sessions someone waits on
+        self._moved = asyncio.Event()
+        self.position = 0  # newest stream sequence the feed delivered
+        self._sub = None
+        self.loads = 0  # direct loads (first sight of a session, or a lagging feed)
+
+    async def start(self) -> Sessions:
+        config = api.ConsumerConfig(filter_subjects=[subjects.of_type(t) for t in context.CONTEXT_TYPES])
+        self._sub = await self.js.subscribe(
+            "",
+            stream=CHAT_STREAM,
+            cb=self._on_event,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.NEW,
+            idle_heartbeat=2.0,  # lets the ordered consumer notice a lost consumer and recreate it
+            config=config,
+        )
+        return self
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # the connection may be closed already
+                pass
+            self._sub = None
+
+    # -- the feed ------------------------------------------------------------------------------------
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            seq = msg.metadata.sequence.stream
+        except Exception:  # not a stream message (a heartbeat is handled by nats-py)
+            return
+        try:
+            event = codec.decode(msg.data, msg.subject)
+        except EventDecodeError:
+            event = None  # not this reader's to judge; its sequence still counts
+        if event is not None:
+            self._apply(event.session_id, seq, event)
+        self.position = max(self.position, seq)
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    def _apply(self, sid: str, seq: int, event: ChatEvent) -> None:
+        known = self._known.get(sid)
+        if isinstance(known, _Loading):
+            known.held.append((seq, event))
+        elif known is not None and seq > known.last_seq:
+            self._known[sid] = replace(context.evolve(known, event), last_seq=seq)
+            waiter = self._changed.pop(sid, None)
+            if waiter is not None:
+                waiter.set()
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    async def history(self, sid: str, at_least: int) -> context.History:
+        """The session's history, holding every event up to stream sequence ``at_least``."""
+        if self._sub is None:  # not started: no feed to keep a copy current
+            return context.fold(sid, await context.load(self.js, sid))
+        known = self._known.get(sid)
+        if isinstance(known, _Loading):
+            await known.done.wait()
+            known = self._known.get(sid)
+        if isinstance(known, context.History):
+            self._known.move_to_end(sid)
+            if max(known.last_seq, self.position) >= at_least or await self._reach(at_least):
+                return self._known.get(sid, known)  # type: ignore[return-value]
+            self.loads += 1
+            return context.fold(sid, await context.load(self.js, sid))  # the feed lags: read directly
+        return await self._load(sid)
+
+    async def _reach(self, seq: int) -> bool:
+        """Wait until the feed delivered ``seq`` (True), or give up after ``FEED_WAIT_S``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FEED_WAIT_S
+        while self.position < seq:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._moved.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    async def _load(self, sid: str) -> context.History:
+        loading = _Loading()
+        self._known[sid] = loading
+        try:
+            self.loads += 1
+            history = context.fold(sid, await context.load(self.js, sid))
+            for seq, event in loading.held:
+                if seq > history.last_seq:
+                    history = replace(context.evolve(history, event), last_seq=seq)
+            self._known[sid] = history
+            while len(self._known) > self.capacity:
+                self._known.popitem(last=False)
+            return history
+        except BaseException:
+            self._known.pop(sid, None)
+            raise
+        finally:
+            loading.done.set()
+
+    async def changed(self, sid: str, after_seq: int) -> None:
+        """Wait until the session holds an event after ``after_seq`` (callers bound the wait)."""
+        known = self._known.get(sid)
+        if isinstance(known, context.History) and known.last_seq > after_seq:
+            return
+        await self._changed.setdefault(sid, asyncio.Event()).wait()

@@ -1,0 +1,84 @@
+"""The worker's session histories against a real NATS: loaded once, then kept current by the feed."""
+
+from __future__ import annotations
+
+from events import codec
+from events.schema import GenerationCompleted, MessageSubmitted
+from services import bus
+from services.generation import context
+from services.generation import sessions as sessions_module
+from services.generation.sessions import Sessions
+from tests.support.generation import USER, new_session, send
+
+
+async def submitted(js, sid: str, text: str) -> int:
+    event = codec.make(MessageSubmitted, session_id=sid, user_id=USER, message_id=codec.new_id(), content=text)
+    return (await bus.publish(js, event)).seq
+
+
+async def test_a_session_is_loaded_once_then_followed(js):
+    cache = await Sessions(js).start()
+    try:
+        sid = await new_session(js)
+        _, aid = await send(js, sid, "first")
+        first = await cache.history(sid, at_least=0)
+        assert [c for _, c in first.user_messages] == ["first"] and cache.loads == 1
+        done = codec.make(
+            GenerationCompleted,
+            session_id=sid,
+            user_id=USER,
+            message_id=aid,
+            content="an answer",
+            llm_provider="local",
+            llm_model="m",
+        )
+        await bus.publish(js, done)
+        seq = await submitted(js, sid, "second")
+        later = await cache.history(sid, at_least=seq)
+        assert [c for _, c in later.user_messages] == ["first", "second"]
+        assert later.answers[aid].content == "an answer" and later.last_seq == seq
+        assert cache.loads == 1  # the feed kept it current: no second load
+    finally:
+        await cache.stop()
+
+
+async def test_events_stored_while_a_session_loads_are_not_lost(js, monkeypatch):
+    cache = await Sessions(js).start()
+    real_load = context.load
+    late: list[int] = []
+
+    async def load_then_more_arrive(js_, sid_):
+        events = await real_load(js_, sid_)
+        late.extend([await submitted(js, sid_, f"late{i}") for i in range(3)])
+        assert await cache._reach(late[-1])  # the feed delivers them before the load returns
+        return events
+
+    monkeypatch.setattr(context, "load", load_then_more_arrive)
+    try:
+        sid = await new_session(js)
+        await submitted(js, sid, "early")
+        history = await cache.history(sid, at_least=0)
+        assert [c for _, c in history.user_messages] == ["early", "late0", "late1", "late2"]
+        assert history.last_seq == late[-1] and cache.loads == 1
+    finally:
+        await cache.stop()
+
+
+async def test_a_feed_that_lags_falls_back_to_a_direct_read(js, monkeypatch):
+    monkeypatch.setattr(sessions_module, "FEED_WAIT_S", 0.2)
+    cache = await Sessions(js).start()
+    sid = await new_session(js)
+    await cache.history(sid, at_least=0)
+    await cache.stop()  # the feed stops: the copy goes stale
+    cache._sub = object()  # ...while the cache believes it runs
+    seq = await submitted(js, sid, "after")
+    history = await cache.history(sid, at_least=seq)
+    assert [c for _, c in history.user_messages] == ["after"] and cache.loads == 2
+
+
+async def test_a_cache_that_was_not_started_reads_directly(js):
+    cache = Sessions(js)
+    sid = await new_session(js)
+    seq = await submitted(js, sid, "hi")
+    assert (await cache.history(sid, at_least=seq)).last_seq == seq
+    assert (await cache.history(sid, at_least=seq)).last_seq == seq
