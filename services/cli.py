@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from services.commands import audit, backup, bench, common, export, migrate, reference, replay, service, up
+from services.commands import audit, backup, bench, common, doctor, export, migrate, reference, replay, service, up
 from services.errors import ParleyError
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ def _root(
 
 # -- registration: one line per command ------------------------------------------------------------
 app.command(rich_help_panel="Run")(up.up)
+app.command(rich_help_panel="Run")(doctor.doctor)
 app.command(rich_help_panel="Services")(service.edge)
 app.command(rich_help_panel="Services")(service.generation)
 projections = typer.Typer(help="Projection workers; `parley projections rebuild` replays the stream into them.")
