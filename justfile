@@ -53,3 +53,8 @@ schema:
 # print the settings table for the README
 settings:
     parley settings
+
+# regenerate the web UI's wire types (src/wire/) after changing a REST model or a frame
+wire:
+    python -m services.edge.wire
+    cd services/edge/web && npm run --silent wire

@@ -133,6 +133,7 @@ def ended(event: Ended, seq: int | None) -> ChatMessage:
         session_id=event.session_id,
         role="assistant",
         created_at=event.created_at or event.occurred_at,
+        updated_at=event.occurred_at,
         reply_to=event.reply_to,
         parent_id=event.reply_to,
         status="pending",

@@ -27,7 +27,7 @@ class Settings(SessionSettings, omit_defaults=False):
 
 class ChatSession(msgspec.Struct, kw_only=True, frozen=True):
     id: str
-    title: str | None
+    title: str
     user_id: str
     llm_provider: str
     llm_model: str
@@ -47,8 +47,8 @@ class ChatMessage(msgspec.Struct, kw_only=True, frozen=True):
     session_id: str
     role: Role
     content: str = ""
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
     is_streaming: bool = False  # status is pending or streaming (kept in step by events.lifecycle)
     llm_provider: str | None = None
     llm_model: str | None = None
@@ -71,7 +71,3 @@ class ChatMessage(msgspec.Struct, kw_only=True, frozen=True):
     parent_id: str | None = None
     sibling_ids: list[str] = msgspec.field(default_factory=list)
 
-
-def schema_components() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """JSON Schema of the read model (for the OpenAPI document and the UI's generated types)."""
-    return msgspec.json.schema_components([ChatSession, ChatMessage], ref_template="#/components/schemas/{name}")

@@ -3,6 +3,7 @@
 
 import { readToken } from "./auth";
 import type { ChatMessage, ChatSession, SessionSettings } from "./protocol";
+import type * as wire from "./wire/wire";
 
 export const base = "/api/v1";
 
@@ -138,11 +139,7 @@ export async function listMessages(sessionId: string, pageSize = 50, before?: st
   return { messages, seq, hasOlder: messages.length >= pageSize };
 }
 
-export interface SendResult {
-  message: ChatMessage;
-  answer_message_id: string;
-  seq: number;
-}
+export type SendResult = wire.SendAccepted;
 
 export const sendMessage = (sessionId: string, content: string, clientMessageId: string) =>
   json<SendResult>("POST", `/chat/sessions/${encodeURIComponent(sessionId)}/messages`, {
@@ -157,21 +154,21 @@ export interface ProcessRequest {
 }
 
 export const processLlm = (sessionId: string, body: ProcessRequest) =>
-  json<{ answer_message_id: string; prompt_message_id: string; seq: number }>(
+  json<wire.ProcessLlmAccepted>(
     "POST",
     `/chat/sessions/${encodeURIComponent(sessionId)}/process-llm`,
     body,
   );
 
 export const cancelAnswer = (sessionId: string, messageId: string) =>
-  json<{ message_id: string; seq: number }>(
+  json<wire.CancelAccepted>(
     "POST",
     `/chat/sessions/${encodeURIComponent(sessionId)}/messages/${encodeURIComponent(messageId)}/cancel`,
   );
 
-export const llmProviders = () => json<unknown>("GET", "/llm/providers");
-export const llmModels = () => json<unknown>("GET", "/llm/models");
-export const llmHealth = () => json<unknown>("GET", "/llm/health");
+export const llmProviders = () => json<wire.ProviderStatus[]>("GET", "/llm/providers");
+export const llmModels = () => json<wire.ProviderModels[]>("GET", "/llm/models");
+export const llmHealth = () => json<wire.LlmHealth>("GET", "/llm/health");
 
 /** The WebSocket address of a session, resuming after `afterSeq`. */
 export function socketUrl(sessionId: string, afterSeq: number): string {

@@ -8,7 +8,7 @@
 //      one above it is a gap (never expected: the state is flagged and the caller re-reads);
 //   3. `restarted` (another worker took over) drops the text of earlier attempts.
 
-import type { ChatMessage, ChatSession, ServerFrame, UpdateEvent } from "./protocol";
+import type { ChatMessage, ChatSession, ServerFrame, StatusData, UpdateEvent } from "./protocol";
 
 export interface MessageView extends ChatMessage {
   /** Next chunk index expected for the current attempt; null when unknown (read over REST mid-answer). */
@@ -204,14 +204,14 @@ function applyLocalSend(state: Conversation, clientMessageId: string, content: s
     role: "user",
     content,
     created_at: now,
-    updated_at: null,
+    updated_at: now,
     is_streaming: false,
     llm_provider: null,
     llm_model: null,
     response_time_ms: null,
     tokens_used: null,
     error_message: null,
-    metadata: null,
+    metadata: {},
     status: "pending",
     reply_to: null,
     client_message_id: clientMessageId,
@@ -221,6 +221,8 @@ function applyLocalSend(state: Conversation, clientMessageId: string, content: s
     error_kind: null,
     attempt: 0,
     last_seq: null,
+    parent_id: null,
+    sibling_ids: [],
     nextIndex: null,
     local: true,
     sendError: null,
@@ -261,35 +263,35 @@ function applyFrame(state: Conversation, frame: ServerFrame): Conversation {
     case "connectionStatus":
       return applyStatus(state, frame.data);
     case "typing": {
-      const connection = String(frame.data.connection_id ?? "");
+      const connection = frame.data.connection_id;
       if (!connection || connection === state.connectionId) return state;
       const typing = new Map(state.typing);
-      if (frame.data.typing) typing.set(connection, String(frame.data.user_id ?? ""));
+      if (frame.data.typing) typing.set(connection, frame.data.user_id);
       else typing.delete(connection);
       return { ...state, typing };
     }
     case "error": {
-      const data = frame.data as { code?: string; message?: string; client_message_id?: string };
-      const text = `${data.code ?? "error"}: ${data.message ?? "the server refused a request"}`;
+      const data = frame.data;
+      const text = `${data.code || "error"}: ${data.message || "the server refused a request"}`;
       if (data.client_message_id && state.byId.has(localId(data.client_message_id))) {
         return patchLocal(state, data.client_message_id, { sendError: text, status: "failed" });
       }
       return { ...state, notices: [...state.notices, text] };
     }
     case "newMessage":
-      return applyNewMessage(state, frame.data as unknown as ChatMessage, seq);
+      return applyNewMessage(state, frame.data, seq);
     case "messageUpdate":
-      return applyUpdate(state, frame.message_id, frame.data as unknown as UpdateEvent, seq);
+      return applyUpdate(state, frame.message_id, frame.data, seq);
     default:
       // A frame type this client does not know: newer servers may add some; ignore it.
       return state;
   }
 }
 
-function applyStatus(state: Conversation, data: Record<string, unknown>): Conversation {
+function applyStatus(state: Conversation, data: StatusData): Conversation {
   switch (data.status) {
     case "connected":
-      return { ...state, connectionId: String(data.connection_id ?? ""), live: false, typing: new Map() };
+      return { ...state, connectionId: data.connection_id, live: false, typing: new Map() };
     case "live":
       return { ...state, live: true };
     case "pong":
@@ -298,7 +300,7 @@ function applyStatus(state: Conversation, data: Record<string, unknown>): Conver
       // A patch (the fields that changed): merged into the session held, never stored as a whole one.
       return {
         ...state,
-        session: data.session ? ({ ...state.session, ...(data.session as Partial<ChatSession>) } as ChatSession) : state.session,
+        session: { ...state.session, ...data.session } as ChatSession,
       };
     case "session_deleted":
       return { ...state, deleted: true };

@@ -1,71 +1,21 @@
-// The client protocol of docs/protocol.md, as TypeScript types. JSON is snake_case, times ISO 8601.
+// The client protocol of docs/protocol.md. JSON is snake_case, times ISO 8601.
 
-export type Role = "user" | "assistant" | "system";
-export type MessageStatus = "pending" | "streaming" | "complete" | "failed" | "cancelled";
+import type * as wire from "./wire/wire";
 
-export interface SessionSettings {
-  system_prompt?: string | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  max_tokens?: number | null;
-}
+// Generated from the edge's OpenAPI document and its frame types (src/wire/wire.ts, `npm run wire`):
+// the shapes are defined once, in Python.
+export type ChatMessage = wire.ChatMessage;
+export type ChatSession = wire.ChatSession;
+export type SessionSettings = wire.Settings;
+export type Role = ChatMessage["role"];
+export type MessageStatus = ChatMessage["status"];
 
-export interface ChatSession {
-  id: string;
-  title: string;
-  user_id: string;
-  llm_provider: string | null;
-  llm_model: string | null;
-  created_at: string;
-  updated_at: string;
-  is_active: boolean;
-  message_count: number;
-  settings: SessionSettings | null;
-  last_activity_at: string | null;
-  last_seq: number | null;
-}
-
-export interface ChatMessage {
-  id: string;
-  session_id: string;
-  role: Role;
-  content: string;
-  created_at: string;
-  updated_at: string | null;
-  is_streaming: boolean;
-  llm_provider: string | null;
-  llm_model: string | null;
-  response_time_ms: number | null;
-  tokens_used: number | null;
-  error_message: string | null;
-  metadata: Record<string, unknown> | null;
-  status: MessageStatus;
-  reply_to: string | null;
-  client_message_id: string | null;
-  time_to_first_token_ms: number | null;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-  error_kind: string | null;
-  attempt: number;
-  last_seq: number | null;
-}
-
-/** The envelope of every server frame (the plan's WebSocketMessage, plus `seq`). */
-export interface ServerFrame {
-  session_id: string;
-  message_id: string;
-  type: "connectionStatus" | "newMessage" | "messageUpdate" | "typing" | "error";
-  data: Record<string, unknown>;
-  seq: number | null;
-}
-
-export type UpdateEvent =
-  | { event: "started"; attempt: number; llm_provider: string | null; llm_model: string | null }
-  | { event: "token"; delta: string; index: number; token_index: number; token_count: number; attempt: number }
-  | { event: "restarted"; attempt: number; reason: string }
-  | { event: "completed"; message: ChatMessage }
-  | { event: "failed"; error_kind: string; error_message: string; partial_content: string; message: ChatMessage }
-  | { event: "cancelled"; partial_content: string; message: ChatMessage };
+/** Every server frame: a union discriminated by `type`, then by `data.event` / `data.status`. */
+export type ServerFrame = wire.ServerFrame;
+export type UpdateEvent = wire.MessageUpdateFrame["data"];
+export type StatusData = wire.ConnectionStatusFrame["data"];
+export type SessionChanges = wire.SessionChanges;
+export type TypingFrame = wire.TypingFrame;
 
 /** Close codes the server uses (docs/protocol.md, "Close codes"). */
 export const CloseCode = {

@@ -8,7 +8,7 @@ import { type Conversation, activeAnswer, empty, localId, type MessageView, mess
 import { newId } from "./ids";
 import { idle, Link, type LinkState } from "./link";
 import { nextPiece } from "./announcer";
-import type { ChatMessage, ChatSession, ServerFrame, SessionSettings } from "./protocol";
+import type { ChatMessage, ChatSession, SessionSettings, TypingFrame } from "./protocol";
 import { choices, mergeHealth, type ModelInfo, parseModels, parseProviders, type ProviderInfo } from "./providers";
 import * as store from "./store";
 import { fromReport, type Usage, type UsageReport } from "./usage";
@@ -211,7 +211,7 @@ class OpenSession {
   private typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   /** Typing frames are never stored and a closed tab sends no "stopped": forget them after a while. */
-  private expireTyping(frame: ServerFrame): void {
+  private expireTyping(frame: TypingFrame): void {
     const connection = String(frame.data.connection_id ?? "");
     const held = this.typingTimers.get(connection);
     if (held !== undefined) clearTimeout(held);

@@ -8,7 +8,7 @@ import {
   reduce,
   resumeSeq,
 } from "../src/conversation";
-import type { ChatMessage, ServerFrame } from "../src/protocol";
+import type { ChatMessage, ServerFrame, UpdateEvent } from "../src/protocol";
 import { completed, exchange, msg, newMessage, sid, started, status, token, update } from "./fixtures";
 
 function run(frames: ServerFrame[], state: Conversation = empty(sid)): Conversation {
@@ -122,19 +122,19 @@ describe("live frames", () => {
   });
 
   it("moves the cursor to the highest seq, and frames without seq never move it", () => {
-    const state = run([...exchange(3, ["a"]), status({ status: "pong" })]);
+    const state = run([...exchange(3, ["a"]), status({ status: "pong", server_time: "2026-11-24T10:00:00Z" })]);
     expect(state.cursor).toBe(7);
   });
 
   it("tracks connection status, typing of other connections, session updates and deletion", () => {
-    let state = run([status({ status: "connected", connection_id: "me", after_seq: 0, last_seq: 0 })]);
+    let state = run([status({ status: "connected", connection_id: "me", user_id: "local", after_seq: 0, last_seq: 0 })]);
     expect(state.live).toBe(false);
     state = run(
       [
         status({ status: "live", last_seq: 0 }),
         { session_id: sid, message_id: "", type: "typing", data: { user_id: "local", typing: true, connection_id: "other" }, seq: null },
         { session_id: sid, message_id: "", type: "typing", data: { user_id: "local", typing: true, connection_id: "me" }, seq: null },
-        status({ status: "session_updated", session: { id: sid, title: "Renamed" } }),
+        status({ status: "session_updated", session: { id: sid, title: "Renamed", updated_at: "2026-11-24T10:00:00Z", last_seq: null } }),
       ],
       state,
     );
@@ -150,8 +150,9 @@ describe("live frames", () => {
     const before = run(frames);
     const after = run(
       [
-        { session_id: sid, message_id: "", type: "somethingNew" as ServerFrame["type"], data: {}, seq: null },
-        update(40, "a1", { event: "thinking" }),
+        // A newer server's frame and update event, which these types do not know (hence the casts).
+        { session_id: sid, message_id: "", type: "somethingNew", data: {}, seq: null } as unknown as ServerFrame,
+        update(40, "a1", { event: "thinking" } as unknown as UpdateEvent),
       ],
       before,
     );
@@ -210,7 +211,7 @@ describe("reads and resume", () => {
   it("ignores replayed events of messages older than the page it holds", () => {
     const old = msg("old", { role: "user", content: "old" });
     let state = reduce(empty(sid), { kind: "loaded", messages: [msg("u9", { role: "user", last_seq: 20 })], seq: 20, hasOlder: true });
-    state = run([newMessage(5, old), update(6, "old-answer", { event: "token", delta: "x", index: 0, attempt: 1 })], state);
+    state = run([newMessage(5, old), update(6, "old-answer", { event: "token", delta: "x", index: 0, token_index: 0, token_count: 1, attempt: 1 })], state);
     expect(messages(state).map((m) => m.id)).toEqual(["u9"]);
     expect(state.gap).toBe(false);
   });

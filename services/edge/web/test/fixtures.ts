@@ -1,6 +1,6 @@
 // Frames and messages as the server sends them (docs/protocol.md), for the reducer tests.
 
-import type { ChatMessage, ServerFrame } from "../src/protocol";
+import type { ChatMessage, ServerFrame, StatusData, UpdateEvent } from "../src/protocol";
 
 export const sid = "s-1";
 
@@ -11,14 +11,14 @@ export function msg(id: string, patch: Partial<ChatMessage> = {}): ChatMessage {
     role: "assistant",
     content: "",
     created_at: "2026-11-24T10:00:00Z",
-    updated_at: null,
+    updated_at: patch.created_at ?? "2026-11-24T10:00:00Z",
     is_streaming: false,
     llm_provider: "local",
     llm_model: "scripted",
     response_time_ms: null,
     tokens_used: null,
     error_message: null,
-    metadata: null,
+    metadata: {},
     status: "complete",
     reply_to: null,
     client_message_id: null,
@@ -28,15 +28,17 @@ export function msg(id: string, patch: Partial<ChatMessage> = {}): ChatMessage {
     error_kind: null,
     attempt: 1,
     last_seq: null,
+    parent_id: null,
+    sibling_ids: [],
     ...patch,
   };
 }
 
 export function newMessage(seq: number, m: ChatMessage): ServerFrame {
-  return { session_id: sid, message_id: m.id, type: "newMessage", data: m as unknown as Record<string, unknown>, seq };
+  return { session_id: sid, message_id: m.id, type: "newMessage", data: m, seq };
 }
 
-export function update(seq: number, messageId: string, data: Record<string, unknown>): ServerFrame {
+export function update(seq: number, messageId: string, data: UpdateEvent): ServerFrame {
   return { session_id: sid, message_id: messageId, type: "messageUpdate", data, seq };
 }
 
@@ -48,7 +50,7 @@ export const token = (seq: number, id: string, index: number, delta: string, att
 
 export const completed = (seq: number, m: ChatMessage) => update(seq, m.id, { event: "completed", message: m });
 
-export function status(data: Record<string, unknown>): ServerFrame {
+export function status(data: StatusData): ServerFrame {
   return { session_id: sid, message_id: "", type: "connectionStatus", data, seq: null };
 }
 
