@@ -70,4 +70,3 @@ class ChatMessage(msgspec.Struct, kw_only=True, frozen=True):
     # sibling of that message); REST resolves it and lists ``sibling_ids`` (itself included).
     parent_id: str | None = None
     sibling_ids: list[str] = msgspec.field(default_factory=list)
-
