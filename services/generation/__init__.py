@@ -3,11 +3,18 @@
 main.py        ``parley generation``: one worker until SIGTERM/SIGINT
 worker.py      a worker's parts wired together (``Worker``; tests run several in one loop)
 consumer.py    the durable pull consumer ``generation`` shared by every worker
-responder.py   one delivered prompt: context, provider, chunks, terminal event
+responder.py   one delivered prompt: load, decide, publish (context, provider, chunks, terminal event)
 context.py     the conversation, built from the session's own events on JetStream
+sessions.py    each session's history kept current in the worker
 answer.py      one answer as pure decide/evolve; the opening of a delivery; provider choice
+policy.py      pure rules: failover order, usage when none is reported, the error that ends an answer
+window.py      fitting a conversation into the model's context window (pure)
+tokenizer.py   what a provider says about sizes (context window, token counts)
+admission.py   how many prompts a worker takes at once
 coalescer.py   tokens into chunk events (pure)
 providers.py   the OpenAI-compatible streaming client: local and openrouter, health, models
+status.py      provider health and models, published to the KV bucket for the edge's /llm/*
+sweeper.py     removes token deltas past their retention
 publisher.py   pipelined publishes, settled before the terminal event
 cancels.py     cancel requests over core NATS, reaching the answer in flight
 config.py      the live LLM configuration in the NATS KV bucket (the edge imports it)
