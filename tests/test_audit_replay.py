@@ -194,10 +194,16 @@ async def test_token_timing_survives_the_sweep_of_the_short_lived_deltas(make_sy
     assert after.tokens == before.tokens and len(after.tokens) == 20
     content = next(m["content"] for m in rest if m["id"] == answer_id)
     assert "".join(t.text for t in after.tokens) == content
+    previous = None
     for chunk in before.chunks:
         mine = [t for t in after.tokens if t.chunk == chunk.index]
         assert "".join(t.text for t in mine) == chunk.delta
-        assert abs(mine[-1].offset_ms - chunk.offset_ms) <= 1  # the delta was cut at its last token
+        # Each token was received after the previous delta went out and before its own did (a
+        # delta is stored when cut: at its last token, or on the coalescer's timer): 1 ms rounding.
+        for t in mine:
+            assert t.offset_ms <= chunk.offset_ms + 1
+            assert previous is None or t.offset_ms >= previous - 1
+        previous = chunk.offset_ms
     offsets = [t.offset_ms for t in after.tokens]
     assert offsets == sorted(offsets) and offsets[-1] - offsets[0] >= 300  # 20 tokens at 40/s really took time
 
