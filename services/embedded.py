@@ -97,6 +97,7 @@ class EmbeddedNats:
         password: str | None = None,
         prof_port: int = 0,
         die_with_parent: bool = False,
+        sync: str | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -106,6 +107,7 @@ class EmbeddedNats:
         self.password = password
         self.prof_port = prof_port  # nats-server's own pprof HTTP port (the benchmark reads it); 0: off
         self.die_with_parent = die_with_parent  # `parley up`: see services/lifeline.py
+        self.sync = sync  # jetstream sync_interval: "always" or a duration (PARLEY_NATS_SYNC); None: 2m
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -134,6 +136,8 @@ class EmbeddedNats:
             "jetstream {",
             f"  store_dir: {json.dumps(str(self.store_dir))}",
         ]
+        if self.sync is not None:
+            lines.append(f"  sync_interval: {json.dumps(self.sync)}")
         if self.store_key is not None:
             lines += ["  cipher: chachapoly", f"  key: {json.dumps(self.store_key)}"]
         lines.append("}")

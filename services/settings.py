@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     duplicate_window_s: float = env(
         "PARLEY_DUPLICATE_WINDOW_S", "JetStream dedup window for idempotent sends.", default=120.0, gt=0
     )
+    nats_sync: str = env(
+        "PARLEY_NATS_SYNC",
+        "When the embedded NATS (and deploy/'s) fsyncs its store: `always` (before every ack) or an"
+        " interval (`1s`, `500ms`; nats-server's own default is `2m`). See README: Durability.",
+        default="1s",
+        pattern=r"^(always|[0-9]+(ms|s|m|h))$",
+    )
     delta_retention_s: float = env(
         "PARLEY_DELTA_RETENTION_S",
         "How long token deltas stay in the stream for live delivery and resume; terminal events keep the"

@@ -124,6 +124,7 @@ def up(settings: Settings, open_browser: bool = False) -> int:
                 user=credentials.NATS_USER,
                 password=keys.nats_password,
                 die_with_parent=True,
+                sync=settings.nats_sync,
             )
             with progress.step("NATS (JetStream)") as detail:
                 servers.append(Server("nats", nats))  # before start: a Ctrl-C meanwhile still stops it

@@ -217,6 +217,8 @@ def test_compose_nats_cluster_matches_its_configs(compose):
         assert svc["stop_signal"] == "SIGUSR2", "lame duck on stop"
         assert "/healthz" in " ".join(svc["healthcheck"]["test"])
         assert nats_listen_port(text, "listen") == NATS_CLIENT and nats_listen_port(text, "http") == NATS_MONITOR
+        # PARLEY_NATS_SYNC reaches the store's fsync policy (README: Durability)
+        assert "sync_interval: $NATS_SYNC" in text and environment_of(svc)["NATS_SYNC"] == "1s"
     for name, svc in parley_services(compose).items():
         env = environment_of(svc)
         if "NATS_URL" in env:
@@ -474,10 +476,12 @@ def k8s_object(kind: str, name: str) -> dict:
     return found[0]
 
 
-# The store cipher's key every shipped NATS config reads (a secret in compose and Kubernetes).
+# What every shipped NATS config reads from its environment: the store cipher's key (a secret in
+# compose and Kubernetes, `openssl rand -hex 32`) and the fsync policy (PARLEY_NATS_SYNC).
 STORE_KEY = {
-    "NATS_STORE_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-}  # openssl rand -hex 32
+    "NATS_STORE_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "NATS_SYNC": "1s",
+}
 
 
 def k8s_nats_conf() -> str:
@@ -881,6 +885,15 @@ def test_kustomization_applies_every_manifest_but_the_secret_template():
     assert namespaces == {kustomization["namespace"]}, "every object names the namespace (kubectl apply -f works too)"
 
 
+def test_k8s_nats_fsyncs_as_parley_config_says():
+    assert "sync_interval: $NATS_SYNC" in k8s_nats_conf()
+    (container,) = k8s_object("StatefulSet", "nats")["spec"]["template"]["spec"]["containers"]
+    (sync,) = [e for e in container["env"] if e["name"] == "NATS_SYNC"]
+    ref = sync["valueFrom"]["configMapKeyRef"]
+    assert ref["name"] == "parley-config" and ref["key"] == "PARLEY_NATS_SYNC"
+    assert load({"PARLEY_NATS_SYNC": k8s_object("ConfigMap", "parley-config")["data"][ref["key"]]}).nats_sync == "1s"
+
+
 def test_k8s_variables_are_parley_settings_with_valid_values():
     config = k8s_object("ConfigMap", "parley-config")["data"]
     secret = k8s_object("Secret", "parley-secrets")["stringData"]
@@ -1002,7 +1015,7 @@ def test_k8s_nats_statefulset_matches_its_config_and_the_clients():
     pid_file = re.search(r"pid_file: (\S+)", conf)[1]
     assert container["lifecycle"]["preStop"]["exec"]["command"] == ["nats-server", "--signal", f"ldm={pid_file}"]
     assert Path(pid_file).parent.as_posix() == mounts["pid"]
-    assert {e["name"] for e in container["env"]} == {"POD_NAME", "NATS_STORE_KEY"} and "$POD_NAME" in conf
+    assert {e["name"] for e in container["env"]} == {"POD_NAME", "NATS_STORE_KEY", "NATS_SYNC"} and "$POD_NAME" in conf
     key = next(e for e in container["env"] if e["name"] == "NATS_STORE_KEY")["valueFrom"]["secretKeyRef"]
     assert key == {"name": "nats-store-key", "key": "NATS_STORE_KEY"} and "key: $NATS_STORE_KEY" in conf
     assert k8s_object("Secret", "nats-store-key")["stringData"]["NATS_STORE_KEY"] == "CHANGE-ME"  # no usable default

@@ -6,11 +6,11 @@ import asyncpg
 import httpx
 import pytest
 
-from events import codec
-from events.schema import MessageSubmitted
+from events import codec, streams
+from events.schema import MessageSubmitted, SessionCreated
 from events.streams import CHAT_STREAM
 from services import bus
-from services.embedded import EmbeddedLlama, EmbeddedPostgres, port_open
+from services.embedded import EmbeddedLlama, EmbeddedNats, EmbeddedPostgres, port_open
 from services.errors import StartupError
 from services.generation.llama import MODEL_ALIAS
 
@@ -78,3 +78,18 @@ def test_a_data_dir_postgres_cannot_use_fails_with_a_clear_startup_error(tmp_pat
     (data / "somebody-elses-file").write_text("x")
     with pytest.raises(StartupError, match="initdb failed"):
         EmbeddedPostgres(data).start()
+
+
+async def test_the_fsync_policy_reaches_the_embedded_server(tmp_path):
+    server = EmbeddedNats(tmp_path / "nats", sync="always").start()
+    try:
+        assert 'sync_interval: "always"' in (tmp_path / "nats" / "nats-server.conf").read_text()
+        nc = await bus.connect(server.url, "t")
+        js = nc.jetstream()
+        await streams.ensure(js, streams.StreamSettings())
+        event = codec.make(SessionCreated, session_id="s", user_id="u", title="t", llm_provider="p", llm_model="m")
+        assert (await bus.publish(js, event)).seq == 1
+        await nc.close()
+    finally:
+        server.stop()
+    assert "sync_interval" not in EmbeddedNats(tmp_path / "other").config()  # unset: nats-server's own

@@ -57,6 +57,8 @@ def test_blank_means_unset():
         ("PARLEY_LOG_LEVEL", "loud"),
         ("PARLEY_LOCAL_BASE_URL", "localhost:8080"),
         ("PARLEY_CHUNK_MAX_TOKENS", "0"),
+        ("PARLEY_NATS_SYNC", "sometimes"),
+        ("PARLEY_NATS_SYNC", "5"),
     ],
 )
 def test_bad_value_names_the_variable(variable, value):
