@@ -46,6 +46,11 @@ bench *args:
 chaos *args:
     python -m services.chaos.main "$@"
 
+# 30 min at moderate load: RSS, file descriptors and JetStream consumers over time, growth < 5 %
+# (`just soak --minutes 3` for a short one)
+soak *args:
+    python -m services.chaos.soak "$@"
+
 # print the JSON Schema of every event
 schema:
     parley events schema
