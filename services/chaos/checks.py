@@ -148,7 +148,7 @@ async def stored_chunks(js: JetStreamContext, session_id: str, message_id: str) 
                 msg = await sub.next_msg(timeout=1.0)
             except TimeoutError:
                 return found
-            event = codec.decode(msg.data)
+            event = codec.decode(msg.data, msg.subject)
             if isinstance(event, GenerationChunk) and event.message_id == message_id:
                 found.setdefault(event.attempt, []).append(event.index)
             if msg.metadata.num_pending == 0:

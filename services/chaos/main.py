@@ -121,7 +121,11 @@ async def explain_gaps(run: Run, anomalies: list[str]) -> list[str]:
             if not text.startswith("gap: "):
                 continue
             message_id, attempt = text.split()[1], int(text.split()[3].rstrip(":"))
-            stored = await checks.stored_chunks(nc.jetstream(), sessions.get(message_id, "?"), message_id)
+            try:
+                stored = await checks.stored_chunks(nc.jetstream(), sessions.get(message_id, "?"), message_id)
+            except Exception as exc:  # a diagnosis that fails must not hide the finding itself
+                notes.append(f"could not read {message_id}'s chunks back: {exc}")
+                continue
             notes.append(f"the stream holds chunks {sorted(stored.get(attempt, []))} of {message_id} attempt {attempt}")
     finally:
         await nc.close()
