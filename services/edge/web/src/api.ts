@@ -127,8 +127,8 @@ export interface MessagePage {
   hasOlder: boolean;
 }
 
-export async function listMessages(sessionId: string, pageSize = 50, before?: string): Promise<MessagePage> {
-  const query = `page=1&page_size=${pageSize}${before ? `&before=${encodeURIComponent(before)}` : ""}`;
+export async function listMessages(sessionId: string, pageSize = 50, before?: string, branch?: string): Promise<MessagePage> {
+  const query = `page=1&page_size=${pageSize}${before ? `&before=${encodeURIComponent(before)}` : ""}${branch ? `&branch=${encodeURIComponent(branch)}` : ""}`;
   const response = await call("GET", `/chat/sessions/${encodeURIComponent(sessionId)}/messages?${query}`);
   const messages = (await response.json()) as ChatMessage[];
   const header = response.headers.get("X-Parley-Seq");
@@ -141,10 +141,17 @@ export async function listMessages(sessionId: string, pageSize = 50, before?: st
 
 export type SendResult = wire.SendAccepted;
 
-export const sendMessage = (sessionId: string, content: string, clientMessageId: string) =>
+/** Where a new message goes in the conversation's tree: after `parent_id`, or as an edit of `edit_of`. */
+export interface Place {
+  parent_id?: string;
+  edit_of?: string;
+}
+
+export const sendMessage = (sessionId: string, content: string, clientMessageId: string, place: Place = {}) =>
   json<SendResult>("POST", `/chat/sessions/${encodeURIComponent(sessionId)}/messages`, {
     content,
     client_message_id: clientMessageId,
+    ...place,
   });
 
 export interface ProcessRequest {

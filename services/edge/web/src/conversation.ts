@@ -51,6 +51,7 @@ export type Action =
   | { kind: "frame"; frame: ServerFrame }
   | { kind: "loaded"; messages: ChatMessage[]; seq: number; hasOlder: boolean }
   | { kind: "older"; messages: ChatMessage[]; hasOlder: boolean }
+  | { kind: "branch"; messages: ChatMessage[] }
   | { kind: "cached"; messages: ChatMessage[] }
   | { kind: "localSend"; clientMessageId: string; content: string; now: string }
   | { kind: "sendFailed"; clientMessageId: string; error: string }
@@ -124,6 +125,8 @@ export function reduce(state: Conversation, action: Action): Conversation {
       return applyLoaded(state, action.messages, action.seq, action.hasOlder);
     case "older":
       return applyOlder(state, action.messages, action.hasOlder);
+    case "branch":
+      return applyBranch(state, action.messages);
     case "cached":
       return applyCached(state, action.messages);
     case "localSend":
@@ -172,6 +175,24 @@ function applyLoaded(state: Conversation, page: ChatMessage[], seq: number, hasO
 function newer(held: ChatMessage, incoming: ChatMessage): boolean {
   if (held.last_seq === null || incoming.last_seq === null) return false;
   return held.last_seq >= incoming.last_seq;
+}
+
+/** Another branch's messages, read to switch to it: merged in by creation time (stream order). */
+function applyBranch(state: Conversation, page: ChatMessage[]): Conversation {
+  const byId = new Map(state.byId);
+  const added: string[] = [];
+  for (const m of page) {
+    if (byId.has(m.id)) continue;
+    byId.set(m.id, view(m));
+    added.push(m.id);
+  }
+  if (added.length === 0) return state;
+  const local = state.order.filter((id) => byId.get(id)?.local);
+  const stored = [...state.order.filter((id) => !byId.get(id)?.local), ...added];
+  const at = (id: string) => Date.parse(byId.get(id)?.created_at ?? "") || 0;
+  const rank = new Map(stored.map((id, i) => [id, i]));
+  stored.sort((a, b) => at(a) - at(b) || (rank.get(a) ?? 0) - (rank.get(b) ?? 0));
+  return { ...state, byId, order: [...stored, ...local] };
 }
 
 function applyOlder(state: Conversation, page: ChatMessage[], hasOlder: boolean): Conversation {

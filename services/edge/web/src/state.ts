@@ -4,6 +4,7 @@
 import { batch, computed, signal } from "@preact/signals";
 import * as api from "./api";
 import { readToken, writeToken } from "./auth";
+import { branchIds, leafBelow } from "./branches";
 import { type Conversation, activeAnswer, empty, localId, type MessageView, messages, reduce, type Action } from "./conversation";
 import { newId } from "./ids";
 import { idle, Link, type LinkState } from "./link";
@@ -75,6 +76,8 @@ export const toast = signal<string | null>(null);
 export const announcement = signal("");
 export const showingCache = signal(false);
 export const loadingOlder = signal(false);
+/** The last message of the branch on screen; null: the newest branch (docs/protocol.md, "Branches"). */
+export const branchLeaf = signal<string | null>(null);
 export const stopping = signal<string | null>(null);
 
 export interface LlmInfo {
@@ -301,11 +304,12 @@ class OpenSession {
   }
 
   async loadOlder(): Promise<void> {
-    const first = this.state.order.find((id) => !this.state.byId.get(id)?.local);
+    const shown = branchIds(this.state, branchLeaf.value);
+    const first = shown.find((id) => !this.state.byId.get(id)?.local);
     if (!first || !this.state.hasOlder || loadingOlder.value) return;
     loadingOlder.value = true;
     try {
-      const page = await api.listMessages(this.id, pageSize, first);
+      const page = await api.listMessages(this.id, pageSize, first, branchLeaf.value ?? undefined);
       this.dispatch({ kind: "older", messages: page.messages, hasOlder: page.hasOlder });
     } catch (error) {
       notify(`Could not load older messages: ${message(error)}`);
@@ -314,14 +318,36 @@ class OpenSession {
     }
   }
 
-  async send(content: string, clientMessageId = newId()): Promise<void> {
+  /** Show the branch through `id` (a sibling picked in a switcher), reading it if it is not held. */
+  async showBranch(id: string): Promise<void> {
+    if (!this.state.byId.has(id)) {
+      try {
+        const page = await api.listMessages(this.id, pageSize, undefined, id);
+        this.dispatch({ kind: "branch", messages: page.messages });
+      } catch (error) {
+        notify(`Could not show that version: ${message(error)}`);
+        return;
+      }
+    }
+    branchLeaf.value = leafBelow(this.state, id);
+  }
+
+  /** Where a new message goes: after the last stored message on the branch shown. */
+  place(): api.Place {
+    const shown = branchIds(this.state, branchLeaf.value).filter((id) => !this.state.byId.get(id)?.local);
+    const last = shown[shown.length - 1];
+    return last ? { parent_id: last } : {};
+  }
+
+  async send(content: string, clientMessageId = newId(), place: api.Place = this.place()): Promise<void> {
+    branchLeaf.value = null; // the new message is the newest: follow it
     if (!this.state.byId.has(localId(clientMessageId))) {
       this.dispatch({ kind: "localSend", clientMessageId, content, now: new Date().toISOString() });
     } else {
       this.dispatch({ kind: "resend", clientMessageId });
     }
     try {
-      await inOrder(this.id, () => api.sendMessage(this.id, content, clientMessageId));
+      await inOrder(this.id, () => api.sendMessage(this.id, content, clientMessageId, place));
     } catch (error) {
       this.dispatch({ kind: "sendFailed", clientMessageId, error: message(error) });
     }
@@ -350,6 +376,7 @@ let open: OpenSession | null = null;
 let slowTimer: ReturnType<typeof setTimeout> | null = null;
 
 export function openSession(id: string | null): void {
+  if (open?.id !== id) branchLeaf.value = null;
   if (open?.id === id) return;
   open?.close();
   open = null;
@@ -485,6 +512,7 @@ export async function stop(): Promise<void> {
 /** A new answer to the prompt `answer` replied to (regenerate, or retry after an error). */
 export async function regenerate(answer: MessageView | null, provider?: string, model?: string): Promise<void> {
   if (!open) return;
+  branchLeaf.value = null; // the new answer is the newest version: show it
   try {
     await api.processLlm(open.id, {
       ...(answer?.reply_to ? { message_id: answer.reply_to } : {}),
@@ -682,4 +710,16 @@ export async function saveSettings(id: string, settings: SessionSettings): Promi
   } catch (error) {
     return message(error);
   }
+}
+
+/** Show another version (a sibling) of a message, and the branch that continues from it. */
+export function showBranch(id: string): Promise<void> {
+  return open?.showBranch(id) ?? Promise.resolve();
+}
+
+/** Send an edited copy of a user message: a sibling on a new branch, answered afresh. */
+export async function editMessage(m: MessageView, content: string): Promise<void> {
+  const text = content.trim();
+  if (!open || !text || m.role !== "user" || m.local) return;
+  await open.send(text, newId(), { edit_of: m.id });
 }

@@ -48,6 +48,8 @@ const actions: MessageActions = {
     void app.regenerate(m);
   },
   resend: (m: MessageView) => app.resend(m),
+  switchTo: (id: string) => void app.showBranch(id),
+  edit: (m: MessageView, content: string) => void app.editMessage(m, content),
 };
 
 function SessionRow({ id, title, when, messages, current, onPick }: {
@@ -461,6 +463,7 @@ export function ChatScreen({ sessionId, fresh }: { sessionId: string | null; fre
             onOlder={app.loadOlder}
             actions={actions}
             typingOthers={conv.typing.size}
+            leaf={app.branchLeaf.value}
           />
         ) : (
           <div class="empty-chat">

@@ -3,6 +3,7 @@
 
 import { memo } from "preact/compat";
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { branchIds, siblingsOf } from "../branches";
 import type { Conversation, MessageView } from "../conversation";
 import { render } from "../markdown";
 import { modelName } from "../usage";
@@ -10,6 +11,10 @@ import { Icon } from "./icons";
 import { clock, count, duration } from "./format";
 
 export interface MessageActions {
+  /** Show another version of a message (a sibling: a regenerated answer, an edited message). */
+  switchTo(id: string): void;
+  /** Send an edited copy of a user message, on a new branch. */
+  edit(m: MessageView, content: string): void;
   stop(): void;
   regenerate(m: MessageView): void;
   retry(m: MessageView): void;
@@ -102,9 +107,84 @@ interface ItemProps {
   actions: MessageActions;
   /** A later answer to the same prompt exists: a failed one needs no Retry any more. */
   retried: boolean;
+  /** The message's versions (siblings, itself included), joined by spaces: a string, so memo holds. */
+  versions: string;
 }
 
-const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actions, retried }: ItemProps) {
+/** "‹ 2 / 3 ›": the versions of a message (regenerated answers, edits), each with its branch. */
+function Versions({ m, versions, onPick }: { m: MessageView; versions: string; onPick(id: string): void }) {
+  const ids = versions.split(" ");
+  const at = ids.indexOf(m.id);
+  if (ids.length < 2 || at < 0) return null;
+  const what = m.role === "user" ? "message" : "answer";
+  return (
+    <span class="versions" role="group" aria-label={`Version ${at + 1} of ${ids.length} of this ${what}`}>
+      <button type="button" class="icon-btn" aria-label={`Previous version of this ${what}`} disabled={at === 0} onClick={() => onPick(ids[at - 1])}>
+        ‹
+      </button>
+      <span class="versions-count" aria-hidden="true">
+        {at + 1} / {ids.length}
+      </span>
+      <button type="button" class="icon-btn" aria-label={`Next version of this ${what}`} disabled={at === ids.length - 1} onClick={() => onPick(ids[at + 1])}>
+        ›
+      </button>
+    </span>
+  );
+}
+
+/** Editing a sent message in place: Save sends an edited copy on a new branch; Escape cancels. */
+function EditBox({ m, onSave, onDone }: { m: MessageView; onSave(text: string): void; onDone(): void }) {
+  const [text, setText] = useState(m.content);
+  const box = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    box.current?.focus();
+    box.current?.setSelectionRange(text.length, text.length);
+  }, []);
+  const save = () => {
+    if (text.trim() && text.trim() !== m.content.trim()) onSave(text);
+    onDone();
+  };
+  return (
+    <form
+      class="edit-box"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save();
+      }}
+    >
+      <label class="sr-only" for={`edit-${m.id}`}>
+        Edit your message
+      </label>
+      <textarea
+        id={`edit-${m.id}`}
+        ref={box}
+        rows={3}
+        value={text}
+        onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") {
+            e.preventDefault();
+            onDone();
+          } else if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            save();
+          }
+        }}
+      />
+      <div class="edit-actions">
+        <button type="button" class="btn small ghost" onClick={onDone}>
+          Cancel
+        </button>
+        <button type="submit" class="btn small primary" disabled={!text.trim()}>
+          Save and send
+        </button>
+      </div>
+    </form>
+  );
+}
+
+const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actions, retried, versions }: ItemProps) {
+  const [editing, setEditing] = useState(false);
   const open = m.status === "pending" || m.status === "streaming";
   // Without a connection an open answer is not known to progress: no animation, say so.
   const paused = open && !canAct;
@@ -121,7 +201,9 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
     >
       {bubble && (
       <div class="bubble">
-        {mine || m.role === "system" ? (
+        {editing ? (
+          <EditBox m={m} onSave={(text) => actions.edit(m, text)} onDone={() => setEditing(false)} />
+        ) : mine || m.role === "system" ? (
           <div class="plain">{m.content}</div>
         ) : (
           <div class="md" dangerouslySetInnerHTML={{ __html: render(m.content, open) }} />
@@ -164,7 +246,14 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
         <Meta m={m} />
         {status && m.role === "assistant" && <span class={`pill ${paused ? "paused" : m.status}`}>{status}</span>}
         {m.local && !m.sendError && <span class="pill pending">Sending…</span>}
+        <Versions m={m} versions={versions} onPick={actions.switchTo} />
         <span class="msg-actions">
+          {mine && !m.local && canAct && !editing && (
+            <button type="button" class="icon-btn" aria-label="Edit your message" title="Edit" onClick={() => setEditing(true)}>
+              <Icon name="pencil" size={15} />
+              <span class="label sr-only">Edit</span>
+            </button>
+          )}
           {m.content && (
             <button
               type="button"
@@ -204,6 +293,8 @@ interface ListProps {
   onOlder(): Promise<void>;
   actions: MessageActions;
   typingOthers: number;
+  /** The last message of the branch shown; null: the newest branch. */
+  leaf?: string | null;
 }
 
 /** Distance from the bottom under which the list follows new content. */
@@ -212,7 +303,7 @@ const stickPx = 96;
 const keep = 120;
 const grow = 100;
 
-export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, actions, typingOthers }: ListProps) {
+export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, actions, typingOthers, leaf = null }: ListProps) {
   const box = useRef<HTMLDivElement>(null);
   const top = useRef<HTMLDivElement>(null);
   const inner = useRef<HTMLDivElement>(null);
@@ -227,8 +318,9 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   // them back `grow` at a time before asking the server for older pages.
   const [hidden, setHidden] = useState(0);
 
+  // The branch on screen (docs/protocol.md, "Branches"): other versions are a switch away.
   const all: MessageView[] = [];
-  for (const id of conv.order) {
+  for (const id of branchIds(conv, leaf)) {
     const m = conv.byId.get(id);
     if (m) all.push(m);
   }
@@ -236,7 +328,10 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
   const list = skipped ? all.slice(skipped) : all;
   // Prompts answered again after an answer to them: their earlier failed answers were retried.
   const latestFor = new Map<string, string>();
-  for (const m of all) if (m.role === "assistant" && m.reply_to) latestFor.set(m.reply_to, m.id);
+  for (const id of conv.order) {
+    const m = conv.byId.get(id);
+    if (m && m.role === "assistant" && m.reply_to) latestFor.set(m.reply_to, m.id);
+  }
   let lastAssistant = -1;
   for (let i = list.length - 1; i >= 0; i--) {
     if (list[i].role === "assistant") {
@@ -378,6 +473,7 @@ export function MessageList({ conv, canAct, stoppingId, loadingOlder, onOlder, a
             stopping={stoppingId === m.id}
             actions={actions}
             retried={m.status === "failed" && m.reply_to !== null && latestFor.get(m.reply_to) !== m.id}
+            versions={siblingsOf(conv, m.id).join(" ")}
           />
         ))}
         {typingOthers > 0 && (
