@@ -82,7 +82,9 @@ async def api(method: str, url: str, **kwargs) -> httpx.Response:
 
 
 async def server_messages(edge_url: str, sid: str) -> list[dict]:
-    response = await api("GET", f"{edge_url}{API}/chat/sessions/{sid}/messages", params={"page_size": 200})
+    # Every branch: regenerated answers and edits are versions, one of which is on screen.
+    params = {"page_size": 200, "branches": "all"}
+    response = await api("GET", f"{edge_url}{API}/chat/sessions/{sid}/messages", params=params)
     return response.json()
 
 

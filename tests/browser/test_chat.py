@@ -111,9 +111,11 @@ async def test_regenerate_asks_for_a_new_answer_to_the_same_prompt(page, edge_ur
     await send(page, "Say something [[tokens:6]] [[rate:0]]")
     await wait_status(last_answer(page), "complete")
     await page.get_by_role("button", name="Regenerate").click()
-    await expect(answers(page)).to_have_count(2)
-    await wait_status(answers(page).nth(1), "complete")
-    assert tokens_of(await answer_text(answers(page).nth(1))) == list(range(6))
+    # The new answer takes the old one's place; the old one is a version behind the switcher.
+    await expect(page.get_by_role("group", name="Version 2 of 2 of this answer")).to_be_visible()
+    await expect(answers(page)).to_have_count(1)
+    await wait_status(last_answer(page), "complete")
+    assert tokens_of(await answer_text(last_answer(page))) == list(range(6))
 
     stored = await server_messages(edge_url, await session_id(page))
     user = next(m for m in stored if m["role"] == "user")
@@ -140,9 +142,14 @@ async def test_retry_after_an_error_gets_a_complete_answer(page, edge_url):
     failed = last_answer(page)
     await wait_status(failed, "failed")
     await failed.get_by_role("button", name="Retry").click()
-    await expect(answers(page)).to_have_count(2)
-    await wait_status(answers(page).nth(1), "complete")
-    assert tokens_of(await answer_text(answers(page).nth(1))) == list(range(5))
+    await expect(page.get_by_role("group", name="Version 2 of 2 of this answer")).to_be_visible()
+    await expect(answers(page)).to_have_count(1)
+    await wait_status(last_answer(page), "complete")
+    assert tokens_of(await answer_text(last_answer(page))) == list(range(5))
+    # The failed version is one switch away, and needs no Retry any more.
+    await page.get_by_role("button", name="Previous version of this answer").click()
+    await wait_status(last_answer(page), "failed")
+    await expect(last_answer(page).get_by_role("button", name="Retry")).to_have_count(0)
 
 
 async def test_the_live_region_announces_whole_sentences_not_tokens(page, edge_url):

@@ -224,7 +224,7 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
             <strong>{m.error_kind ?? "error"}</strong>
             {m.error_message ? `: ${m.error_message}` : ""}
             {m.content ? " — the partial answer above is kept." : ""}
-            {retried ? " Retried: the new answer is below." : ""}
+            {retried ? " Retried: the newer version has the new answer." : ""}
           </span>
           {canAct && !retried && (
             <button type="button" class="btn small" onClick={() => actions.retry(m)}>
