@@ -49,3 +49,19 @@ async def test_the_embedded_model_lists_itself_and_is_healthy(llama):
         assert health.ok and health.latency_ms is not None
     finally:
         await provider.aclose()
+
+
+@pytest.mark.slow
+async def test_the_embedded_model_reports_its_window_and_counts_tokens(llama):
+    """llama.cpp's own /props and /tokenize: what trimming a long conversation relies on."""
+    from services.generation.tokenizer import Sizes
+
+    provider = Provider("local", llama.base_url, MODEL_ALIAS)
+    sizes = Sizes()
+    try:
+        window = await sizes.window(provider, MODEL_ALIAS)
+        assert window is not None and 512 <= window <= 2048, window
+        short, longer = await sizes.count(provider, ["Hello", "Hello there, how are you doing today?"])
+        assert 0 < short < longer < 20
+    finally:
+        await provider.aclose()
