@@ -146,12 +146,12 @@ class Bridge:
 
 def item_for(event: ChatEvent, seq: int) -> Item:
     message_id = frames.message_id_of(event)
-    frame = frames.for_event(event, seq)
+    frame = frames.frame_of(event, seq)
     return Item(
         frames.encode(frame),
         seq=seq,
         message_id=message_id,
-        kind=frame["type"],
+        kind=frames.kind(frame),
         terminal=frames.is_terminal(event),
         ends_session=isinstance(event, SessionDeleted),
     )

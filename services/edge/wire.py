@@ -2,9 +2,9 @@
 ``data.event`` / ``data.status``), and the one JSON Schema document the web UI's TypeScript types
 are generated from: the OpenAPI document's schemas plus these frames.
 
-``frames.py`` builds the frames; ``tests/test_edge_wire.py`` checks every frame it builds is a
-``ServerFrame``, and that ``services/edge/web/src/wire/`` is current (``python -m services.edge.wire``
-rewrites the schema; the UI build turns it into ``wire.ts`` with json-schema-to-typescript).
+``frames.py`` builds every frame as one of these types; ``tests/test_edge_wire.py`` checks that, and
+that ``services/edge/web/src/wire/`` is current (``just wire``: ``python -m services.edge.wire``
+rewrites the schema, the UI build turns it into ``wire.ts`` with json-schema-to-typescript).
 """
 
 from __future__ import annotations
