@@ -99,6 +99,11 @@ async def list_sessions(
     return [session_dict(r) for r in rows]
 
 
+async def count_live_sessions(conn: asyncpg.Connection | asyncpg.Pool, user_id: str) -> int:
+    """How many sessions ``user_id`` has not deleted (the sessions-per-user limit)."""
+    return await conn.fetchval("SELECT count(*) FROM chat_sessions WHERE user_id = $1 AND is_active", user_id)
+
+
 async def get_session(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> dict[str, Any] | None:
     """One session, deleted ones included (``is_active`` false); None when unknown or not a UUID."""
     sid = as_uuid(session_id)

@@ -150,6 +150,25 @@ class Settings(BaseSettings):
     ready_max_lag: int = env(
         "PARLEY_READY_MAX_LAG", "Projection lag (events) above which /readyz reports not ready.", default=10_000, ge=0
     )
+    # -- fair use, per user (docs/protocol.md#limits) ------------------------------------------------
+    sends_per_minute: int = env(
+        "PARLEY_SENDS_PER_MINUTE",
+        "Messages and regenerations one user may ask for per minute (429 / `rate_limited`; 0: no limit).",
+        default=60,
+        ge=0,
+    )
+    answers_in_flight: int = env(
+        "PARLEY_ANSWERS_IN_FLIGHT",
+        "Answers one user may have pending or streaming at once (429 / `rate_limited`; 0: no limit).",
+        default=8,
+        ge=0,
+    )
+    sockets_per_user: int = env(
+        "PARLEY_SOCKETS_PER_USER", "Open sockets per user on one edge (close 4429; 0: no limit).", default=32, ge=0
+    )
+    sessions_per_user: int = env(
+        "PARLEY_SESSIONS_PER_USER", "Live sessions one user may keep (429 on create; 0: no limit).", default=1000, ge=0
+    )
     web_dist: Path | None = env(
         "PARLEY_WEB_DIST", "Built web UI to serve at /. Default: services/edge/web/dist.", default=None
     )
@@ -160,6 +179,13 @@ class Settings(BaseSettings):
     )
     generation_concurrency: int = env(
         "PARLEY_GENERATION_CONCURRENCY", "Answers one generation process streams at once.", default=64, ge=1
+    )
+    generation_user_share: float = env(
+        "PARLEY_GENERATION_USER_SHARE",
+        "Share of a generation process's answers one user may stream at once (1: no cap; at least one answer).",
+        default=0.5,
+        gt=0,
+        le=1,
     )
     default_provider: Provider = env(
         "PARLEY_DEFAULT_PROVIDER", "Provider for sessions that name none: local or openrouter.", default="local"

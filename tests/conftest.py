@@ -136,6 +136,9 @@ def edge_factory(nats, database_url, tmp_path):
             "PARLEY_DATA_DIR": str(tmp_path / "edge-data"),
             "PARLEY_LOG_FORMAT": "json",
             "PARLEY_PORT": str(port),
+            # No generation runs here: answers never end, so the in-flight limit would fill up.
+            "PARLEY_SENDS_PER_MINUTE": "0",
+            "PARLEY_ANSWERS_IN_FLIGHT": "0",
         } | extra
         index = len(processes)
         proc = Process(

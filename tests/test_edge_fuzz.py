@@ -22,6 +22,8 @@ from tests.support.sockets import ws_url
 
 API = "/api/v1"
 SECRET = "fuzz-secret-" + "x" * 24
+# The fair-use limits as shipped (the harness turns them off for load): hostile clients meet them.
+DEFAULT_LIMITS = {"PARLEY_SENDS_PER_MINUTE": "60", "PARLEY_ANSWERS_IN_FLIGHT": "8"}
 SCALE = int(os.environ.get("PARLEY_FUZZ_SCALE", "1"))
 
 
@@ -35,7 +37,7 @@ def error_lines(log: Path) -> list[str]:
 
 
 def test_schemathesis_finds_no_server_error(make_system, tmp_path):
-    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET, "PARLEY_ADMIN_USERS": "fuzzer"})
+    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET, "PARLEY_ADMIN_USERS": "fuzzer", **DEFAULT_LIMITS})
     url = system.edge_urls[0]
     cli = Path(sys.executable).with_name("schemathesis")
     run = subprocess.run(
@@ -133,7 +135,7 @@ def until_pong(ws) -> list[dict]:
 
 
 def test_socket_frames_never_kill_the_socket_or_the_handler(make_system):
-    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET})
+    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET, **DEFAULT_LIMITS})
     url = system.edge_urls[0]
     import httpx
 

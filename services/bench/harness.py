@@ -113,6 +113,10 @@ class System:
             "PARLEY_LOG_LEVEL": "info",
             "PARLEY_CHUNK_FLUSH_MS": "5",
             "PARLEY_PROJECTION_FLUSH_MS": "100",
+            # Load and tests drive many answers as one user: per-user send limits off unless a test sets them.
+            "PARLEY_SENDS_PER_MINUTE": "0",
+            "PARLEY_ANSWERS_IN_FLIGHT": "0",
+            "PARLEY_GENERATION_USER_SHARE": "1",
         }
         if self.llm is not None:
             env["PARLEY_LOCAL_BASE_URL"] = f"{self.llm_url}/v1"

@@ -5,6 +5,7 @@ Lifespan: connect NATS, make sure the stream exists, open the PostgreSQL pool, s
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -23,8 +24,9 @@ from services.edge.auth import LOCAL_USER, Authenticator
 from services.edge.bridge import Bridge
 from services.edge.chat import Chat
 from services.edge.commands import Limits
-from services.edge.errors import EdgeError, Invalid, Unauthorized
+from services.edge.errors import EdgeError, Invalid, RateLimited, Unauthorized
 from services.edge.headers import SecurityHeaders
+from services.edge.quota import Quota
 from services.edge.route import validation_errors
 from services.edge.routers import exports, health, llm, messages, search, sessions, sockets, usage
 from services.edge.web import SinglePageApp, dist_dir
@@ -98,8 +100,21 @@ def create_app(settings: Settings) -> FastAPI:
             await nc.close()
             raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
         llm_config = await config.LiveConfig(config.from_settings(settings)).start(js, first_value_s=2.0)
-        chat = Chat(nc=nc, js=js, pool=pool, limits=lambda: limits_of(settings, llm_config.current))
+        quota = Quota(
+            sends_per_minute=settings.sends_per_minute,
+            answers_in_flight=settings.answers_in_flight,
+            sockets_per_user=settings.sockets_per_user,
+        )
+        chat = Chat(
+            nc=nc,
+            js=js,
+            pool=pool,
+            limits=lambda: limits_of(settings, llm_config.current),
+            quota=quota,
+            sessions_per_user=settings.sessions_per_user,
+        )
         bridge = Bridge(nc, js, on_deleted=chat.access.forget)
+        bridge.watchers.append(quota.observe)  # before it starts: every request on the stream counts
         await bridge.start()
         app.state.llm_config = llm_config
         app.state.settings = settings
@@ -108,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.js = js
         app.state.pool = pool
         app.state.bridge = bridge
+        app.state.quota = quota
         app.state.chat = chat
         if not auth.enabled:
             log.info(
@@ -146,6 +162,8 @@ def create_app(settings: Settings) -> FastAPI:
             detail = [{"loc": [where, *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}]
             return JSONResponse({"detail": detail}, status_code=exc.status)
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, RateLimited) and exc.retry_after_s is not None:
+            headers = {"Retry-After": str(math.ceil(exc.retry_after_s))}
         if exc.status >= 500:
             metrics.ERRORS.labels(exc.code).inc()
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)

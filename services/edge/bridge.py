@@ -48,6 +48,7 @@ class Bridge:
         self.nc = nc
         self.js = js
         self.on_deleted = on_deleted  # told of every deleted session (access drops its owner)
+        self.watchers: list[Callable[[ChatEvent], None]] = []  # told of every event (the fair-use quota)
         self._sessions: dict[str, set[Subscriber]] = {}
         self._sub = None
         self._typing_sub = None
@@ -115,6 +116,8 @@ class Bridge:
         """Offer the event's frame to the session's sockets. Never awaits."""
         if isinstance(event, SessionDeleted):
             self.on_deleted(event.session_id)
+        for watch in self.watchers:
+            watch(event)
         kind = type_tag(type(event))
         metrics.EVENTS.labels(kind).inc()
         subs = self._sessions.get(event.session_id)

@@ -37,7 +37,8 @@ from services.edge.commands import (
     UpdateSession,
     decide,
 )
-from services.edge.errors import Invalid, NotFound, Unavailable
+from services.edge.errors import Invalid, NotFound, RateLimited, Unavailable
+from services.edge.quota import Quota
 
 log = logs.get("edge.chat")
 T = TypeVar("T")
@@ -57,12 +58,23 @@ async def db(awaitable: Awaitable[T]) -> T:
 
 
 class Chat:
-    def __init__(self, *, nc: Client, js: JetStreamContext, pool: asyncpg.Pool, limits: Callable[[], Limits]) -> None:
+    def __init__(
+        self,
+        *,
+        nc: Client,
+        js: JetStreamContext,
+        pool: asyncpg.Pool,
+        limits: Callable[[], Limits],
+        quota: Quota | None = None,
+        sessions_per_user: int = 0,
+    ) -> None:
         self.nc = nc
         self.js = js
         self.pool = pool
         self._limits = limits  # read per command: the default provider/model change live
         self.access = Access(pool, js)
+        self.quota = quota
+        self.sessions_per_user = sessions_per_user
 
     @property
     def limits(self) -> Limits:
@@ -85,6 +97,8 @@ class Chat:
             if isinstance(event, SessionCreated) and not ack.duplicate:
                 # The owner of a session created here is known at once (before the projection has it).
                 self.access.remember(SessionRef(event.session_id, event.user_id, last_seq=ack.seq))
+            if self.quota is not None and not ack.duplicate:
+                self.quota.observe(event)  # counted now, not when the bridge echoes it back
             acks.append(ack)
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         return acks
@@ -107,7 +121,19 @@ class Chat:
 
     # -- sessions ---------------------------------------------------------------------------------
 
+    def _check_send(self, user_id: str) -> None:
+        refusal = self.quota.check_send(user_id) if self.quota is not None else None
+        if refusal is not None:
+            metrics.ERRORS.labels("rate_limited").inc()
+            raise RateLimited(f"{refusal.reason}; retry in {refusal.retry_after_s:.0f} s", refusal.retry_after_s)
+
     async def create_session(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        if self.sessions_per_user:
+            count = await db(queries.count_live_sessions(self.pool, user_id))
+            if count >= self.sessions_per_user:
+                raise RateLimited(
+                    f"at most {self.sessions_per_user} sessions per user (PARLEY_SESSIONS_PER_USER); delete one first"
+                )
         (event,) = decide(CreateSession(session_id=codec.new_id(), **fields), user_id, self.limits)
         (ack,) = await self.publish([event])
         log.info("session created", session_id=event.session_id, user_id=user_id, stream_seq=ack.seq)
@@ -187,6 +213,7 @@ class Chat:
             answer = await db(queries.get_message(self.pool, requested.message_id)) if existing else None
             if existing is not None and answer is not None:
                 return existing, requested.message_id, max(existing["last_seq"] or 0, answer["last_seq"] or 0)
+        self._check_send(user_id)  # after the retry check above: a retried send is no new send
         prompt = tracing.prompt(session_id, requested.message_id)
         ack_message, ack_request = await self.publish([submitted, requested], prompt)
         prompt.stored()
@@ -252,6 +279,7 @@ class Chat:
             prompt_id = ref.message_id if ref.role == "user" else ref.prompt_message_id
             if prompt_id is None:
                 raise NotFound("this message answers no user message")
+        self._check_send(user_id)
         (event,) = decide(
             Regenerate(
                 session_id=session_id, prompt_message_id=prompt_id, llm_provider=llm_provider, llm_model=llm_model

@@ -55,6 +55,18 @@ class Invalid(EdgeError):
         self.field = field
 
 
+class RateLimited(EdgeError):
+    """Past a fair-use limit (REST 429 with ``Retry-After`` when known, frame ``rate_limited``,
+    close 4429 for sockets)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(EdgeError):
     """NATS or PostgreSQL did not answer in time (REST 503, frame ``unavailable``)."""
 

@@ -2,8 +2,8 @@
 
 One ``fetch`` per round, sized to the worker's free answer slots (capped at ``MAX_BATCH``), instead
 of one ``fetch(1)`` per slot: under load, a burst of prompts costs one pull request, not one each.
-``Slots`` counts answers in flight; ``batch_size`` is the policy, pure, so a fairer one (per user,
-say) can replace it without touching the fetch loop.
+``batch_size`` is the policy, pure. Which fetched prompt starts when, and how many a worker may
+hold, is ``fairness.Fairness`` (per user, per session); ``Slots`` is the plain counter it replaced.
 """
 
 from __future__ import annotations

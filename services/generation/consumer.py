@@ -1,6 +1,5 @@
 """The work queue: one durable pull consumer (``generation``) on every prompt event, shared by all
-workers. A worker fetches as many prompts as it has free slots (``admission``), so idle workers
-get the next prompts.
+workers. A worker fetches one prompt per free slot, so idle workers get the next prompts.
 
 While an answer streams, the prompt is kept alive with in-progress acks; it is acked once the
 answer's terminal event is stored. A worker that dies leaves its prompt unacked: after the ack wait
@@ -11,17 +10,20 @@ poison prompts are terminated and logged, never retried.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import FetchTimeoutError, NotFoundError
 
-from events import subjects
+from events import codec, subjects
 from events.streams import CHAT_STREAM
 from services import logs
-from services.generation import admission
+from services.generation import admission, fairness
 from services.generation.errors import PoisonMessage
 from services.generation.publisher import PublishError
 from services.generation.responder import Responder
@@ -34,6 +36,7 @@ DURABLE = "generation"
 GIVEN_UP = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{CHAT_STREAM}.{DURABLE}"
 FETCH_WAIT_S = 1.0  # a fetch's long poll; also how long a stop may wait for it
 MAX_BACKOFF_S = 300.0
+LOOKAHEAD = 4  # fetched, not yet startable prompts a worker may hold, per slot
 
 
 def backoff(settings: Settings) -> list[float] | None:
@@ -73,7 +76,15 @@ def nak_delay(num_delivered: int) -> float:
 class Consumer:
     def __init__(self, js: JetStreamContext, responder: Responder, settings: Settings) -> None:
         self.js, self.responder, self.settings = js, responder, settings
-        self.slots = admission.Slots(settings.generation_concurrency)
+        slots = settings.generation_concurrency
+        # Which fetched prompt starts next (services/generation/fairness.py). Prompts that may not
+        # start yet (their user is at its share) wait here, up to LOOKAHEAD per slot, so a burst of
+        # one user does not hide the next user's prompt behind it in the stream.
+        share = fairness.share(slots, settings.generation_user_share)
+        self.fair = fairness.Fairness(slots, share, lookahead=max(16, LOOKAHEAD * slots))
+        self.held: dict[int, tuple[Msg, asyncio.Task]] = {}  # fetched, not started: (msg, its pulse)
+        self._keys = itertools.count()
+        self._wake = asyncio.Event()  # replaced on every change: waiters take the current one
         self.tasks: set[asyncio.Task] = set()
         self.stopping = asyncio.Event()
         self.pulse_s = max(0.1, settings.ack_wait_s / 3)
@@ -85,39 +96,64 @@ class Consumer:
         self._loop_task = asyncio.create_task(self._fetch_loop(), name="generation-fetch")
         return self
 
+    def _changed(self) -> None:
+        """A slot or a session came free, or a prompt arrived: start what may start, wake waiters."""
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
+        if self.stopping.is_set():
+            return
+        while (key := self.fair.next()) is not None:
+            msg, pulse = self.held.pop(key)
+            task = asyncio.create_task(self._process(key, msg, pulse))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
     async def _fetch_loop(self) -> None:
         backlog = False  # the last fetch brought prompts: more may be waiting
         while not self.stopping.is_set():
-            free = await self.slots.wait_free()
-            if self.stopping.is_set():
-                return
+            wake = self._wake
+            room = self.fair.room()
+            if room <= 0:
+                await wake.wait()
+                continue
             # Idle: wait for one prompt (nats-py holds a batch until it is full or the wait ends,
-            # so a long poll asks for one). Busy: take what is there, up to the free slots.
-            want, wait = (admission.batch_size(free), admission.BURST_WAIT_S) if backlog else (1, FETCH_WAIT_S)
-            self.slots.take(want)
+            # so a long poll asks for one). Busy: take what is there, up to the room (admission.py).
+            want, wait = (admission.batch_size(room), admission.BURST_WAIT_S) if backlog else (1, FETCH_WAIT_S)
             try:
                 msgs = await self.sub.fetch(want, timeout=wait)
             except (nats.errors.TimeoutError, FetchTimeoutError):
-                self.slots.give_back(want)
                 backlog = False
                 continue
             except Exception as exc:  # NATS reconnecting, consumer deleted: keep trying
-                self.slots.give_back(want)
                 log.warning("fetch failed; retrying", error=repr(exc))
                 await asyncio.sleep(0.5)
                 if isinstance(exc, NotFoundError):
                     await self._rebind()
                 continue
-            self.slots.settle(want, len(msgs))
-            backlog = True
             for msg in msgs:
                 if self.stopping.is_set():  # fetched while stopping: hand it straight back
                     await msg.nak()
-                    self.slots.release()
                     continue
-                task = asyncio.create_task(self._process(msg))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                key = next(self._keys)
+                self.held[key] = (msg, asyncio.create_task(self._pulse(msg)))  # kept alive while it waits
+                self.fair.add(key, _prompt_of(msg, key))
+            backlog = bool(msgs)
+            self._changed()
+
+    @asynccontextmanager
+    async def _idle(self, key: int) -> AsyncIterator[None]:
+        """While an answer waits for an earlier one of its session (on another worker), its slot
+        serves others; afterwards it takes a slot again, before any new prompt does."""
+        self.fair.pause(key)
+        self._changed()
+        try:
+            yield
+        finally:
+            while True:
+                wake = self._wake
+                if self.fair.resume(key):
+                    break
+                await wake.wait()
 
     async def _rebind(self) -> None:
         try:
@@ -133,10 +169,9 @@ class Consumer:
             except Exception as exc:  # a missed pulse is survivable; the next one may go through
                 log.warning("in-progress ack failed", error=repr(exc))
 
-    async def _process(self, msg: Msg) -> None:
-        pulse = asyncio.create_task(self._pulse(msg))
+    async def _process(self, key: int, msg: Msg, pulse: asyncio.Task) -> None:
         try:
-            await self.responder.handle(msg)
+            await self.responder.handle(msg, idle=lambda: self._idle(key))
         except PoisonMessage as exc:
             log.error("poison prompt terminated", subject=msg.subject, stream_seq=_seq(msg), error=str(exc))
             await _quietly(msg.term())
@@ -156,7 +191,8 @@ class Consumer:
             await _quietly(msg.ack())
         finally:
             pulse.cancel()
-            self.slots.release()
+            self.fair.finish(key)
+            self._changed()
 
     async def _on_given_up(self, msg: Msg) -> None:
         """A prompt ran out of deliveries (its workers kept dying or failing to store events):
@@ -172,11 +208,16 @@ class Consumer:
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop fetching; give answers in flight ``grace_s`` to finish, then release them."""
         self.stopping.set()
-        self.slots.wake()
+        self._changed()  # wakes the fetch loop
         if getattr(self, "advisories", None) is not None:
             await _quietly(self.advisories.unsubscribe())
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
+        for key, (msg, pulse) in list(self.held.items()):  # fetched, never started: to another worker now
+            pulse.cancel()
+            self.fair.finish(key)
+            await _quietly(msg.nak())
+        self.held.clear()
         if self.tasks:
             log.info("finishing answers in flight", count=len(self.tasks), grace_s=grace_s)
             _, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
@@ -185,6 +226,16 @@ class Consumer:
             await asyncio.gather(*pending, return_exceptions=True)
             if pending:
                 log.info("released unfinished answers to other workers", count=len(pending))
+
+
+def _prompt_of(msg: Msg, key: int) -> fairness.Prompt:
+    """Whose prompt and which session; an undecodable one gets a session of its own (the
+    responder terminates it as poison)."""
+    try:
+        event = codec.decode(msg.data)
+        return fairness.Prompt(event.user_id, event.session_id)
+    except Exception:
+        return fairness.Prompt("", f"undecodable-{key}")
 
 
 def _seq(msg: Msg) -> int | None:

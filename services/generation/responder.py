@@ -12,6 +12,8 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,7 +118,9 @@ class Responder:
 
     # -- one delivery ---------------------------------------------------------------------------------
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg, idle: Callable[[], AbstractAsyncContextManager] | None = None) -> None:
+        """Answer one prompt. ``idle()``: a context to hold while waiting for an earlier answer
+        of the session (the consumer lends the slot to other prompts meanwhile)."""
         try:
             request = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
@@ -133,7 +137,7 @@ class Responder:
         )
         cancel = self.cancels.track(request.message_id)
         try:
-            history = await self._history(request, meta.sequence.stream, cancel, bound)
+            history = await self._history(request, meta.sequence.stream, cancel, bound, idle)
             tracing.step("answer.context")
             opening = answer.opening(history, request, meta.num_delivered)
             match opening:
@@ -171,30 +175,41 @@ class Responder:
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
 
-    async def _history(self, request: GenerationRequested, seq: int, cancel: Cancel, bound) -> context.History:
+    async def _history(
+        self,
+        request: GenerationRequested,
+        seq: int,
+        cancel: Cancel,
+        bound,
+        idle: Callable[[], AbstractAsyncContextManager] | None = None,
+    ) -> context.History:
         """The session's events up to the prompt (``seq``) at least; if earlier answers are still
         streaming, wait for them first, so this answer's context holds them (a quick second
-        message sees the first answer)."""
+        message sees the first answer). While waiting, ``idle()`` is held: the slot serves others."""
         sid = request.session_id
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_limit_s
         since = utcnow() - timedelta(seconds=self.wait_limit_s)
-        while True:
-            history = await self.sessions.history(sid, seq)
-            waiting = context.unfinished_before(history, request.message_id, since)
-            if not waiting or cancel.requested:
-                return history
-            if loop.time() >= deadline:
-                bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
-                return history
-            bound.info("waiting for earlier answers", waiting=waiting)
-            waiter = asyncio.create_task(self.sessions.changed(sid, history.last_seq))
-            stopper = asyncio.create_task(cancel.event.wait())
-            await asyncio.wait(
-                {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
-            )
-            waiter.cancel()
-            stopper.cancel()
+        async with AsyncExitStack() as lent:
+            while True:
+                history = await self.sessions.history(sid, seq)
+                waiting = context.unfinished_before(history, request.message_id, since)
+                if not waiting or cancel.requested:
+                    return history
+                if loop.time() >= deadline:
+                    bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
+                    return history
+                bound.info("waiting for earlier answers", waiting=waiting)
+                if idle is not None:
+                    await lent.enter_async_context(idle())
+                    idle = None  # lent once; taken back when this returns
+                waiter = asyncio.create_task(self.sessions.changed(sid, history.last_seq))
+                stopper = asyncio.create_task(cancel.event.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
+                )
+                waiter.cancel()
+                stopper.cancel()
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
         state = Answer.of(request, 1)

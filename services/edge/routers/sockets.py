@@ -5,6 +5,8 @@ header, or a first frame ``{"type": "auth", "token": ...}`` within 5 s. Close co
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import msgspec
 from fastapi import APIRouter, WebSocket
@@ -17,12 +19,13 @@ from services.edge.connection import (
     CLOSE_BAD_REQUEST,
     CLOSE_INTERNAL,
     CLOSE_NOT_FOUND,
+    CLOSE_TOO_MANY,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     Connection,
     close,
 )
-from services.edge.errors import BadFrame, NotFound, Unauthorized, Unavailable
+from services.edge.errors import BadFrame, NotFound, RateLimited, Unauthorized, Unavailable
 
 router = APIRouter(tags=["websocket"])
 log = logs.get("edge.socket")
@@ -64,6 +67,7 @@ _REFUSALS = (
     (BadFrame, CLOSE_BAD_REQUEST),
     (NotFound, CLOSE_NOT_FOUND),
     (Unavailable, CLOSE_TRY_AGAIN),
+    (RateLimited, CLOSE_TOO_MANY),
 )
 
 
@@ -73,6 +77,21 @@ async def _refuse(ws: WebSocket, exc: Exception) -> None:
         if isinstance(exc, kind):
             return await close(ws, code, exc.detail)
     return await _internal(ws)
+
+
+def _open_socket(ws: WebSocket, user: str) -> None:
+    """Count the socket against its user's limit, or ``RateLimited`` (close 4429)."""
+    refusal = ws.app.state.quota.open_socket(user)
+    if refusal is not None:
+        raise RateLimited(refusal.reason)
+
+
+@asynccontextmanager
+async def _counted(ws: WebSocket, user: str) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        ws.app.state.quota.close_socket(user)
 
 
 def _after_seq(ws: WebSocket) -> int | None:
@@ -100,19 +119,21 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
         user = identity.user_id
         after_seq = _after_seq(ws)
         session_id = (await chat.access.session(user, session_id)).session_id  # canonical form
+        _open_socket(ws, user)
     except Exception as exc:
         return await _refuse(ws, exc)
-    await Connection(
-        ws,
-        chat=chat,
-        bridge=state.bridge,
-        user_id=user,
-        auth=state.auth,
-        expires_at=identity.expires_at,
-        session_id=session_id,
-        after_seq=after_seq,
-        queue_size=state.settings.ws_queue_size,
-    ).run()
+    async with _counted(ws, user):
+        await Connection(
+            ws,
+            chat=chat,
+            bridge=state.bridge,
+            user_id=user,
+            auth=state.auth,
+            expires_at=identity.expires_at,
+            session_id=session_id,
+            after_seq=after_seq,
+            queue_size=state.settings.ws_queue_size,
+        ).run()
 
 
 # How long an answer socket waits for an answer id it does not know yet (sent a moment ago
@@ -130,19 +151,21 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
         identity = await _user(ws, state.auth)
         user = identity.user_id
         _, ref = await chat.access.answer(user, message_id, wait=ANSWER_WAIT_S)
+        _open_socket(ws, user)
     except Exception as exc:
         return await _refuse(ws, exc)
     # From the request on (its sequence when this edge saw it; else the session's start).
     after_seq = ref.seq - 1 if ref.seq is not None else 0
-    await Connection(
-        ws,
-        chat=chat,
-        bridge=state.bridge,
-        user_id=user,
-        auth=state.auth,
-        expires_at=identity.expires_at,
-        session_id=ref.session_id,
-        after_seq=after_seq,
-        queue_size=state.settings.ws_queue_size,
-        message_id=ref.message_id,  # canonical form: frames carry only that
-    ).run()
+    async with _counted(ws, user):
+        await Connection(
+            ws,
+            chat=chat,
+            bridge=state.bridge,
+            user_id=user,
+            auth=state.auth,
+            expires_at=identity.expires_at,
+            session_id=ref.session_id,
+            after_seq=after_seq,
+            queue_size=state.settings.ws_queue_size,
+            message_id=ref.message_id,  # canonical form: frames carry only that
+        ).run()

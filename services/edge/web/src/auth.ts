@@ -11,12 +11,34 @@ export function readToken(): string | null {
   }
 }
 
+const listeners: (() => void)[] = [];
+
+/** Called after the token changed (another token, or none: signed out). */
+export function onTokenChange(listener: () => void): void {
+  listeners.push(listener);
+}
+
 export function writeToken(token: string | null): void {
+  const before = readToken();
   try {
     if (token) localStorage.setItem(key, token);
     else localStorage.removeItem(key);
   } catch {
     // storage disabled: nothing to keep
+  }
+  if ((token || null) !== before) for (const listener of listeners) listener();
+}
+
+/** The token's `sub` (not verified: the server does that), to keep each user's cache apart. */
+export function subjectOf(token: string | null): string | null {
+  const payload = token?.split(".")[1];
+  if (!payload) return null;
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "="));
+    const sub: unknown = JSON.parse(json).sub;
+    return typeof sub === "string" && sub ? sub : null;
+  } catch {
+    return null;
   }
 }
 

@@ -1,7 +1,11 @@
 // The history this browser has seen, in IndexedDB, so it can be shown when the server is
 // unreachable. A cache only: the server's reads always replace it.
 
-import { type DBSchema, type IDBPDatabase, openDB } from "idb";
+// One database per user (named after the token's subject), and every one of them deleted when
+// the token changes or is removed: a shared browser never shows one user's history to the next.
+
+import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from "idb";
+import { onTokenChange, readToken, subjectOf } from "./auth";
 import type { ChatMessage, ChatSession } from "./protocol";
 
 interface Schema extends DBSchema {
@@ -12,10 +16,53 @@ interface Schema extends DBSchema {
 /** Messages kept per session (the newest ones). */
 export const keepPerSession = 1000;
 
+const prefix = "parley";
 let opened: Promise<IDBPDatabase<Schema> | null> | null = null;
+let openedName: string | null = null;
+
+/** The cache of the user the stored token names ("parley" with no token: auth off). */
+export function cacheName(token: string | null = readToken()): string {
+  const sub = subjectOf(token);
+  return sub === null ? prefix : `${prefix}:${encodeURIComponent(sub)}`;
+}
+
+/** Close and delete every Parley cache in this browser. The deletions are requested at once, so
+ * a cache opened after this call waits for them (IndexedDB runs requests per name in order). */
+export function clearCache(): Promise<void> {
+  const previous = opened;
+  const names = new Set<string>([prefix]);
+  if (openedName) names.add(openedName);
+  opened = null;
+  openedName = null;
+  const deletions = [...names].map((name) => deleteDB(name).catch(() => undefined));
+  void previous?.then((database) => database?.close());
+  return (async () => {
+    try {
+      for (const info of (await indexedDB.databases?.()) ?? []) {
+        const name = info.name;
+        if (name && !names.has(name) && name.startsWith(`${prefix}:`)) deletions.push(deleteDB(name).catch(() => undefined));
+      }
+    } catch {
+      // databases() is missing in older browsers: the known names are deleted all the same
+    }
+    await Promise.all(deletions);
+  })();
+}
+
+onTokenChange(() => void clearCache());
 
 function db(): Promise<IDBPDatabase<Schema> | null> {
-  opened ??= openDB<Schema>("parley", 1, {
+  const name = cacheName();
+  if (opened !== null && openedName !== name) {
+    const previous = opened;
+    void previous.then((database) => database?.close());
+    opened = null;
+  }
+  openedName = name;
+  opened ??= openDB<Schema>(name, 1, {
+    blocking(_current, _next, event) {
+      (event.target as IDBDatabase).close(); // a deletion (another tab's sign-out) must not wait for us
+    },
     upgrade(database) {
       database.createObjectStore("sessions", { keyPath: "id" });
       const messages = database.createObjectStore("messages", { keyPath: "id" });
