@@ -100,3 +100,23 @@ def test_regenerate_is_a_new_answer_each_time():
 def test_unknown_command_is_a_type_error():
     with pytest.raises(TypeError):
         decide(Command(), "u", LIMITS)
+
+
+def test_models_outside_the_allowlist_are_refused():
+    limits = Limits(
+        max_message_bytes=100,
+        default_provider="local",
+        default_models={"local": "small"},
+        allowed_models={"local": ("small", "big")},
+    )
+    decide(CreateSession(session_id="s", llm_model="big"), "u", limits)
+    decide(CreateSession(session_id="s", llm_provider="openrouter", llm_model="any/model"), "u", limits)
+    for command in (
+        CreateSession(session_id="s", llm_model="huge"),
+        UpdateSession(session_id="s", llm_model="huge", current_provider="local"),
+        Regenerate(session_id="s", prompt_message_id="p", llm_provider="local", llm_model="huge"),
+    ):
+        with pytest.raises(Invalid, match="not allowed") as refused:
+            decide(command, "u", limits)
+        assert refused.value.field == "llm_model"
+    decide(UpdateSession(session_id="s", llm_model="huge", current_provider="openrouter"), "u", limits)

@@ -112,3 +112,26 @@ async def test_missing_bucket_is_a_clear_error(js):
     await js.delete_key_value(CONFIG_BUCKET)
     with pytest.raises(ConfigError, match="does not exist"):
         await config.get(js)
+
+
+def test_a_put_without_limits_keeps_the_token_cap():
+    current = LlmConfig(limits=Limits(max_tokens=512, max_context_messages=40))
+    assert config.convert({"default_provider": "openrouter"}, current).limits == current.limits
+    kept = config.convert({"limits": {"max_context_messages": 10}}, current).limits
+    assert kept.max_tokens == 512 and kept.max_context_messages == 10
+    assert config.convert({"limits": {"max_tokens": None}}, current).limits.max_tokens is None  # lifted on purpose
+    assert config.convert({"default_provider": "local"}).limits.max_tokens is None  # no current: as given
+
+
+def test_models_allowlist_per_provider():
+    cfg = config.convert({"models": {"openrouter": ["openai/gpt-4o-mini", "meta/llama"]}})
+    assert config.allows(cfg, "openrouter", "meta/llama") and not config.allows(cfg, "openrouter", "x/y")
+    assert config.allows(cfg, "local", "anything") and config.allows(cfg, "openrouter", None)
+    for bad, says in [
+        ({"models": {"elsewhere": ["m"]}}, "models"),
+        ({"models": {"local": [""]}}, "models"),
+        ({"models": {"local": ["a"]}, "default_model": "b"}, "default_model"),
+        ({"models": {"openrouter": ["a"]}, "failover": ["openrouter:b"]}, "failover"),
+    ]:
+        with pytest.raises(ConfigError, match=says):
+            config.convert(bad)

@@ -45,7 +45,10 @@ def limits_of(settings: Settings, cfg: config.LlmConfig) -> Limits:
     if cfg.default_model:
         models[cfg.default_provider] = cfg.default_model
     return Limits(
-        max_message_bytes=settings.max_message_bytes, default_provider=cfg.default_provider, default_models=models
+        max_message_bytes=settings.max_message_bytes,
+        default_provider=cfg.default_provider,
+        default_models=models,
+        allowed_models=dict(cfg.models),
     )
 
 

@@ -166,7 +166,13 @@ class Chat:
         session_id = (await self.access.session(user_id, session_id)).session_id
         if all(v is None for v in fields.values()):
             return await self.get_session(user_id, session_id)
-        (event,) = decide(UpdateSession(session_id=session_id, **fields), user_id, self.limits)
+        current = None
+        if fields.get("llm_model") is not None and fields.get("llm_provider") is None:
+            row = await db(queries.get_session(self.pool, session_id))
+            current = row["llm_provider"] if row else None
+        (event,) = decide(
+            UpdateSession(session_id=session_id, current_provider=current, **fields), user_id, self.limits
+        )
         (ack,) = await self.publish([event])
         await db(queries.wait_for_seq(self.pool, ack.seq, READ_YOUR_WRITES_S))
         return await self.get_session(user_id, session_id)
@@ -280,9 +286,17 @@ class Chat:
             if prompt_id is None:
                 raise NotFound("this message answers no user message")
         self._check_send(user_id)
+        current = None
+        if llm_model is not None and llm_provider is None:
+            row = await db(queries.get_session(self.pool, session_id))
+            current = row["llm_provider"] if row else None
         (event,) = decide(
             Regenerate(
-                session_id=session_id, prompt_message_id=prompt_id, llm_provider=llm_provider, llm_model=llm_model
+                session_id=session_id,
+                prompt_message_id=prompt_id,
+                llm_provider=llm_provider,
+                llm_model=llm_model,
+                current_provider=current,
             ),
             user_id,
             self.limits,

@@ -8,7 +8,7 @@ yields the same event ids (JetStream drops the copy by ``Nats-Msg-Id``) and the 
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -55,6 +55,8 @@ class UpdateSession(Command, frozen=True, kw_only=True):
     llm_provider: str | None = None
     llm_model: str | None = None
     settings: SessionSettings | None = None
+    # The session's provider now: a model named alone is checked against its allowlist.
+    current_provider: str | None = None
 
 
 class DeleteSession(Command, frozen=True, kw_only=True):
@@ -74,6 +76,7 @@ class Regenerate(Command, frozen=True, kw_only=True):
     prompt_message_id: str
     llm_provider: str | None = None
     llm_model: str | None = None
+    current_provider: str | None = None
 
 
 class Cancel(Command, frozen=True, kw_only=True):
@@ -87,9 +90,20 @@ class Limits:
     default_provider: str
     # provider -> its default model
     default_models: dict[str, str]
+    # provider -> the models sessions may name (/llm/config `models`); not listed: any
+    allowed_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def model_for(self, provider: str) -> str:
         return self.default_models.get(provider, "")
+
+    def check_model(self, provider: str | None, model: str | None) -> None:
+        listed = self.allowed_models.get(provider or self.default_provider)
+        if model is not None and listed and model not in listed:
+            raise Invalid(
+                f"llm_model {model!r} is not allowed for {provider or self.default_provider}"
+                f" (allowed: {', '.join(listed)}; /llm/config `models`)",
+                "llm_model",
+            )
 
 
 def message_ids(session_id: str, client_message_id: str) -> tuple[str, str]:
@@ -145,6 +159,7 @@ def decide(command: Command, user_id: str, limits: Limits) -> list[Event]:
         case CreateSession():
             check_title(command.title)
             check_choice(command.llm_provider, command.llm_model)
+            limits.check_model(command.llm_provider, command.llm_model)
             check_settings(command.settings, limits)
             provider = command.llm_provider or limits.default_provider
             model = command.llm_model or limits.model_for(provider)
@@ -162,6 +177,7 @@ def decide(command: Command, user_id: str, limits: Limits) -> list[Event]:
         case UpdateSession():
             check_title(command.title)
             check_choice(command.llm_provider, command.llm_model)
+            limits.check_model(command.llm_provider or command.current_provider, command.llm_model)
             check_settings(command.settings, limits)
             return [
                 codec.make(
@@ -216,6 +232,7 @@ def decide(command: Command, user_id: str, limits: Limits) -> list[Event]:
             return [submitted, requested]
         case Regenerate():
             check_choice(command.llm_provider, command.llm_model)
+            limits.check_model(command.llm_provider or command.current_provider, command.llm_model)
             return [
                 codec.make(
                     GenerationRequested,

@@ -54,6 +54,14 @@ class LlmConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     # "provider" (its default model) or "provider:model".
     failover: tuple[str, ...] = ()
     limits: Limits = Limits()
+    # Allowlist per provider: the models sessions may name (a provider not listed: any model).
+    models: dict[Literal["local", "openrouter"], tuple[Annotated[str, msgspec.Meta(min_length=1)], ...]] = {}
+
+
+def allows(cfg: LlmConfig, provider: str, model: str | None) -> bool:
+    """May ``model`` of ``provider`` be used? (None: the provider's default, always.)"""
+    listed = cfg.models.get(provider)  # type: ignore[call-overload]
+    return model is None or not listed or model in listed
 
 
 def _checked(cfg: LlmConfig) -> LlmConfig:
@@ -62,11 +70,27 @@ def _checked(cfg: LlmConfig) -> LlmConfig:
             raise ConfigError(
                 f"failover[{i}]: expected `local`, `openrouter`, `local:<model>` or `openrouter:<model>`, got {item!r}"
             )
+        provider, _, model = item.partition(":")
+        if not allows(cfg, provider, model or None):
+            raise ConfigError(f"failover[{i}]: {item!r} is not in the models allowed for {provider}")
+    if not allows(cfg, cfg.default_provider, cfg.default_model):
+        raise ConfigError(
+            f"invalid LLM config: default_model {cfg.default_model!r} is not in models.{cfg.default_provider}"
+            " - at `$.default_model`"
+        )
     return cfg
 
 
-def convert(value: Any) -> LlmConfig:
-    """Validate a JSON-ready value (e.g. a PUT body) into an ``LlmConfig``."""
+def convert(value: Any, current: LlmConfig | None = None) -> LlmConfig:
+    """Validate a JSON-ready value (e.g. a PUT body) into an ``LlmConfig``. With ``current``, a
+    body that leaves ``limits`` out (or ``limits.max_tokens``) keeps the current ones: a PUT that
+    only changes the provider must not silently lift the token cap. ``null`` removes it."""
+    if current is not None and isinstance(value, dict):
+        limits = value.get("limits")
+        if "limits" not in value:
+            value = {**value, "limits": to_builtins(current.limits)}
+        elif isinstance(limits, dict) and "max_tokens" not in limits:
+            value = {**value, "limits": {**limits, "max_tokens": current.limits.max_tokens}}
     try:
         return _checked(msgspec.convert(value, LlmConfig))
     except msgspec.ValidationError as exc:

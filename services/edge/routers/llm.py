@@ -70,7 +70,12 @@ async def put_config(request: Request, user: Admin, body: dict[str, Any] = Body(
     """Replace the configuration: ``{default_provider, default_model, failover, limits}``."""
     state = request.app.state
     try:
-        cfg = config.convert(body)
+        stored, _ = await config.get(state.js)
+    except ConfigError as exc:
+        raise Unavailable(str(exc)) from None
+    try:
+        # What is in force now fills what the body leaves out of `limits` (the token cap).
+        cfg = config.convert(body, stored if stored is not None else config.from_settings(state.settings))
     except ConfigError as exc:
         raise Invalid(str(exc), _field_of(str(exc))) from None
     try:
