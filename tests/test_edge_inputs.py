@@ -151,7 +151,7 @@ async def test_a_session_id_in_any_uuid_form_is_one_session(make_system):
             assert sent.json()["message"]["session_id"] == sid
             answer_id = sent.json()["answer_message_id"]
             done = await until(
-                ws, lambda f: f["message_id"] == answer_id and f["data"].get("event") in ("completed", "failed"), 30
+                ws, lambda f: f["message_id"] == answer_id and f["data"].get("event") in ("completed", "failed"), 60
             )
             assert done["data"]["event"] == "completed", done
             # An answer socket by an upper-case answer id streams that answer.
