@@ -168,16 +168,45 @@ def evolve(message: M, seq: int | None, event: ChatEvent) -> M | None:
                 llm_model=event.llm_model,
                 attempt=event.attempt,
                 content="" if fresh else message.content,
+                reasoning="" if fresh else message.reasoning,
+                completion_tokens=None if fresh else message.completion_tokens,
             )
         case GenerationRestarted():
             if event.attempt <= message.attempt:
                 return None
-            return _status(message, "streaming", seq, event, attempt=event.attempt, content="")
+            return _status(
+                message,
+                "streaming",
+                seq,
+                event,
+                attempt=event.attempt,
+                content="",
+                reasoning="",
+                completion_tokens=None,
+            )
         case GenerationChunk():
             if event.attempt < message.attempt:
                 return None  # a late chunk of an attempt another worker took over
-            content = "" if event.attempt > message.attempt else message.content
-            return _status(message, "streaming", seq, event, attempt=event.attempt, content=content + event.delta)
+            fresh = event.attempt > message.attempt
+            content = "" if fresh else message.content
+            reasoning = "" if fresh else message.reasoning
+            if event.reasoning:
+                reasoning += event.delta
+            else:
+                content += event.delta
+            # Tokens streamed so far, so an open answer read mid-stream shows its real count (the
+            # provider's usage replaces it at the end).
+            streamed = (0 if fresh else message.completion_tokens or 0) + event.token_count
+            return _status(
+                message,
+                "streaming",
+                seq,
+                event,
+                attempt=event.attempt,
+                content=content,
+                reasoning=reasoning,
+                completion_tokens=streamed,
+            )
         case GenerationCompleted():
             metadata = {**message.metadata, "usage_reported": event.usage.reported}
             if event.finish_reason is not None:
@@ -190,6 +219,7 @@ def evolve(message: M, seq: int | None, event: ChatEvent) -> M | None:
                 seq,
                 event,
                 content=event.content,
+                reasoning=event.reasoning or message.reasoning,
                 llm_provider=event.llm_provider,
                 llm_model=event.llm_model,
                 attempt=max(message.attempt, event.attempt),
@@ -211,6 +241,7 @@ def evolve(message: M, seq: int | None, event: ChatEvent) -> M | None:
                 metadata={**message.metadata, **dropped},
                 # The partial answer is kept: the event's copy, else what the chunks built.
                 content=event.partial_content or message.content,
+                reasoning=event.reasoning or message.reasoning,
                 error_kind=event.error_kind if failed else None,
                 error_message=event.error_message if failed else None,
                 llm_provider=event.llm_provider or message.llm_provider,

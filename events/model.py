@@ -70,3 +70,6 @@ class ChatMessage(msgspec.Struct, kw_only=True, frozen=True):
     # sibling of that message); REST resolves it and lists ``sibling_ids`` (itself included).
     parent_id: str | None = None
     sibling_ids: list[str] = msgspec.field(default_factory=list)
+    # A reasoning model's thinking, streamed apart from the answer: shown and exported with it,
+    # never part of ``content`` (so never in the context sent back to the model).
+    reasoning: str = ""

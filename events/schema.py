@@ -166,6 +166,9 @@ class GenerationChunk(Event, tag="generation.chunk"):
     token_index: int
     token_count: int
     delta: str
+    # The model's reasoning ("thinking"), streamed apart from the answer by reasoning models:
+    # shown and stored with the answer, never part of its content nor of the context sent back.
+    reasoning: bool = False
 
 
 class GenerationDelta(GenerationChunk, tag="generation.delta", kw_only=True, rename=_DELTA_KEYS, omit_defaults=True):
@@ -206,6 +209,7 @@ class GenerationCompleted(Event, tag="generation.completed"):
     created_at: datetime | None = None  # when the answer was requested
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
     tokens: str = ""  # every token's length and time: events.tokens (empty on older events)
+    reasoning: str = ""  # the reasoning chunks joined
 
 
 class GenerationFailed(Event, tag="generation.failed"):
@@ -226,6 +230,7 @@ class GenerationFailed(Event, tag="generation.failed"):
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
     chunk_count: int = 0
     tokens: str = ""  # every streamed token's length and time: events.tokens
+    reasoning: str = ""  # the reasoning chunks joined
 
 
 class GenerationCancelRequested(Event, tag="generation.cancel_requested"):
@@ -246,6 +251,7 @@ class GenerationCancelled(Event, tag="generation.cancelled"):
     reply_to: str | None = None  # the user message answered (the request's prompt_message_id)
     chunk_count: int = 0
     tokens: str = ""  # every streamed token's length and time: events.tokens
+    reasoning: str = ""  # the reasoning chunks joined
 
 
 ChatEvent = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from events import codec
@@ -37,7 +38,7 @@ CHAT_MESSAGE_FIELDS = {
     "llm_model", "response_time_ms", "tokens_used", "error_message", "metadata",
     # extensions (docs/protocol.md)
     "status", "reply_to", "client_message_id", "time_to_first_token_ms", "prompt_tokens", "completion_tokens",
-    "error_kind", "attempt", "last_seq", "parent_id", "sibling_ids",
+    "error_kind", "attempt", "last_seq", "parent_id", "sibling_ids", "reasoning",
 }  # fmt: skip
 
 SID, MID, AID, USER = "s-1", "m-1", "a-1", "alice"
@@ -115,6 +116,12 @@ def test_token_frame_carries_both_counters():
     assert data == {"event": "token", "delta": "he", "index": 0, "token_index": 0, "token_count": 2, "attempt": 2}
     # an old chunk and a new delta with the same content make the same frame
     assert frames.for_event(ONE_OF_EACH[-1], 20) == frames.for_event(ONE_OF_EACH[7], 20)
+
+
+def test_a_reasoning_chunk_says_so_in_its_token_frame():
+    chunk = msgspec.structs.replace(ONE_OF_EACH[7], reasoning=True)
+    data = frames.for_event(chunk, 20)["data"]
+    assert data["reasoning"] is True and data["delta"] == "he"
 
 
 def test_final_messages_keep_usage_timings_and_partial_text():

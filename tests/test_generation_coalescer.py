@@ -80,3 +80,12 @@ def test_bad_limits_and_inputs_are_refused():
         Coalescer.of(-1, 4)
     with pytest.raises(TypeError, match="not a coalescer event"):
         step(Coalescer.of(10, 4), "token")
+
+
+def test_reasoning_and_answer_tokens_never_share_a_chunk():
+    tokens = [Token("Let", 0.0, True), Token(" me", 0.001, True), Token(" think", 0.002, True)]
+    tokens += [Token("The", 0.003), Token(" answer", 0.004), End()]
+    _, out = run(Coalescer.of(1000, 32), tokens)
+    assert [(c.delta, c.reasoning) for c in out] == [("Let", True), (" me think", True), ("The answer", False)]
+    assert [c.index for c in out] == [0, 1, 2]
+    assert [(c.token_index, c.token_count) for c in out] == [(0, 1), (1, 2), (3, 2)]

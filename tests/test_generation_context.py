@@ -163,3 +163,34 @@ async def test_load_reads_the_session_without_chunks(js):
     names = [c.name for c in await js.consumers_info("PARLEY_CHAT")]
     assert names == []
     assert await context.load(js, "empty-session") == []
+
+
+def test_reasoning_stays_out_of_the_context_sent_back():
+    h = history(
+        CREATED,
+        ev(MessageSubmitted, message_id="q1", content="one"),
+        ev(GenerationRequested, message_id="a1", prompt_message_id="q1"),
+        ev(
+            GenerationChunk,
+            message_id="a1",
+            attempt=1,
+            index=0,
+            token_index=0,
+            token_count=2,
+            delta="hmm, ",
+            reasoning=True,
+        ),
+        ev(GenerationChunk, message_id="a1", attempt=1, index=1, token_index=2, token_count=1, delta="answer"),
+        ev(
+            GenerationCompleted,
+            message_id="a1",
+            content="answer",
+            reasoning="hmm, ",
+            llm_provider="local",
+            llm_model="m",
+        ),
+        *turn("q2", "two", "a2"),
+    )
+    sent = conversation(h, "q2", "a2")
+    assert [m["content"] for m in sent] == ["Be brief.", "one", "answer", "two"]
+    assert "hmm" not in repr(sent)

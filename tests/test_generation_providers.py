@@ -232,3 +232,24 @@ async def test_all_providers_health_and_models_at_once(llm):
             assert models["local"] == ["scripted"] and "503" in models["openrouter"]
         finally:
             await providers.aclose()
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_reasoning_streams_apart_from_the_answer(llm, field):
+    # llama.cpp, vLLM and DeepSeek say reasoning_content; OpenRouter says reasoning.
+    p = provider(llm.base_url)
+    items = [
+        item
+        async for item in p.stream(
+            user(f"[[reasoning:First I think. Then I answer.]] [[reasoning_field:{field}]] [[tokens:3]]")
+        )
+    ]
+    thought = "".join(i.text for i in items if isinstance(i, Delta) and i.reasoning)
+    answer = "".join(i.text for i in items if isinstance(i, Delta) and not i.reasoning)
+    assert thought == "First I think. Then I answer."
+    assert answer == "tok0 tok1 tok2"
+    # Reasoning comes first, and is not counted as answer tokens by the server either.
+    deltas = [i for i in items if isinstance(i, Delta)]
+    assert [d.reasoning for d in deltas] == [True] * 6 + [False] * 3
+    assert isinstance(items[-1], Done) and items[-1].usage.completion_tokens == 3
+    await p.aclose()

@@ -56,6 +56,7 @@ MESSAGE_FIELDS = {
     "last_seq",
     "parent_id",
     "sibling_ids",
+    "reasoning",
 }
 
 

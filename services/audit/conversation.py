@@ -188,6 +188,8 @@ def _token_timing(life: Lifecycle, event: GenerationCompleted | GenerationFailed
     if not encoded:
         return  # an older event: the chunks in the log carry the timing
     text = event.content if isinstance(event, GenerationCompleted) else event.partial_content
+    # A reasoning model's thinking streamed first, as tokens too: the timing covers it, then the answer.
+    text = getattr(event, "reasoning", "") + text
     try:
         decoded = tokens.decode(text, encoded)
     except EventDecodeError:

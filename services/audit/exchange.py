@@ -83,6 +83,7 @@ class InMessage(msgspec.Struct, kw_only=True):
     error_kind: str | None = None
     error_message: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    reasoning: str = ""  # a reasoning model's thinking (exports before it existed have none)
 
 
 class InDocument(msgspec.Struct, kw_only=True):
@@ -159,7 +160,14 @@ def _end(base: dict, mid: str, m: InMessage, provider: str, model: str) -> Event
         reported=bool(m.metadata.get("usage_reported")),
     )
     timings = Timings(time_to_first_token_ms=m.time_to_first_token_ms, total_ms=m.response_time_ms or 0)
-    common = {**base, "event_id": codec.new_id(), "message_id": mid, "llm_provider": provider, "llm_model": model}
+    common = {
+        **base,
+        "event_id": codec.new_id(),
+        "message_id": mid,
+        "llm_provider": provider,
+        "llm_model": model,
+        "reasoning": m.reasoning,
+    }
     match m.status:
         case "complete":
             finish = m.metadata.get("finish_reason")

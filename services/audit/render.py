@@ -105,7 +105,10 @@ def to_markdown(conv: Conversation) -> str:
     out.append("")
     for m in conv.messages():
         who = "User" if m["role"] == "user" else f"Assistant ({m['llm_provider']}/{m['llm_model']}, {m['status']})"
-        out += [f"## {who} · {_t(m['created_at'])}", "", m["content"] or "_(empty)_", ""]
+        out += [f"## {who} · {_t(m['created_at'])}", ""]
+        if m.get("reasoning"):  # a reasoning model's thinking, before its answer as it came
+            out += ["<details><summary>Thinking</summary>", "", m["reasoning"], "", "</details>", ""]
+        out += [m["content"] or "_(empty)_", ""]
         life = conv.answers.get(m["id"])
         if life is not None:
             out += ["<details><summary>attempts and token timing</summary>", "", "```"]

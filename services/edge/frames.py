@@ -103,6 +103,7 @@ def frame_of(event: ChatEvent, seq: int) -> wire.ServerFrame:
                 token_index=event.token_index,
                 token_count=event.token_count,
                 attempt=event.attempt,
+                reasoning=event.reasoning,  # a reasoning model's thinking: shown apart from the answer
             )
             return _update(event, seq, data)
         case GenerationRestarted():

@@ -79,12 +79,13 @@ class Started(Data, tag_field="event", tag="started"):
     llm_model: str
 
 
-class Token(Data, tag_field="event", tag="token"):
+class Token(Data, tag_field="event", tag="token", omit_defaults=True):
     delta: str
     index: int
     token_index: int
     token_count: int
     attempt: int
+    reasoning: bool = False  # the delta is the model's thinking: it goes to ``reasoning``, not ``content``
 
 
 class Restarted(Data, tag_field="event", tag="restarted"):

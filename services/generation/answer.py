@@ -86,6 +86,7 @@ class Answer:
     model: str | None = None
     status: Status = "pending"  # the read model's vocabulary (events.model)
     content: str = ""
+    reasoning: str = ""  # reasoning chunks joined: stored with the answer, never its content
     chunk_count: int = 0
     token_count: int = 0
     context_dropped: int = 0  # oldest messages left out to fit the model's context window
@@ -222,6 +223,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     token_index=chunk.token_index,
                     token_count=chunk.token_count,
                     delta=chunk.delta,
+                    reasoning=chunk.reasoning,
                 )
             ]
         case Complete():
@@ -237,6 +239,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     finish_reason=command.finish_reason,
                     chunk_count=state.chunk_count,
                     tokens=command.tokens,
+                    reasoning=state.reasoning,
                 )
             ]
         case Fail():
@@ -253,6 +256,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     usage=_partial_usage(state),
                     chunk_count=state.chunk_count,
                     tokens=command.tokens,
+                    reasoning=state.reasoning,
                 )
             ]
         case Cancel():
@@ -267,6 +271,7 @@ def decide(state: Answer, command: Command) -> list[Event]:
                     usage=_partial_usage(state),
                     chunk_count=state.chunk_count,
                     tokens=command.tokens,
+                    reasoning=state.reasoning,
                 )
             ]
         case _:
@@ -279,6 +284,13 @@ def evolve(state: Answer, event: Event) -> Answer:
             return state
         case GenerationStarted():
             return replace(state, status="streaming", provider=event.llm_provider, model=event.llm_model)
+        case GenerationChunk(reasoning=True):
+            return replace(
+                state,
+                reasoning=state.reasoning + event.delta,
+                chunk_count=state.chunk_count + 1,
+                token_count=state.token_count + event.token_count,
+            )
         case GenerationChunk():
             return replace(
                 state,

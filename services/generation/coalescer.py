@@ -17,12 +17,14 @@ class Chunk(NamedTuple):
     token_index: int  # index of the chunk's first token
     token_count: int
     delta: str
+    reasoning: bool = False  # the model's reasoning: never in one chunk with answer text
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     text: str
     at: float
+    reasoning: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Coalescer:
     next_index: int = 0
     next_token: int = 0
     flushed_at: float | None = None  # when the last chunk went out
+    reasoning: bool = False  # what the pending tokens are
 
     @classmethod
     def of(cls, flush_ms: float, max_tokens: int) -> Coalescer:
@@ -60,7 +63,7 @@ class Coalescer:
 def _flush(state: Coalescer, at: float | None = None) -> tuple[Coalescer, list[Chunk]]:
     if not state.pending:
         return state, []
-    chunk = Chunk(state.next_index, state.next_token, len(state.pending), "".join(state.pending))
+    chunk = Chunk(state.next_index, state.next_token, len(state.pending), "".join(state.pending), state.reasoning)
     return (
         replace(
             state,
@@ -77,12 +80,19 @@ def _flush(state: Coalescer, at: float | None = None) -> tuple[Coalescer, list[C
 def step(state: Coalescer, event: Token | Tick | End) -> tuple[Coalescer, list[Chunk]]:
     """The new state and the chunks ready to publish, in order."""
     match event:
-        case Token(text=text, at=at):
+        case Token(text=text, at=at, reasoning=reasoning):
             out: list[Chunk] = []
             if state.deadline is not None and at >= state.deadline:  # overdue: the old window closes first
                 state, out = _flush(state, at)
+            elif state.pending and reasoning != state.reasoning:  # reasoning ends (or starts): its own chunk
+                state, out = _flush(state, at)
             quiet = not state.pending and (state.flushed_at is None or at - state.flushed_at >= state.flush_s)
-            state = replace(state, pending=(*state.pending, text), opened_at=state.opened_at if state.pending else at)
+            state = replace(
+                state,
+                pending=(*state.pending, text),
+                opened_at=state.opened_at if state.pending else at,
+                reasoning=reasoning,
+            )
             if quiet or len(state.pending) >= state.max_tokens or state.flush_s == 0:
                 state, more = _flush(state, at)
                 out += more

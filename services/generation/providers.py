@@ -55,6 +55,7 @@ class Delta:
     """Text from one streamed chunk (usually one token)."""
 
     text: str
+    reasoning: bool = False  # the model's reasoning, not the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +269,14 @@ class Provider:
                             reported=True,
                         )
                     for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        # Reasoning models stream their thinking apart: `reasoning_content`
+                        # (llama.cpp, vLLM, DeepSeek) or `reasoning` (OpenRouter).
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if isinstance(thought, str) and thought:
+                            got_token = True
+                            yield Delta(thought, reasoning=True)
+                        text = delta.get("content")
                         if text:
                             got_token = True
                             yield Delta(text)

@@ -427,7 +427,7 @@ class Responder:
                     # terminal event's timing then equals what the live deltas said.
                     wall_ns = time.time_ns()
                     recorder.token(item.text, round(wall_ns / 1e6))
-                    coalescer, chunks = step(coalescer, Token(item.text, now))
+                    coalescer, chunks = step(coalescer, Token(item.text, now, item.reasoning))
                     at = datetime.fromtimestamp(wall_ns / 1e9, UTC) if chunks else None
                     state = await self._chunks(state, chunks, publisher, recorder, at)
                     continue

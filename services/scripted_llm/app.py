@@ -138,8 +138,14 @@ class Answer(Response):
         }
 
     async def _paced(self) -> AsyncIterator[tuple[int, str]]:
-        """Each token when it is due; stops at a scripted failure, raises at a scripted drop."""
+        """Each token when it is due; stops at a scripted failure, raises at a scripted drop.
+        Reasoning tokens (streamed mode) come first, paced the same, and count as no answer token."""
         start = asyncio.get_running_loop().time()
+        thinking = scripting.split(self.script.reasoning or "") if self.record.stream else []
+        for j, token in enumerate(thinking):
+            await self._pace(start, j)
+            yield -1, token
+        start += len(thinking) / self.script.rate if self.script.rate else 0
         for i, token in enumerate(self.tokens):
             if self.script.fail_after is not None and i >= self.script.fail_after:
                 return
@@ -163,12 +169,14 @@ class Answer(Response):
         if script.hang:
             record.outcome = "hang"
             await asyncio.Event().wait()  # until the client leaves (the watcher cancels us)
+        opened = False
         async for i, token in self._paced():
-            body = _sse(self._chunk({"role": "assistant", "content": ""})) if i == 0 else b""
-            await send(
-                {"type": "http.response.body", "body": body + _sse(self._chunk({"content": token})), "more_body": True}
-            )
-            self._sent()
+            body = b"" if opened else _sse(self._chunk({"role": "assistant", "content": ""}))
+            opened = True
+            delta = {script.reasoning_field: token} if i < 0 else {"content": token}
+            await send({"type": "http.response.body", "body": body + _sse(self._chunk(delta)), "more_body": True})
+            if i >= 0:
+                self._sent()
         if script.fail_after is not None and script.fail_after <= len(self.tokens):
             error = {
                 "message": f"scripted failure after {record.tokens_sent} tokens",

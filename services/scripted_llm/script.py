@@ -14,6 +14,7 @@ import msgspec
 from services.scripted_llm.errors import ScriptError
 
 DEFAULT_TOKENS = 16
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 class Script(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -33,6 +34,10 @@ class Script(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     usage: bool = True  # report usage in the final chunk when the client asks for it
     model: str = "scripted"
     context_window: int | None = None  # reported as the model's ``context_length`` in /v1/models
+    # Reasoning streamed before the answer, as reasoning models do, in the delta field
+    # ``reasoning_field``: "reasoning_content" (llama.cpp, vLLM, DeepSeek) or "reasoning" (OpenRouter).
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
 
 
 _DIRECTIVE = re.compile(r"\[\[\s*([a-z_]+)\s*(?::(.*?))?\]\]", re.DOTALL)
@@ -88,10 +93,18 @@ def directives(text: str) -> dict[str, Any]:
                 found["echo"] = True
             case "no_usage":
                 found["usage"] = False
+            case "reasoning":
+                found["reasoning"] = value or ""
+            case "reasoning_field":
+                if value not in REASONING_FIELDS:
+                    raise ScriptError(
+                        f"[[reasoning_field:F]] wants one of {', '.join(REASONING_FIELDS)}, got {value!r}"
+                    )
+                found["reasoning_field"] = value
             case _:
                 raise ScriptError(
                     f"unknown directive [[{name}]]; known: tokens, rate, reply, fail_after, drop_after, "
-                    "first_token_delay_ms, status, hang, echo, no_usage"
+                    "first_token_delay_ms, status, hang, echo, no_usage, reasoning, reasoning_field"
                 )
     return found
 

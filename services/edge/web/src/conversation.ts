@@ -224,6 +224,7 @@ function applyLocalSend(state: Conversation, clientMessageId: string, content: s
     session_id: state.sessionId,
     role: "user",
     content,
+    reasoning: "",
     created_at: now,
     updated_at: now,
     is_streaming: false,
@@ -376,7 +377,9 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
           llm_provider: event.llm_provider ?? m.llm_provider,
           llm_model: event.llm_model ?? m.llm_model,
           content: fresh ? "" : m.content,
-          nextIndex: fresh || m.content === "" ? 0 : m.nextIndex,
+          reasoning: fresh ? "" : m.reasoning,
+          completion_tokens: fresh ? null : m.completion_tokens,
+          nextIndex: fresh || (m.content === "" && !m.reasoning) ? 0 : m.nextIndex,
           last_seq: at,
         },
         seq,
@@ -386,14 +389,26 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
       if (event.attempt < m.attempt) return skip(state, seq);
       return put(
         state,
-        { ...m, attempt: event.attempt, content: "", nextIndex: 0, status: "streaming", is_streaming: true, last_seq: at },
+        {
+          ...m,
+          attempt: event.attempt,
+          content: "",
+          reasoning: "",
+          completion_tokens: null,
+          nextIndex: 0,
+          status: "streaming",
+          is_streaming: true,
+          last_seq: at,
+        },
         seq,
       );
     case "token": {
       if (m.status !== "pending" && m.status !== "streaming") return skip(state, seq);
       if (event.attempt < m.attempt) return skip(state, seq);
       let base = m;
-      if (event.attempt > m.attempt) base = { ...m, attempt: event.attempt, content: "", nextIndex: 0 };
+      if (event.attempt > m.attempt) {
+        base = { ...m, attempt: event.attempt, content: "", reasoning: "", completion_tokens: null, nextIndex: 0 };
+      }
       const expected = base.nextIndex;
       if (expected !== null && event.index < expected) return skip(state, seq);
       if (expected !== null && event.index > expected) return { ...skip(state, seq), gap: true };
@@ -401,7 +416,11 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
         state,
         {
           ...base,
-          content: base.content + event.delta,
+          ...(event.reasoning
+            ? { reasoning: (base.reasoning ?? "") + event.delta }
+            : { content: base.content + event.delta }),
+          // Tokens streamed so far (the read model counts them the same way; usage replaces it at the end).
+          completion_tokens: (base.completion_tokens ?? 0) + event.token_count,
           nextIndex: event.index + 1,
           status: "streaming",
           is_streaming: true,
@@ -420,6 +439,7 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
         {
           ...view({ ...m, ...final, last_seq: at }),
           content,
+          reasoning: final.reasoning || m.reasoning,
           status: "failed",
           is_streaming: false,
           error_kind: event.error_kind ?? final.error_kind,
@@ -433,7 +453,7 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
       const content = final.content || event.partial_content || m.content;
       return put(
         state,
-        { ...view({ ...m, ...final, last_seq: at }), content, status: "cancelled", is_streaming: false },
+        { ...view({ ...m, ...final, last_seq: at }), content, reasoning: final.reasoning || m.reasoning, status: "cancelled", is_streaming: false },
         seq,
       );
     }

@@ -38,6 +38,23 @@ describe("live frames", () => {
     expect(activeAnswer(state)).toBeNull();
   });
 
+  it("keeps a reasoning model's thinking apart from the answer, also after a restart", () => {
+    const [user, pending, start] = exchange(1, ["x"]);
+    const thinking = (seq: number, index: number, delta: string, attempt = 1) =>
+      update(seq, "a1", { event: "token", delta, index, token_index: index, token_count: 1, attempt, reasoning: true });
+    let state = run([user, pending, start, thinking(4, 0, "Let me "), thinking(5, 1, "think."), token(6, "a1", 2, "Yes")]);
+    expect(state.byId.get("a1")!.reasoning).toBe("Let me think.");
+    expect(contentOf(state, "a1")).toBe("Yes");
+    expect(state.byId.get("a1")!.completion_tokens).toBe(3); // streamed so far, thinking included
+    state = run([update(7, "a1", { event: "restarted", attempt: 2, reason: "" }), thinking(8, 0, "Again.", 2)], state);
+    expect(state.byId.get("a1")!.reasoning).toBe("Again.");
+    expect(contentOf(state, "a1")).toBe("");
+    expect(state.byId.get("a1")!.completion_tokens).toBe(1);
+    const done = msg("a1", { content: "Sure", reasoning: "Again.", attempt: 2 });
+    state = run([completed(9, done)], state);
+    expect(state.byId.get("a1")!.reasoning).toBe("Again.");
+  });
+
   it("shows the answer as open while it streams", () => {
     const frames = exchange(1, ["a", "b"]).slice(0, 4);
     const state = run(frames);

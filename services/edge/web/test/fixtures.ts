@@ -30,6 +30,7 @@ export function msg(id: string, patch: Partial<ChatMessage> = {}): ChatMessage {
     last_seq: null,
     parent_id: null,
     sibling_ids: [],
+    reasoning: "",
     ...patch,
   };
 }

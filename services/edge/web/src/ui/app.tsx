@@ -162,7 +162,7 @@ export function App() {
         <a class="brand" href="#/">
           <span class="logo" aria-hidden="true" />
           <span class="brand-name">Parley</span>
-          <span class="sr-only">{", LLM dashboard"}</span>
+          <span class="sr-only">LLM dashboard</span>
         </a>
         <nav class="tabs" aria-label="Screens">
           <a href="#/" aria-current={route.view === "dashboard" ? "page" : undefined}>

@@ -99,6 +99,20 @@ function Meta({ m }: { m: MessageView }) {
   );
 }
 
+/**
+ * A reasoning model's thinking: open while it streams, collapsed once the answer starts (the
+ * reader can open it again; a later render leaves their choice alone, as `open` only changes
+ * when `streaming` does).
+ */
+function Thinking({ text, streaming }: { text: string; streaming: boolean }) {
+  return (
+    <details class="thinking" open={streaming}>
+      <summary>{streaming ? "Thinking…" : "Thinking"}</summary>
+      <div class="md thinking-text" dangerouslySetInnerHTML={{ __html: render(text, streaming) }} />
+    </details>
+  );
+}
+
 interface ItemProps {
   m: MessageView;
   last: boolean;
@@ -199,6 +213,7 @@ const MessageItem = memo(function MessageItem({ m, last, canAct, stopping, actio
       data-message-id={m.id}
       data-status={m.status}
     >
+      {m.role === "assistant" && m.reasoning && <Thinking text={m.reasoning} streaming={open && !m.content} />}
       {bubble && (
       <div class="bubble">
         {editing ? (

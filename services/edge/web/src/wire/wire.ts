@@ -65,6 +65,7 @@ export interface ChatMessage {
   };
   parent_id: string | null;
   prompt_tokens: number | null;
+  reasoning: string;
   reply_to: string | null;
   response_time_ms: number | null;
   role: "user" | "assistant" | "system";
@@ -312,6 +313,7 @@ export interface Token {
   delta: string;
   event: "token";
   index: number;
+  reasoning?: boolean;
   token_count: number;
   token_index: number;
 }
