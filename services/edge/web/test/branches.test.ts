@@ -7,7 +7,7 @@ function msg(id: string, role: "user" | "assistant", extra: Partial<ChatMessage>
     id, session_id: "s", role, content: id, created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z", is_streaming: false,
     llm_provider: null, llm_model: null, response_time_ms: null, tokens_used: null, error_message: null, metadata: {},
     status: "complete", reply_to: null, client_message_id: null, time_to_first_token_ms: null, prompt_tokens: null,
-    completion_tokens: null, error_kind: null, attempt: 1, last_seq: null, parent_id: null, sibling_ids: [], ...extra,
+    completion_tokens: null, error_kind: null, attempt: 1, last_seq: null, parent_id: null, sibling_ids: [], reasoning: "", ...extra,
   };
 }
 
