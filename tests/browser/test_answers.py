@@ -33,10 +33,14 @@ async def test_failed_retried_and_reloaded_answers_read_well(page, browser_conte
     parts = await failed.locator(".meta-part").all_inner_texts()
     assert not any(re.fullmatch(r"0 (ms|tokens)|first token 0 ms", p) for p in parts), parts
     await failed.get_by_role("button", name="Retry").click()
-    await expect(answers(page)).to_have_count(2)
-    await wait_status(answers(page).nth(1), "complete")
-    await expect(failed.locator(".msg-error")).to_contain_text("Retried")
-    await expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+    await wait_status(last_answer(page), "complete")
+    # The failed version, one switch away, says it was retried and offers no Retry.
+    await page.get_by_role("button", name="Previous version of this answer").click()
+    await wait_status(last_answer(page), "failed")
+    await expect(last_answer(page).locator(".msg-error")).to_contain_text("Retried")
+    await expect(last_answer(page).get_by_role("button", name="Retry")).to_have_count(0)
+    await page.get_by_role("button", name="Next version of this answer").click()
+    await wait_status(last_answer(page), "complete")
 
     # A streaming answer, reloaded: its real token count, never "0 tokens".
     await send(page, "Long [[tokens:400]] [[rate:25]]")
