@@ -156,7 +156,7 @@ async def list_messages(
     cursor = _cursor(before) if before is not None else None
     sid = as_uuid(session_id)
     async with _connection(conn) as c, c.transaction(isolation="repeatable_read", readonly=True):
-        seq = await _checkpoint(c, PROJECTION)
+        seq = await store.read_checkpoint(c, PROJECTION)
         if sid is None:
             return [], seq
         active = await c.fetchval("SELECT is_active FROM chat_sessions WHERE id = $1", sid)
@@ -228,15 +228,9 @@ async def get_message(conn: asyncpg.Connection | asyncpg.Pool, message_id: str) 
     return message_dict(row) if row else None
 
 
-async def _checkpoint(conn: asyncpg.Connection, projection: str) -> int:
-    seq = await conn.fetchval("SELECT last_stream_seq FROM projection_checkpoints WHERE projection = $1", projection)
-    return seq or 0
-
-
 async def checkpoint(conn: asyncpg.Connection | asyncpg.Pool, projection: str = PROJECTION) -> int:
     """The last stream sequence the projection has applied (0: none yet)."""
-    async with _connection(conn) as c:
-        return await _checkpoint(c, projection)
+    return await store.read_checkpoint(conn, projection)
 
 
 # The edge's interface wants a bool after ``timeout``, not a cancellation: hence the parameter.
@@ -270,7 +264,7 @@ async def wait_for_seq(
                 # Checked again after LISTEN: a commit between the first check and LISTEN is not missed.
                 while True:
                     woken.clear()  # before the check, so a notification during it is kept
-                    if await _checkpoint(c, projection) >= seq:
+                    if await store.read_checkpoint(c, projection) >= seq:
                         return True
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
