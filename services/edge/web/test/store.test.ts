@@ -36,7 +36,7 @@ function session(id: string): ChatSession {
     updated_at: at,
     is_active: true,
     message_count: 0,
-    settings: null,
+    settings: { max_tokens: null, system_prompt: null, temperature: null, top_p: null },
     last_activity_at: at,
     last_seq: null,
   };
