@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,14 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None, l
             return
         time.sleep(0.05)
     raise StartupError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, ValueError):  # refused, 503 while loading (HTTPError is an OSError), timeout
+        return False
 
 
 def _never() -> bool:
@@ -404,6 +413,8 @@ class EmbeddedLlama:
             raise StartupError(f"local model server exited with code {self.proc.wait(timeout)}")
         self.base_url = json.loads(line)["base_url"]
         self.port = int(self.base_url.rsplit(":", 1)[1].split("/")[0])
+        # It listens before the model is loaded (503 "Loading model" meanwhile): ready means loaded.
+        _wait(lambda: _answers(f"{self.base_url}/models"), timeout, "local model server", self.proc, None)
         return self
 
     def stop(self, force: Callable[[], bool] = _never) -> None:
