@@ -220,3 +220,29 @@ async def _wait_answer(http: httpx.AsyncClient, sid: str, nth: int, predicate, w
         await asyncio.sleep(0.1)
     seen = [(m["status"], m["content"][:80], m.get("error_message")) for m in answers]
     raise AssertionError(f"answer {nth} of {sid} did not get there in {within} s: {seen}")
+
+
+async def test_a_send_while_nats_is_down_is_refused_whole_and_works_after(nats, js, edge_factory):
+    """Issue 18: sends during the outage get a clear 503, and nothing of them is stored later."""
+    edge = edge_factory()
+    async with httpx.AsyncClient(base_url=edge, timeout=30) as http:
+        sid = (await http.post("/api/v1/chat/sessions", json={"title": "outage"})).json()["id"]
+        before = (await js.stream_info("PARLEY_CHAT")).state.messages
+        nats.kill()
+        try:
+            refused = []
+            for i in range(3):  # the edge notices the disconnect within a moment
+                r = await http.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": f"during {i}"})
+                refused.append((r.status_code, r.json().get("code") or r.json().get("error", {}).get("code")))
+                await asyncio.sleep(0.3)
+        finally:
+            nats.start()
+        assert all(status == 503 for status, _ in refused), refused
+        deadline = time.monotonic() + 20
+        while (await http.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "the edge did not reconnect"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # anything nats-py had buffered would be flushed by now
+        assert (await js.stream_info("PARLEY_CHAT")).state.messages == before  # nothing half-stored
+        after = await http.post(f"/api/v1/chat/sessions/{sid}/messages", json={"content": "after"})
+        assert after.status_code < 300, after.text

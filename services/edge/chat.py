@@ -85,6 +85,12 @@ class Chat:
     async def publish(self, events: list[Event], prompt: tracing.Prompt | None = None) -> list[PubAck]:
         """Store events in order (each awaited: the second must not overtake the first); a
         traced ``prompt``'s context goes on its GenerationRequested event only."""
+        if not self.nc.is_connected:
+            # Refused before anything is written: while reconnecting, nats-py buffers a publish and
+            # sends it after the reconnect, so a send answered 503 could still store its first
+            # event (a user message with no answer requested).
+            metrics.ERRORS.labels("publish").inc()
+            raise Unavailable("NATS is reconnecting; nothing was stored, send again in a moment")
         acks = []
         started = time.perf_counter()
         for event in events:
