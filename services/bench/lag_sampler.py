@@ -45,6 +45,7 @@ class LagSampler:
         self.nats_url, self.database_url, self.interval = nats_url, database_url, interval
         self.samples: list[Sample] = []
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.errors: list[str] = []
 
     async def __aenter__(self) -> LagSampler:
@@ -60,18 +61,26 @@ class LagSampler:
 
     def start(self) -> None:
         self.samples = []
+        self._stopping = False
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> list[Sample]:
+        """Stop after the probe in flight. Not by cancelling it mid-probe: a cancel that lands as a
+        nats-py request completes can be swallowed (asyncio.wait_for in Python 3.11), and a loop
+        that only ends on cancellation then runs forever."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            done, _ = await asyncio.wait({self._task}, timeout=15)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    async with asyncio.timeout(5):
+                        await self._task
             self._task = None
         return self.samples
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 self.samples.append(await self.sample())
             except Exception as exc:  # one failed probe must not end the run; it is reported

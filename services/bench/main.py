@@ -190,12 +190,14 @@ def main(settings: Settings, argv: list[str]) -> None:
     run = Run(chosen, settings)
     try:
         results = asyncio.run(run(directory))
-    except (Exception, KeyboardInterrupt) as exc:
+    except (Exception, KeyboardInterrupt, asyncio.CancelledError) as exc:
         # What was measured before the failure (or Ctrl-C) is still written, marked as cut short.
         if run.results.get("scenarios"):
             run.results["cut_short"] = f"{type(exc).__name__}: {exc}"
             report.write(run.results, run.latencies, directory)
             print(f"\nthe run was cut short; what it measured: {directory}/results.md")
+        if isinstance(exc, asyncio.CancelledError):
+            raise SystemExit(130) from None
         if isinstance(exc, BenchError | KeyboardInterrupt):
             raise
         raise BenchError(f"{type(exc).__name__}: {exc} (process logs in {directory / 'logs'})") from exc

@@ -609,8 +609,12 @@ class Run:
 
     async def __call__(self, results_dir: Path) -> dict[str, Any]:
         options = self.options
-        # `kill -USR1 <pid>` prints where every task of a long run is waiting.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
+        # `kill -USR1 <pid>` prints where every task of a long run is waiting; SIGTERM and SIGINT
+        # (even when a background shell ignores it) end the run cleanly, writing what it measured.
+        loop, main = asyncio.get_running_loop(), asyncio.current_task()
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, main.cancel)
         self.results = results = {
             "mode": options.mode,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
