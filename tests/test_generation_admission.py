@@ -10,11 +10,12 @@ from services.generation import admission
 from services.generation.admission import Slots
 
 
-def test_the_batch_is_the_free_slots_up_to_the_cap():
-    assert admission.batch_size(1) == 1
-    assert admission.batch_size(7) == 7
-    assert admission.batch_size(500) == admission.MAX_BATCH
-    assert admission.batch_size(0) == 0
+def test_the_batch_is_what_waits_up_to_the_free_slots_and_the_cap():
+    assert admission.batch_size(free=5, waiting=0) == 1  # idle: a long poll for one
+    assert admission.batch_size(free=5, waiting=3) == 3
+    assert admission.batch_size(free=2, waiting=9) == 2
+    assert admission.batch_size(free=500, waiting=500) == admission.MAX_BATCH
+    assert admission.batch_size(free=0, waiting=9) == 0
 
 
 async def test_slots_are_taken_for_a_fetch_and_the_unfilled_part_given_back():

@@ -1,7 +1,8 @@
 """How many prompts a worker takes off the work queue at once.
 
-One ``fetch`` per round, sized to the worker's free answer slots (capped at ``MAX_BATCH``), instead
-of one ``fetch(1)`` per slot: under load, a burst of prompts costs one pull request, not one each.
+One ``fetch`` per round, sized to the prompts waiting and the worker's free answer slots (capped
+at ``MAX_BATCH``), instead of one ``fetch(1)`` per slot: under load, a burst of prompts costs one
+pull request, not one each. Every fetched message says how many more wait (``num_pending``).
 ``batch_size`` is the policy, pure. Which fetched prompt starts when, and how many a worker may
 hold, is ``fairness.Fairness`` (per user, per session); ``Slots`` is the plain counter it replaced.
 """
@@ -11,14 +12,18 @@ from __future__ import annotations
 import asyncio
 
 MAX_BATCH = 32  # prompts per pull request at most: a worker that frees many slots still shares
-# After a fetch brought prompts, the next one only takes what is already queued: it waits this
-# long at most (the server answers a no-wait pull at once; this bounds the rare empty long poll).
-BURST_WAIT_S = 0.005
+# How long a batch fetch may wait: it asks only for prompts the server said were waiting, so it
+# returns at once unless another worker took them first (nats-py then waits to fill the batch).
+BURST_WAIT_S = 0.1
 
 
-def batch_size(free: int, cap: int = MAX_BATCH) -> int:
-    """Prompts to ask for when ``free`` slots are free (>= 1 when there is one)."""
-    return max(0, min(free, cap))
+def batch_size(free: int, waiting: int, cap: int = MAX_BATCH) -> int:
+    """Prompts to ask for with ``free`` slots free when the server said ``waiting`` prompts were
+    queued: one when none were (an idle long poll: nats-py holds a batch until it is full, so a
+    batched long poll would delay the first prompt), else as many as wait, up to the free slots."""
+    if free <= 0:
+        return 0
+    return max(1, min(free, waiting, cap))
 
 
 class Slots:

@@ -109,20 +109,21 @@ class Consumer:
             task.add_done_callback(self.tasks.discard)
 
     async def _fetch_loop(self) -> None:
-        backlog = False  # the last fetch brought prompts: more may be waiting
+        backlog = 0  # prompts the server said were waiting after the last one fetched
         while not self.stopping.is_set():
             wake = self._wake
             room = self.fair.room()
             if room <= 0:
                 await wake.wait()
                 continue
-            # Idle: wait for one prompt (nats-py holds a batch until it is full or the wait ends,
-            # so a long poll asks for one). Busy: take what is there, up to the room (admission.py).
-            want, wait = (admission.batch_size(room), admission.BURST_WAIT_S) if backlog else (1, FETCH_WAIT_S)
+            # Idle: wait for one prompt. Busy: take what the server said waits, up to the room
+            # (admission.py). nats-py raises the builtin TimeoutError too when a short wait ends.
+            want = admission.batch_size(room, backlog)
+            wait = admission.BURST_WAIT_S if want > 1 else FETCH_WAIT_S
             try:
                 msgs = await self.sub.fetch(want, timeout=wait)
-            except (nats.errors.TimeoutError, FetchTimeoutError):
-                backlog = False
+            except (nats.errors.TimeoutError, FetchTimeoutError, TimeoutError):
+                backlog = 0
                 continue
             except Exception as exc:  # NATS reconnecting, consumer deleted: keep trying
                 log.warning("fetch failed; retrying", error=repr(exc))
@@ -137,7 +138,7 @@ class Consumer:
                 key = next(self._keys)
                 self.held[key] = (msg, asyncio.create_task(self._pulse(msg)))  # kept alive while it waits
                 self.fair.add(key, _prompt_of(msg, key))
-            backlog = bool(msgs)
+            backlog = _pending_after(msgs[-1]) if msgs else 0
             self._changed()
 
     @asynccontextmanager
@@ -236,6 +237,13 @@ def _prompt_of(msg: Msg, key: int) -> fairness.Prompt:
         return fairness.Prompt(event.user_id, event.session_id)
     except Exception:
         return fairness.Prompt("", f"undecodable-{key}")
+
+
+def _pending_after(msg: Msg) -> int:
+    try:
+        return msg.metadata.num_pending
+    except Exception:
+        return 0
 
 
 def _seq(msg: Msg) -> int | None:
