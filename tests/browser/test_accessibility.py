@@ -45,8 +45,10 @@ async def test_the_whole_flow_works_by_keyboard(page, edge_url):
     # Regenerate is reachable and works from the keyboard too.
     await tab_to(page, lambda f: f["tag"] == "BUTTON" and f["text"] == "Regenerate")
     await page.keyboard.press("Enter")
-    await expect(page.locator("article.msg.assistant")).to_have_count(2)
-    await wait_status(page.locator("article.msg.assistant").nth(1), "complete")
+    # The new answer takes the old one's place; the old one is a version behind the switcher.
+    await expect(page.get_by_role("group", name="Version 2 of 2 of this answer")).to_be_visible()
+    await expect(page.locator("article.msg.assistant")).to_have_count(1)
+    await wait_status(page.locator("article.msg.assistant").last, "complete")
     # Focus went back to the message box, ready for the next message.
     await expect(message_box(page)).to_be_focused()
     # Rename the chat from the list, by keyboard.
