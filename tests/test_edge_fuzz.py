@@ -166,3 +166,36 @@ def test_socket_frames_never_kill_the_socket_or_the_handler(make_system):
     for name in ("projections-0", "generation-0"):
         log = (system.workdir / f"{name}.log").read_text(errors="replace")
         assert "dead" not in log.lower() and "Traceback" not in log, name
+
+
+async def test_hostile_socket_handshakes_are_refused_with_their_codes(make_system):
+    import httpx
+    import websockets
+
+    from tests.support.sockets import closed_with
+
+    system = make_system(env_extra={"PARLEY_JWT_SECRET": SECRET})
+    url = system.edge_urls[0]
+    headers = {"Authorization": f"Bearer {token('fuzzer')}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        sid = (await client.post(f"{url}{API}/chat/sessions", headers=headers)).json()["id"]
+    cases = [
+        (f"/chat/websocket/{sid}?after_seq=99999999999999999999999", headers, 4400),
+        (f"/chat/websocket/{sid}?after_seq=-1", headers, 4400),
+        (f"/chat/websocket/{sid}?after_seq=%00", headers, 4400),
+        (f"/chat/websocket/{sid}?after_seq=1e999", headers, 4400),
+        (f"/chat/websocket/{sid}?token=%00", {}, 4401),
+        (f"/chat/websocket/{sid}?token=%ED%A0%80", {}, 4401),
+        ("/chat/websocket/%00", headers, 4404),
+        ("/chat/websocket/" + "a" * 2000, headers, 4404),
+        ("/chat/llm-stream/%ED%A0%80", headers, 4404),
+        (f"/chat/llm-stream/{sid.upper()}", headers, 4404),  # a session id is no answer id
+    ]
+    for path, extra, code in cases:
+        async with websockets.connect(ws_url(url, API + path), additional_headers=extra) as ws:
+            try:
+                got = await closed_with(ws, wait=5)
+            except TimeoutError:
+                got = "still open"
+            assert got == code, (path, got)
+    assert error_lines(system.workdir / "edge-0.log") == []

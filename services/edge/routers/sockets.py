@@ -12,7 +12,7 @@ import msgspec
 from fastapi import APIRouter, WebSocket
 
 from services import logs
-from services.edge import inbound, metrics
+from services.edge import inbound, inputs, metrics
 from services.edge.auth import Authenticator, Identity, bearer
 from services.edge.chat import Chat
 from services.edge.connection import (
@@ -102,8 +102,8 @@ def _after_seq(ws: WebSocket) -> int | None:
         value = msgspec.json.decode(raw, type=int)
     except msgspec.DecodeError:
         raise BadFrame("invalid_frame", f"after_seq must be a non-negative integer, got {raw!r}") from None
-    if value < 0:
-        raise BadFrame("invalid_frame", f"after_seq must be a non-negative integer, got {raw!r}")
+    if not 0 <= value <= inputs.MAX_INT:  # a stream sequence is a 64-bit number
+        raise BadFrame("invalid_frame", f"after_seq must be a non-negative 64-bit integer, got {raw!r}")
     return value
 
 
