@@ -393,6 +393,8 @@ export function openSession(id: string | null): void {
   }
   open = new OpenSession(id);
   conversation.value = open.state;
+  // A chat not in the list (created elsewhere since it loaded): its title and model come from the list.
+  if (sessionsLoaded.value && !sessions.value.some((s) => s.id === id)) refreshSessions(0);
   void open.start();
 }
 
