@@ -225,7 +225,17 @@ class Settings(BaseSettings):
         "PARLEY_PROVIDER_RETRIES", "Retries before the first token on connect errors, 429, 5xx.", default=2, ge=0, le=10
     )
     chunk_flush_ms: float = env(
-        "PARLEY_CHUNK_FLUSH_MS", "Tokens arriving within this window share one chunk event.", default=15.0, ge=0
+        "PARLEY_CHUNK_FLUSH_MS",
+        "Tokens arriving within this window share one chunk event, on an idle worker (the first token"
+        " after a pause goes out at once).",
+        default=5.0,
+        ge=0,
+    )
+    chunk_budget_ms: float = env(
+        "PARLEY_CHUNK_BUDGET_MS",
+        "Under load (event-loop lag) the chunk window grows up to this: the most coalescing adds.",
+        default=20.0,
+        ge=0,
     )
     chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
     ack_wait_s: float = env(

@@ -29,7 +29,8 @@ def assert_exact_cover(chunks: list[dict], total: int) -> None:
 async def test_resume_at_random_points_of_a_streaming_answer(make_system):
     """20+ reconnects (alternating edges) with after_seq = the highest seq seen, at random points
     while answers stream: every token exactly once, in order, and the text equals the answer."""
-    system = make_system(edges=2)
+    # chunks no bigger under load than when idle (the harness's 5 ms): enough frames to reconnect on
+    system = make_system(edges=2, env_extra={"PARLEY_CHUNK_BUDGET_MS": "5"})
     rng = random.Random(5)
     tokens = 300
     reconnects = 0

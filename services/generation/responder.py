@@ -37,6 +37,7 @@ from services.generation.cancels import Cancel, Cancels
 from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
 from services.generation.config import Limits, LiveConfig
 from services.generation.errors import NotConfigured, PoisonMessage, ProviderFailure
+from services.generation.pressure import Pressure
 from services.generation.providers import Delta, Done, Provider, Providers
 from services.generation.publisher import Publisher
 from services.generation.sessions import Sessions
@@ -101,6 +102,7 @@ class Responder:
         cancels: Cancels,
         worker: str | None = None,
         sessions: Sessions | None = None,
+        pressure: Pressure | None = None,
     ) -> None:
         self.js, self.nc, self.providers, self.live, self.settings, self.cancels = (
             js,
@@ -112,6 +114,8 @@ class Responder:
         )
         self.worker_id = worker or worker_id()
         self.sessions = sessions or Sessions(js)  # not started: every read loads directly
+        # not started: the lag stays 0, so chunks use the idle window
+        self.pressure = pressure or Pressure(settings.chunk_flush_ms, settings.chunk_budget_ms)
         self.sizes = tokenizer.Sizes()  # context windows and tokenizers of the providers, cached
         # How long an answer waits for earlier unfinished answers of its session (its context).
         self.wait_limit_s = max(settings.request_timeout_s, settings.ack_wait_s) * 2
@@ -403,7 +407,7 @@ class Responder:
         cancel.hooks.append(on_cancel)
         if cancel.requested:
             on_cancel()
-        coalescer = Coalescer.of(self.settings.chunk_flush_ms, self.settings.chunk_max_tokens)
+        coalescer = Coalescer.of(self.pressure.window_ms, self.settings.chunk_max_tokens)
         try:
             while True:
                 deadline = coalescer.deadline
@@ -427,6 +431,9 @@ class Responder:
                     # terminal event's timing then equals what the live deltas said.
                     wall_ns = time.time_ns()
                     recorder.token(item.text, round(wall_ns / 1e6))
+                    window_s = self.pressure.window_ms / 1000  # adaptive: grows with the worker's load
+                    if window_s != coalescer.flush_s:
+                        coalescer = replace(coalescer, flush_s=window_s)
                     coalescer, chunks = step(coalescer, Token(item.text, now, item.reasoning))
                     at = datetime.fromtimestamp(wall_ns / 1e9, UTC) if chunks else None
                     state = await self._chunks(state, chunks, publisher, recorder, at)

@@ -13,6 +13,7 @@ from services import bus, logs
 from services.generation import config, status
 from services.generation.cancels import Cancels
 from services.generation.consumer import Consumer
+from services.generation.pressure import Pressure
 from services.generation.providers import Providers, from_settings
 from services.generation.responder import Responder, worker_id
 from services.generation.sessions import Sessions
@@ -42,6 +43,7 @@ class Worker:
         self.consumer: Consumer | None = None
         self.sweeper: Sweeper | None = None
         self.sessions: Sessions | None = None
+        self.pressure: Pressure | None = None
         self.reporter: status.Reporter | None = None
 
     async def start(self) -> Worker:
@@ -54,8 +56,9 @@ class Worker:
         self.cancels = await Cancels().start(self.nc)
         # The session feed starts before the first prompt is fetched (see sessions.py).
         self.sessions = await Sessions(js).start()
+        self.pressure = Pressure(self.settings.chunk_flush_ms, self.settings.chunk_budget_ms).start()
         responder = Responder(
-            js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id, self.sessions
+            js, self.nc, self.providers, self.live, self.settings, self.cancels, self.id, self.sessions, self.pressure
         )
         self.consumer = await Consumer(js, responder, self.settings).start()
         self.sweeper = Sweeper(self.nc, self.settings.delta_retention_s).start()
@@ -80,6 +83,8 @@ class Worker:
             await self.reporter.stop()
         if self.sessions is not None:
             await self.sessions.stop()
+        if self.pressure is not None:
+            await self.pressure.stop()
         if self.cancels is not None:
             await self.cancels.stop()
         if self.live is not None:
