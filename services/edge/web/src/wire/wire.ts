@@ -271,6 +271,9 @@ export interface LlmConfigState {
   default_provider: "local" | "openrouter";
   failover: string[];
   limits: Limits;
+  models: {
+    [k: string]: string[];
+  };
   revision: number;
   stored: boolean;
 }
