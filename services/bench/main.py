@@ -134,15 +134,15 @@ def options(argv: list[str]) -> Options:
             name = "throughput" if clients == value("throughput_clients") else f"throughput-{clients}"
             loads.append(Load(name, clients, value("throughput_rate"), value("throughput_tokens"), duration))
     scale_rate = value("scaling_rate")
-    for tokens in _counts(value("scaling_tokens"), "--scaling-tokens"):
+    for n, tokens in enumerate(_counts(value("scaling_tokens"), "--scaling-tokens")):
         for clients in _counts(value("scaling"), "--scaling"):
             # Long enough for every client to be streaming and then measured for as long again.
             seconds = max(duration, round(2.0 * tokens / scale_rate, 1))
             loads.append(Load(f"scale-{clients}x{tokens}", clients, scale_rate, tokens, seconds, group="scaling"))
-    if value("open_rate"):
-        answer_s = value("open_tokens") / rate
-        sockets = arrivals.sockets_needed(value("open_rate"), answer_s)
-        loads.append(Load("open", sockets, rate, value("open_tokens"), duration, arrival_rate=value("open_rate")))
+        if n == 0 and value("open_rate"):  # before the long answers: the longest part of a run
+            loads.append(_open(value, rate, duration))
+    if value("open_rate") and not any(load.name == "open" for load in loads):
+        loads.append(_open(value, rate, duration))
     if not loads:
         raise BadArguments("nothing to measure: every scenario is switched off")
     for load in loads:
@@ -170,6 +170,12 @@ def options(argv: list[str]) -> Options:
         out=args.out,
         keep_work=args.keep_work,
     )
+
+
+def _open(value, rate: float, duration: float) -> Load:
+    answer_s = value("open_tokens") / rate
+    sockets = arrivals.sockets_needed(value("open_rate"), answer_s)
+    return Load("open", sockets, rate, value("open_tokens"), duration, arrival_rate=value("open_rate"))
 
 
 def _counts(text: str, option: str) -> list[int]:

@@ -145,6 +145,12 @@ class Run:
             }
         return {
             **tracing,
+            # Auth is off: every bench client is the one local user, so the per-user fair-use
+            # limits would refuse the load itself (429). Off here; they are the edge's concern.
+            "PARLEY_SENDS_PER_MINUTE": "0",
+            "PARLEY_ANSWERS_IN_FLIGHT": "0",
+            "PARLEY_SOCKETS_PER_USER": "0",
+            "PARLEY_SESSIONS_PER_USER": "0",
             "PARLEY_GENERATION_CONCURRENCY": str(self.concurrency),
             "PARLEY_CHUNK_FLUSH_MS": str(self.settings.chunk_flush_ms),
             "PARLEY_CHUNK_MAX_TOKENS": str(self.settings.chunk_max_tokens),
@@ -652,18 +658,10 @@ class Run:
                 for side in ("parley", "baseline"):
                     scenario.get(side, {}).pop("sessions", None)
                 results["scenarios"].append(scenario)
-            if options.profile_s and options.loads:
-                named = [load for load in options.loads if load.name == options.profile_scenario]
-                heaviest = named[0] if named else max(options.loads, key=lambda load: load.clients * load.rate)
-                duration = options.profile_s * 1.5 + heaviest.answer_s + 3
-                load = Load(heaviest.name, heaviest.clients, heaviest.rate, heaviest.tokens, duration)
-                results["profile"] = {
-                    "scenario": heaviest.name,
-                    **await self.chat(load, self.parley, options.profile_s),
-                }
-                if options.baseline:
-                    direct = await self.chat(load, self.direct, options.profile_s)
-                    results["profile_baseline"] = {"scenario": heaviest.name, **direct}
+                if load.name == options.profile_scenario and options.profile_s:
+                    await self._profiles(results)  # early: a run cut short keeps it
+            if options.profile_s and options.loads and "profile" not in results:
+                await self._profiles(results)
             _say("resume of a long answer")
             await self.settle()
             results["resume"] = await self.resume()
@@ -684,6 +682,18 @@ class Run:
             self._waterfalls(results)
             results["scaling"] = curve.rows(results.get("scenarios", []))
         return results
+
+    async def _profiles(self, results: dict[str, Any]) -> None:
+        """py-spy on every Python process and nats-server's pprof, during the profiled load."""
+        options = self.options
+        named = [load for load in options.loads if load.name == options.profile_scenario]
+        heaviest = named[0] if named else max(options.loads, key=lambda load: load.clients * load.rate)
+        duration = options.profile_s * 1.5 + heaviest.answer_s + 3
+        load = Load(heaviest.name, heaviest.clients, heaviest.rate, heaviest.tokens, duration)
+        results["profile"] = {"scenario": heaviest.name, **await self.chat(load, self.parley, options.profile_s)}
+        if options.baseline:
+            direct = await self.chat(load, self.direct, options.profile_s)
+            results["profile_baseline"] = {"scenario": heaviest.name, **direct}
 
     async def sync_compare(self, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
         """One scenario again on Parley with nats-server fsyncing as ``sync_compare`` says
