@@ -91,6 +91,10 @@ def params(settings: SessionSettings, limits: Limits) -> dict[str, Any]:
     return {"temperature": settings.temperature, "top_p": settings.top_p, "max_tokens": min(caps) if caps else None}
 
 
+# How long a finished answer's provider response may take to close before it is abandoned.
+CLOSE_WAIT_S = 5.0
+
+
 class Responder:
     def __init__(
         self,
@@ -408,6 +412,7 @@ class Responder:
         if cancel.requested:
             on_cancel()
         coalescer = Coalescer.of(self.pressure.window_ms, self.settings.chunk_max_tokens)
+        finished = False
         try:
             while True:
                 deadline = coalescer.deadline
@@ -443,6 +448,7 @@ class Responder:
                 coalescer, chunks = step(coalescer, End())
                 state = await self._chunks(state, chunks, publisher, recorder, None)
                 if isinstance(item, Done):
+                    finished = True
                     return state, Finished(item)
                 if item is _CANCELLED:
                     return state, Stopped()
@@ -451,5 +457,10 @@ class Responder:
                 return state, Crashed(item)
         finally:
             cancel.hooks.remove(on_cancel)
-            stop_reading()
+            # A finished stream's reader is closing its response: let it (cancelling it then
+            # leaked one connection per answer); anything else stops it.
+            if not finished:
+                stop_reading()
+            elif not (await asyncio.wait({producer}, timeout=CLOSE_WAIT_S))[0]:
+                stop_reading()  # a response that will not close: give up on it
             await asyncio.gather(producer, return_exceptions=True)
