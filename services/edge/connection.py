@@ -175,7 +175,7 @@ class Connection:
         """Send one frame; the close code it calls for, if any."""
         await self.ws.send_text(item.text)
         tracing.frame_sent(item.seq)
-        metrics.FRAMES_SENT.labels(item.kind).inc()
+        metrics.count_frame(item.kind)
         if item.ends_session:
             return CLOSE_DELETED
         if self.message_id is not None and item.terminal and item.message_id == self.message_id:

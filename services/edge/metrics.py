@@ -34,9 +34,13 @@ FRAME_ERRORS = Counter("parley_edge_ws_frame_errors", "Client frames refused, by
 EVENTS = Counter("parley_edge_events", "Stored events the bridge received, by event type.", ["type"])
 EVENT_DELIVERY = Histogram(
     "parley_edge_event_delivery_seconds",
-    "From an event's occurred_at to its fan-out to this edge's sockets.",
+    "From an event's occurred_at to its fan-out to this edge's sockets (one event in DELIVERY_SAMPLE).",
     buckets=_LATENCY_BUCKETS,
 )
+# Per event and per frame the labelled lookup and a histogram's observe cost more than decoding the
+# event (measured: ~17 us for labels().inc(), ~30 us for observe(), ~6 us to decode a delta), so
+# the children are kept per label and the delivery latency is sampled.
+DELIVERY_SAMPLE = 8
 REPLAYED = Counter("parley_edge_replayed_events", "Stored events replayed to resuming sockets.")
 REPLAY_SECONDS = Histogram(
     "parley_edge_replay_seconds", "Time to replay a socket's missed events.", buckets=_LATENCY_BUCKETS
@@ -53,6 +57,24 @@ HTTP_SECONDS = Histogram(
     "parley_edge_http_request_seconds", "HTTP request latency, by route.", ["method", "route"], buckets=_LATENCY_BUCKETS
 )
 ERRORS = Counter("parley_edge_errors", "Errors handled by the edge, by kind.", ["kind"])
+
+
+_event_counters: dict[str, object] = {}
+_frame_counters: dict[str, object] = {}
+
+
+def count_event(kind: str) -> None:
+    counter = _event_counters.get(kind)
+    if counter is None:
+        counter = _event_counters[kind] = EVENTS.labels(kind)
+    counter.inc()
+
+
+def count_frame(kind: str) -> None:
+    counter = _frame_counters.get(kind)
+    if counter is None:
+        counter = _frame_counters[kind] = FRAMES_SENT.labels(kind)
+    counter.inc()
 
 
 def render() -> tuple[bytes, str]:
