@@ -33,7 +33,9 @@ SAVED = """sid => new Promise(resolve => {
     const all = tx.objectStore('messages').getAll();
     tx.oncomplete = () => {
       db.close();
-      resolve(Boolean(session.result) && all.result.filter(m => m.session_id === sid).length === 2);
+      // Both messages, the answer as it ended (an earlier save holds it still pending and empty).
+      const mine = all.result.filter(m => m.session_id === sid);
+      resolve(Boolean(session.result) && mine.length === 2 && mine.some(m => m.role === 'assistant' && m.status === 'complete'));
     };
   };
 })"""
