@@ -44,6 +44,6 @@ async def test_ctrl_k_finds_a_message_in_an_older_page_and_opens_it(page, edge_u
     await expect(box).to_be_hidden()
     await page.wait_for_url(f"**/#/chat/{long}")
     target = page.locator(f'article.msg[data-message-id="{needle["message"]["id"]}"]')
-    await expect(target).to_be_focused(timeout=20_000)
+    await expect(target).to_be_focused(timeout=35_000)
     await expect(target).to_be_in_viewport()
     await expect(target).to_contain_text("where do wombats sleep")

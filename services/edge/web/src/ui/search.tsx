@@ -22,7 +22,7 @@ function messageElement(id: string): HTMLElement | null {
 export async function reveal(sessionId: string, messageId: string | null): Promise<void> {
   app.go(app.chatHref(sessionId));
   if (messageId === null) return;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   let pages = 0;
   while (Date.now() < deadline) {
     const held = app.conversation.value;
