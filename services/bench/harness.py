@@ -175,26 +175,13 @@ class System:
         return "\n".join(f"==== {p.name}\n{p.log.read_text()[-4000:]}" for p in [self.llm, *self.processes] if p)
 
 
-class SyncedNats(EmbeddedNats):
-    """The embedded NATS with a JetStream fsync policy: ``sync`` is nats-server's
-    ``sync_interval`` (``always``: fsync before every acknowledgement; a duration such as ``2m``,
-    its default: a lazy flush). The benchmark measures the policies side by side."""
-
-    sync: str | None = None
-
-    def config(self) -> str:
-        text = super().config()
-        if not self.sync:
-            return text
-        return text.replace("jetstream {\n", f"jetstream {{\n  sync_interval: {self.sync}\n", 1)
-
-
 @dataclass
 class Infra:
     """Embedded NATS (JetStream, file store) and PostgreSQL (fsync on, like production) under
     ``root``, with the migrations and the stream applied: ``await Infra(root).start()``."""
 
     root: Path
+    nats_sync: str | None = None  # PARLEY_NATS_SYNC for the embedded NATS (None: nats-server's 2 min)
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
 
@@ -211,7 +198,7 @@ class Infra:
     async def start(self) -> Infra:
         self.root.mkdir(parents=True, exist_ok=True)
         # With its profiling port open: the benchmark reads nats-server's own CPU profile.
-        self.nats = SyncedNats(self.root / "nats", prof_port=free_port()).start()
+        self.nats = EmbeddedNats(self.root / "nats", prof_port=free_port(), sync=self.nats_sync).start()
         self.postgres = EmbeddedPostgres(self.root / "postgres", durable=True).start()
         await migrate.migrate(self.database_url)
         nc = await bus.connect(self.nats_url, "parley-bench-setup")
@@ -224,7 +211,7 @@ class Infra:
     def restart_nats(self, sync: str | None) -> None:
         """Stop nats-server and start it again on the same port and store with fsync policy
         ``sync`` (None: nats-server's default). Clients reconnect on their own."""
-        assert isinstance(self.nats, SyncedNats)
+        assert self.nats is not None
         self.nats.stop()
         self.nats.sync = sync
         self.nats.start()

@@ -168,7 +168,7 @@ class Run:
         _say(f"starting NATS and PostgreSQL in {self.work}")
         if self.options.trace_sample > 0:
             self.receiver = await spans.Receiver().__aenter__()
-        self.infra = await Infra(self.work / "infra").start()
+        self.infra = await Infra(self.work / "infra", nats_sync=self.settings.nats_sync).start()
         self.nc = await bus.connect(self.infra.nats_url, "parley-bench-storage")
         self.system = System(
             self.infra.nats_url,
@@ -710,7 +710,13 @@ class Run:
         await asyncio.sleep(3.0)  # every client reconnects (they retry every 0.5 s)
         synced = await self.chat(load, self.parley)
         synced.pop("sessions", None)
-        return {"policy": options.sync_compare, "scenario": load.name, "default": first["parley"], "synced": synced}
+        return {
+            "policy": options.sync_compare,
+            "default_policy": self.settings.nats_sync or "2m (nats-server's own)",
+            "scenario": load.name,
+            "default": first["parley"],
+            "synced": synced,
+        }
 
     def _waterfalls(self, results: dict[str, Any]) -> None:
         """Each scenario's prompts traced in its measurement window, stage by stage."""

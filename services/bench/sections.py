@@ -154,11 +154,12 @@ def nats_sync(results: dict[str, Any]) -> list[str]:
     lines = [
         f"### JetStream fsync policy ({found['scenario']}, Parley; same run)",
         "",
-        "nats-server's default syncs the store to disk every two minutes: an acknowledged event can be lost "
-        "on an OS crash or power loss. `sync_interval: always` fsyncs before every acknowledgement. The "
-        "second run restarted nats-server with it on the same store; everything else is unchanged.",
+        "`PARLEY_NATS_SYNC` is nats-server's `sync_interval`: with an interval an acknowledged event can be "
+        "lost on an OS crash or power loss within that interval; `always` fsyncs before every "
+        "acknowledgement. The second run restarted nats-server with it on the same store; everything else "
+        "is unchanged.",
         "",
-        f"| metric | default (lazy, every 2 min) | {found['policy']} |",
+        f"| metric | {found.get('default_policy', '2m')} (as configured) | {found['policy']} |",
         "| --- | --- | --- |",
     ]
     for name, pick, digits in rows:
