@@ -74,9 +74,9 @@ class Settings(BaseSettings):
     )
     stream_max_bytes: int = env(
         "PARLEY_STREAM_MAX_BYTES",
-        "Largest stream size (-1: no limit). When full, new messages get 503 / `unavailable`; "
-        "nothing stored is dropped to make room.",
-        default=10 * 1024**3,
+        "Largest stream size (-1: no limit, the default: the log is the audit record). When full, new "
+        "messages get 503 / `unavailable`; nothing stored is dropped to make room.",
+        default=-1,
         ge=-1,
     )
     duplicate_window_s: float = env(
