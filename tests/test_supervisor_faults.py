@@ -16,11 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from services import runtime
 from services.bench.harness import Process
 from services.chaos.load import VISIBLE, Load
 from services.embedded import free_port
+from tests.support.sockets import ws_url
 from tests.test_supervisor import _descendants, _wait_up
 
 READY_LIMIT_S = 10.0
@@ -164,6 +166,9 @@ async def test_kill_9_of_the_embedded_model_server_while_an_answer_streams_heals
     try:
         async with httpx.AsyncClient(base_url=edge, timeout=30) as http:
             sid = (await http.post("/api/v1/chat/sessions", json={"title": "model fault"})).json()["id"]
+            # A connected client: every token frame it gets, per attempt, must be in order, once.
+            ws = await websockets.connect(ws_url(edge, f"/api/v1/chat/websocket/{sid}"))
+            frames = asyncio.create_task(_answer_frames(ws))
             sent = await http.post(
                 f"/api/v1/chat/sessions/{sid}/messages",
                 json={"content": "Write a long story about a lighthouse keeper, in many paragraphs."},
@@ -176,6 +181,11 @@ async def test_kill_9_of_the_embedded_model_server_while_an_answer_streams_heals
             assert ended["id"] == answer["id"] and ended["status"] in {"complete", "failed"}, ended
             if ended["status"] == "failed":
                 assert ended["content"].startswith(answer["content"][:10])  # the partial text is kept
+            seen = await asyncio.wait_for(frames, 30)
+            await ws.close()
+            assert seen, "the connected client got no token"
+            for attempt, indexes in seen.items():  # no gap, no duplicate, within each attempt
+                assert indexes == list(range(len(indexes))), (attempt, indexes)
             model_back_s = await _model_back(tmp_path / "data", t0)
             short = {"title": "after the fault", "settings": {"max_tokens": 24}}  # quick even on a loaded machine
             sid2 = (await http.post("/api/v1/chat/sessions", json=short)).json()["id"]
@@ -192,6 +202,23 @@ async def test_kill_9_of_the_embedded_model_server_while_an_answer_streams_heals
         assert up.poll() is None
     finally:
         _stop(up)
+
+
+async def _answer_frames(ws) -> dict[int, list[int]]:
+    """Token frame indexes of the session's first answer, per attempt, until its terminal frame."""
+    seen: dict[int, list[int]] = {}
+    answer_id = None
+    async with asyncio.timeout(120):
+        while True:
+            frame = json.loads(await ws.recv())
+            data = frame.get("data") or {}
+            if frame.get("type") != "messageUpdate" or (answer_id and frame.get("message_id") != answer_id):
+                continue
+            answer_id = frame["message_id"]
+            if data.get("event") == "token":
+                seen.setdefault(data["attempt"], []).append(data["index"])
+            elif data.get("event") in ("completed", "failed", "cancelled"):
+                return seen
 
 
 async def _model_back(data_dir: Path, since: float, limit: float = 60.0) -> float:
