@@ -83,6 +83,9 @@ async def test_llm_routes_show_a_hanging_provider_unhealthy_not_500(
                     "error": hung["health"]["error"],
                 }
             ]
+            # Readiness names the provider that is down, without taking the edge out of service.
+            ready = (await client.get("/readyz")).json()
+            assert ready["checks"]["providers"] == {"local": False}, ready
             # The OpenAPI document describes these responses.
             paths = (await client.get("/openapi.json")).json()["paths"]
             schema = paths[f"{API}/llm/providers"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]

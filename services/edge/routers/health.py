@@ -13,6 +13,7 @@ from services.edge import metrics
 from services.edge.auth import bearer
 from services.edge.errors import Unauthorized
 from services.edge.route import CheckedRoute
+from services.generation import status
 
 router = APIRouter(tags=["health"], route_class=CheckedRoute)
 
@@ -26,7 +27,11 @@ async def healthz() -> dict:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """200 when NATS is connected, PostgreSQL answers and every projection's lag is within
-    ``PARLEY_READY_MAX_LAG`` events; 503 otherwise, saying which check failed."""
+    ``PARLEY_READY_MAX_LAG`` events; 503 otherwise, saying which check failed.
+
+    ``checks.providers`` tells each configured LLM provider's health as the generation workers last
+    checked it (every 15 s; ``None``: not checked yet). It does not make the edge unready: with the
+    model down, history, sessions and resume still work, and answers fail visibly."""
     state = request.app.state
     checks: dict[str, object] = {"nats": state.nc.is_connected}
     try:
@@ -45,6 +50,12 @@ async def readyz(request: Request) -> JSONResponse:
             checks["projections"] = {m.projection: m.events for m in measured}
         except Exception as exc:
             checks["lag_error"] = str(exc) or type(exc).__name__
+    if checks["nats"]:
+        try:
+            reports = status.merged(await asyncio.wait_for(status.read(state.js), 2.0))
+            checks["providers"] = {p.name: p.health.ok if p.health else None for p in reports if p.configured}
+        except Exception as exc:
+            checks["providers_error"] = str(exc) or type(exc).__name__
     checks["projection_lag"] = lag
     checks["projection_lag_ok"] = lag is not None and lag <= state.settings.ready_max_lag
     ready = bool(checks["nats"] and checks["postgres"] and checks["projection_lag_ok"])
