@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.helpers import answered, create_session, post_message
+from tests.browser.helpers import answered, create_session, message_box, post_message
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +25,8 @@ async def test_ctrl_k_finds_a_message_in_an_older_page_and_opens_it(page, edge_u
 
     await page.goto(f"{edge_url}/#/chat/{other}")
     await expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+    composer = message_box(page)
+    await composer.focus()
     await page.keyboard.press("Control+k")
     box = page.get_by_role("searchbox", name="Search all conversations")
     await expect(box).to_be_focused()
@@ -36,6 +38,7 @@ async def test_ctrl_k_finds_a_message_in_an_older_page_and_opens_it(page, edge_u
     # Escape closes it and gives focus back; Ctrl+K again keeps the query.
     await page.keyboard.press("Escape")
     await expect(box).to_be_hidden()
+    await expect(composer).to_be_focused()
     await page.keyboard.press("Control+k")
     await expect(box).to_be_focused()
     await expect(page.locator(".search-hit").first).to_contain_text("Long talk")
