@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 
-import asyncpg
 import httpx
 import pytest
 from nats.js.errors import NotFoundError
@@ -17,6 +16,7 @@ from nats.js.errors import NotFoundError
 from events.streams import CHAT_STREAM, CONFIG_BUCKET
 from projections import queries
 from services import backup, bus, credentials
+from services.chaos.checks import tables_of  # every row of every table, clock columns left out
 from services.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from tests.test_edge_api import wait_for_message
 
@@ -54,29 +54,6 @@ async def events_of(url: str, streams: list[str]) -> dict[str, list[tuple]]:
         return out
     finally:
         await nc.close()
-
-
-async def tables_of(dsn: str) -> dict[str, list[dict]]:
-    """Every row of every table, in primary-key order; columns a server clock fills (DEFAULT
-    now()) are left out: they say when a row was written, which a rebuild changes by design."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        tables = [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")]
-        out = {}
-        for table in sorted(tables):
-            clock = {
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name=$1"
-                    " AND (column_default LIKE '%now()%' OR column_default LIKE 'nextval%')",
-                    table,
-                )
-            }
-            rows = await conn.fetch(f'SELECT * FROM "{table}" ORDER BY 1')
-            out[table] = [{k: v for k, v in dict(r).items() if k not in clock} for r in rows]
-        return out
-    finally:
-        await conn.close()
 
 
 async def test_backup_then_restore_into_a_fresh_data_folder_gives_every_event_and_row(
