@@ -231,7 +231,7 @@ export function ConversationTools() {
         </div>
       )}
       <input ref={file} type="file" accept="application/json,.json" class="sr-only" tabIndex={-1} aria-label="Chat export to import" onChange={() => void importChosen()} />
-      <dialog ref={dialog} class="audit-dialog" aria-labelledby="audit-title" onClose={() => button.current?.focus()}>
+      <dialog ref={dialog} class="modal audit-dialog" aria-labelledby="audit-title" onClose={() => button.current?.focus()}>
         <div class="audit-head">
           <h2 id="audit-title">Audit: {session?.title ?? "chat"}</h2>
           <button type="button" class="icon-btn" aria-label="Close the audit view" onClick={() => dialog.current?.close()}>

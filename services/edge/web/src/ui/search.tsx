@@ -108,7 +108,7 @@ export function SearchDialog({ open, onClose }: { open: boolean; onClose: () => 
   };
 
   return (
-    <dialog ref={dialog} class="search-dialog" aria-labelledby="search-title" onClose={onClose}>
+    <dialog ref={dialog} class="modal search-dialog" aria-labelledby="search-title" onClose={onClose}>
       <form method="dialog" class="search-form" onSubmit={(e) => e.preventDefault()}>
         <h2 id="search-title" class="sr-only">
           Search conversations

@@ -63,7 +63,7 @@ export function SessionSettingsButton() {
       <button type="button" class="icon-btn" aria-label="Chat settings" title="Chat settings" onClick={open}>
         <Icon name="sliders" />
       </button>
-      <dialog ref={dialog} class="settings-dialog" aria-labelledby="settings-title">
+      <dialog ref={dialog} class="modal settings-dialog" aria-labelledby="settings-title">
         <form onSubmit={save} noValidate>
           <h2 id="settings-title">Chat settings</h2>
           <Field id="s-system_prompt" label="System prompt" hint="Sent before the conversation in every answer of this chat." error={errors.system_prompt}>
