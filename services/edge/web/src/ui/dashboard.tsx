@@ -281,15 +281,25 @@ function ChatPreview() {
 
 export function Dashboard() {
   useEffect(() => {
-    void app.loadLlm();
     void app.loadUsage();
-    const timer = setInterval(() => {
-      if (!document.hidden) {
-        void app.loadLlm();
-        void app.loadUsage();
-      }
+    const usage = setInterval(() => {
+      if (!document.hidden) void app.loadUsage();
     }, 30_000);
-    return () => clearInterval(timer);
+    // Provider status comes from the generation workers' reports: right after a start there may be
+    // none yet, so ask again soon until a configured provider shows up, then every 30 s.
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const poll = async () => {
+      if (!document.hidden) await app.loadLlm();
+      if (stopped) return;
+      timer = setTimeout(poll, app.llm.value.providers.some((p) => p.configured) ? 30_000 : 2_000);
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      clearInterval(usage);
+      clearTimeout(timer);
+    };
   }, []);
 
   // The preview shows the most recent chat.
