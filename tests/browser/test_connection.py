@@ -106,7 +106,7 @@ async def test_reconnects_with_backoff_while_the_edge_is_down(page, system, edge
     await wait_live(page)
     edge = system.process("edge-0")
     await asyncio.to_thread(edge.stop)
-    await expect(connection(page)).to_contain_text("Reconnecting", timeout=10_000)
+    await expect(connection(page)).to_contain_text("Reconnecting", timeout=20_000)
     await expect(composer(page).locator(".blocked")).to_contain_text("Sending is disabled")
     assert await page.evaluate("window.parley.snapshot().phase") in ("waiting", "connecting")
     await asyncio.to_thread(edge.start)
