@@ -13,6 +13,17 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured: a
+    process that swaps it (a test runner capturing output, then closing it) keeps logging."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "auto", process: str = "parley") -> None:
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     shared = [
@@ -25,12 +36,12 @@ def configure(level: str = "info", fmt: str = "auto", process: str = "parley") -
     structlog.configure(
         processors=[*shared, *tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(process=process)
     # Libraries that log through stdlib logging (uvicorn, asyncio) end up on the same stream.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=_Stderr(), format="%(levelname)s %(name)s: %(message)s")
 
 
 def get(name: str | None = None) -> structlog.stdlib.BoundLogger:

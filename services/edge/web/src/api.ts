@@ -197,3 +197,12 @@ export interface SearchHit {
 
 export const searchChats = (q: string, pageSize = 20) =>
   json<SearchHit[]>("GET", `/chat/search?q=${encodeURIComponent(q)}&page_size=${pageSize}`);
+
+/** Ask whether the server answers at all (reachability follows, as for every call). */
+export async function probe(): Promise<void> {
+  try {
+    await call("GET", "/healthz", undefined, 5_000);
+  } catch {
+    // the reachability listener has been told
+  }
+}

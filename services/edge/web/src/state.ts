@@ -1,7 +1,7 @@
 // Application state as signals, and the actions the screens call. I/O lives here and in api.ts,
 // link.ts and store.ts; the decisions live in the pure modules (conversation, backoff, announcer).
 
-import { batch, computed, signal } from "@preact/signals";
+import { batch, computed, effect, signal } from "@preact/signals";
 import * as api from "./api";
 import { readToken, writeToken } from "./auth";
 import { branchIds, leafBelow } from "./branches";
@@ -143,6 +143,17 @@ export function notify(text: string): void {
 
 api.onReachability((ok) => {
   reachable.value = ok;
+});
+
+// A socket waiting to reconnect says nothing of REST: ask the server once per wait, so sending is
+// blocked exactly when the server cannot be reached (and not when only the socket is down).
+let probedWait: unknown = null;
+effect(() => {
+  const state = link.value;
+  if (state.phase === "waiting" && probedWait !== state.retryAt) {
+    probedWait = state.retryAt;
+    void api.probe();
+  }
 });
 
 // -- the open session ---------------------------------------------------------------------------
