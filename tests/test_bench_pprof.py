@@ -42,9 +42,12 @@ async def test_a_busy_servers_profile_shows_where_its_time_goes(tmp_path):
         server.stop()
     assert found["seconds"] > 0 and found["cpu_s"] > 0 and found["cores"] > 0
     assert found["self"] and sum(pct for _, pct in found["packages"]) <= 100.1
-    # Storing messages is the file store's work: it shows among the functions with time under them.
-    assert any("fileStore" in name or "processJetStreamMsg" in name for name, _ in found["inclusive"]), found
-    assert pprof.top(pprof.parse((tmp_path / "nats.pprof").read_bytes()))["cpu_s"] == found["cpu_s"]
+    # Storing messages is the file store's work: it shows among the functions with time under them
+    # (looked for in every function, not the top 12: on a loaded machine the sample is small).
+    profile = pprof.parse((tmp_path / "nats.pprof").read_bytes())
+    every = pprof.top(profile, n=100_000)["inclusive"]
+    assert any("fileStore" in name or "processJetStreamMsg" in name for name, _ in every), found
+    assert pprof.top(profile)["cpu_s"] == found["cpu_s"]
 
 
 async def test_a_closed_port_is_reported_not_raised(tmp_path):
