@@ -41,7 +41,8 @@ async def test_a_busy_servers_profile_shows_where_its_time_goes(tmp_path):
     finally:
         server.stop()
     assert found["seconds"] > 0 and found["cpu_s"] > 0 and found["cores"] > 0
-    assert found["self"] and sum(pct for _, pct in found["packages"]) <= 100.1
+    # Each share is rounded to 0.1 %: their sum may pass 100 by half a step each.
+    assert found["self"] and sum(pct for _, pct in found["packages"]) <= 100 + 0.05 * len(found["packages"]) + 1e-9
     # Storing messages is the file store's work: it shows among the functions with time under them
     # (looked for in every function, not the top 12: on a loaded machine the sample is small).
     profile = pprof.parse((tmp_path / "nats.pprof").read_bytes())
