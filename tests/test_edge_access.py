@@ -4,13 +4,19 @@ close 4404, exactly like a missing one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
+import asyncpg
 import httpx
 import jwt
+import pytest
 import websockets
 
+from services.edge.access import db
+from services.edge.errors import Unavailable
+from services.embedded import EmbeddedPostgres
 from tests.support.sockets import closed_with, until, ws_url
 
 API = "/api/v1"
@@ -199,3 +205,48 @@ async def test_a_socket_closes_4401_when_its_token_expires_unless_renewed_by_a_f
         await renewed.send(json.dumps({"type": "ping"}))
         pong = await until(renewed, lambda f: f["data"].get("status") == "pong", wait=5)
         assert pong["session_id"] == sid  # still open, well past the first token's expiry
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        ConnectionRefusedError(111, "Connect call failed"),
+        TimeoutError(),
+    ],
+    ids=type,
+)
+async def test_every_way_a_projection_read_fails_is_unavailable(failure):
+    # Seen in the chaos run: a pooled connection caught mid-operation by a PostgreSQL restart
+    # raised InternalClientError, which became a silent socket instead of an error frame.
+    async def read():
+        raise failure
+
+    with pytest.raises(Unavailable, match="PostgreSQL"):
+        await db(read())
+
+
+async def test_a_stopped_postgresql_is_unavailable_then_back(tmp_path):
+    server = EmbeddedPostgres(tmp_path / "pg", durable=False).start()
+    try:
+        pool = await asyncpg.create_pool(server.dsn, min_size=1, max_size=2, command_timeout=5)
+        try:
+            assert await db(pool.fetchval("SELECT 1")) == 1
+            server.stop()
+            with pytest.raises(Unavailable):
+                await db(pool.fetchval("SELECT 1"))
+            server.start()
+            for _ in range(50):  # the pool reconnects on its next acquire
+                try:
+                    assert await db(pool.fetchval("SELECT 1")) == 1
+                    break
+                except Unavailable:
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the pool never came back")
+        finally:
+            pool.terminate()
+    finally:
+        server.stop()

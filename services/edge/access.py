@@ -11,7 +11,9 @@ stream: the session's newest message and request.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 from nats.errors import Error as NatsError
@@ -23,12 +25,30 @@ from events.errors import EventDecodeError, InvalidSubjectToken
 from events.schema import GenerationRequested, MessageSubmitted, SessionCreated, SessionDeleted
 from events.streams import CHAT_STREAM
 from projections import queries
+from services.edge import metrics
 from services.edge.errors import NotFound, Unavailable
 from services.edge.inputs import canonical_id
+
+T = TypeVar("T")
+
+# Every way a projection read can fail while PostgreSQL restarts: refused (OSError), shutting
+# down (PostgresError), a connection gone (InterfaceError), or a pooled connection caught
+# mid-operation when its server went away (InternalClientError, e.g. "cannot switch to state").
+POSTGRES_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
 
 NO_SESSION = "no such session"
 NO_MESSAGE = "no such message in this session"
 OWNERS_CACHED = 100_000
+
+
+async def db(awaitable: Awaitable[T]) -> T:
+    """Await a projection read; PostgreSQL trouble becomes ``Unavailable`` (503, error frame
+    ``unavailable``), never a 500 or a silent socket."""
+    try:
+        return await awaitable
+    except POSTGRES_TROUBLE as exc:
+        metrics.ERRORS.labels("postgres").inc()
+        raise Unavailable(f"PostgreSQL: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +99,7 @@ class Access:
         return ref
 
     async def _lookup(self, session_id: str) -> SessionRef | None:
-        try:
-            row = await queries.get_session(self.pool, session_id)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise Unavailable(f"PostgreSQL: {exc}") from None
+        row = await db(queries.get_session(self.pool, session_id))
         if row is not None:
             return SessionRef(session_id, row["user_id"], not row["is_active"], row["last_seq"])
         created = await self.last_event(subjects.of_type(SessionCreated, session_id))
@@ -156,10 +173,7 @@ class Access:
             await asyncio.sleep(0.05)
 
     async def _row(self, message_id: str):
-        try:
-            return await queries.get_message(self.pool, message_id)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise Unavailable(f"PostgreSQL: {exc}") from None
+        return await db(queries.get_message(self.pool, message_id))
 
     async def message(self, session: SessionRef, message_id: str, *, wait: float = 0.0) -> MessageRef:
         """A message of ``session`` (already access-checked), or ``NotFound``."""

@@ -7,7 +7,7 @@ Writes return as soon as JetStream has stored the events; the answer streams ove
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -26,7 +26,7 @@ from projections import queries
 from projections.errors import InvalidCursor
 from services import bus, logs, tracing
 from services.edge import frames, metrics
-from services.edge.access import Access, SessionRef
+from services.edge.access import Access, SessionRef, db
 from services.edge.commands import (
     Cancel,
     CreateSession,
@@ -46,15 +46,6 @@ T = TypeVar("T")
 # Read-your-writes: how long a write (or a read given a sequence) waits for the projection
 # before answering anyway.
 READ_YOUR_WRITES_S = 2.0
-
-
-async def db(awaitable: Awaitable[T]) -> T:
-    """Await a projection read; PostgreSQL trouble becomes ``Unavailable`` (503), not a 500."""
-    try:
-        return await awaitable
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        metrics.ERRORS.labels("postgres").inc()
-        raise Unavailable(f"PostgreSQL: {exc}") from None
 
 
 class Chat:

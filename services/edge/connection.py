@@ -255,7 +255,7 @@ class Connection:
                 continue
             try:
                 await self._handle(raw)
-            except Exception:  # a bug must not kill the socket: report it and carry on
+            except Exception:  # a parser bug must not kill the socket either
                 metrics.ERRORS.labels("socket_handler").inc()
                 self.log.exception("client frame handler failed")
                 self._control(frames.error(self.session_id, "internal", "internal error; the frame was not applied"))
@@ -277,6 +277,11 @@ class Connection:
         except EdgeError as exc:
             metrics.FRAME_ERRORS.labels(exc.code).inc()
             self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
+        except Exception:  # a bug must not kill the socket, nor leave a send without an answer
+            metrics.ERRORS.labels("socket_handler").inc()
+            self.log.exception("client frame handler failed")
+            detail = "internal error; the frame was not applied"
+            self._control(frames.error(self.session_id, "internal", detail, client_message_id=cmid))
 
     async def _apply(self, frame: inbound.ClientFrame) -> None:
         answer_socket = self.message_id is not None

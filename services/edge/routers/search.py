@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from projections import search as fulltext
-from services.edge.chat import db
+from services.edge.access import db
 from services.edge.deps import ChatDep, User
 from services.edge.errors import Invalid
 from services.edge.route import CheckedRoute

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from projections import usage_report
-from services.edge.chat import db
+from services.edge.access import db
 from services.edge.deps import ChatDep, SettingsDep, User
 from services.edge.errors import Invalid
 
