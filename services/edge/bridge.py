@@ -9,10 +9,16 @@ through any edge (no sticky sessions).
 
 Typing indicators travel on core NATS (``parley.typing.<session>``) and are fanned out the
 same way, to the session's other sockets.
+
+After a reconnect the bridge subscribes again at once, from the sequence after the last event it
+received (the ordered consumer would notice its consumer gone only after two missed heartbeats,
+seconds later); an event both subscriptions deliver is passed on once, by its sequence.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -27,6 +33,7 @@ from events.schema import ChatEvent, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
 from services import logs, tracing
 from services.edge import frames, metrics
+from services.edge.continuity import Continuity
 from services.edge.outbox import Item
 
 log = logs.get("edge.bridge")
@@ -52,24 +59,51 @@ class Bridge:
         self._sessions: dict[str, set[Subscriber]] = {}
         self._sub = None
         self._typing_sub = None
+        self._relink: asyncio.Task | None = None
         self.last_seq = 0  # newest stream sequence received
         self._delivered = 0  # events fanned out, for sampling their delivery latency
+        self.continuity = Continuity()  # no delta after a hole in the stream
 
     async def start(self) -> None:
-        self._sub = await self.js.subscribe(
+        self._sub = await self._subscribe(api.DeliverPolicy.NEW)
+        self._typing_sub = await self.nc.subscribe(f"{subjects.TYPING_ROOT}.*", cb=self._on_typing)
+        self._relink = asyncio.create_task(self._follow_reconnects())
+        log.info("bridge subscribed", subject=subjects.ALL)
+
+    async def _subscribe(self, policy: api.DeliverPolicy, start_seq: int | None = None):
+        return await self.js.subscribe(
             subjects.ALL,
             stream=CHAT_STREAM,
             cb=self._on_event,
             ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.NEW,
-            # Heartbeats let the ordered consumer notice a lost consumer (NATS restart) and
-            # recreate it from the last sequence it delivered: no event is skipped.
+            config=api.ConsumerConfig(deliver_policy=policy, opt_start_seq=start_seq),
+            # Heartbeats let the ordered consumer notice a lost consumer and recreate it from
+            # the last sequence it delivered: no event is skipped.
             idle_heartbeat=2.0,
         )
-        self._typing_sub = await self.nc.subscribe(f"{subjects.TYPING_ROOT}.*", cb=self._on_typing)
-        log.info("bridge subscribed", subject=subjects.ALL)
+
+    async def _follow_reconnects(self, every_s: float = 0.1) -> None:
+        seen = self.nc.stats["reconnects"]
+        while True:
+            await asyncio.sleep(every_s)
+            if self.nc.stats["reconnects"] == seen or not self.nc.is_connected:
+                continue
+            try:
+                fresh = await self._subscribe(api.DeliverPolicy.BY_START_SEQUENCE, self.last_seq + 1)
+            except Exception as exc:  # JetStream may still be recovering its streams: next round
+                log.info("bridge cannot subscribe again yet", error=str(exc) or type(exc).__name__)
+                continue
+            seen = self.nc.stats["reconnects"]
+            old, self._sub = self._sub, fresh
+            log.info("bridge subscribed again after a reconnect", from_seq=self.last_seq + 1)
+            with contextlib.suppress(Exception):  # its consumer may be gone with the old server
+                await old.unsubscribe()
 
     async def stop(self) -> None:
+        if self._relink is not None:
+            self._relink.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relink
         for sub in (self._sub, self._typing_sub):
             if sub is not None:
                 try:
@@ -99,7 +133,9 @@ class Bridge:
             seq = msg.metadata.sequence.stream
         except Exception:  # not a JetStream message: nothing to place in order
             return
-        self.last_seq = max(self.last_seq, seq)
+        if seq <= self.last_seq:
+            return  # delivered already, by the subscription before a reconnect
+        self.last_seq = seq
         try:
             event = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
@@ -120,6 +156,9 @@ class Bridge:
         for watch in self.watchers:
             watch(event)
         metrics.count_event(type_tag(type(event)))
+        if not self.continuity.admit(event):
+            metrics.DELTAS_HELD_BACK.inc()
+            return
         subs = self._sessions.get(event.session_id)
         if not subs:
             return

@@ -32,6 +32,7 @@ from services.edge import frames, inbound, metrics, replay
 from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
+from services.edge.continuity import Continuity
 from services.edge.errors import BadFrame, EdgeError, Unauthorized, Unavailable
 from services.edge.outbox import Item, Outbox, Overflow
 
@@ -224,12 +225,13 @@ class Connection:
             filter_subject=filter_subject if self.message_id else None,
             stop_at=self.outbox.first_seq,
         )
+        continuity = Continuity()
         try:
             # aclosing: leaving early (a close code) still deletes the replay's consumer now.
             async with aclosing(events):
                 async for seq, event in events:
                     last = seq
-                    if event is None:
+                    if event is None or not continuity.admit(event):
                         continue
                     mid = frames.message_id_of(event)
                     if self.message_id is not None and mid != self.message_id:

@@ -57,6 +57,9 @@ HTTP_SECONDS = Histogram(
     "parley_edge_http_request_seconds", "HTTP request latency, by route.", ["method", "route"], buckets=_LATENCY_BUCKETS
 )
 ERRORS = Counter("parley_edge_errors", "Errors handled by the edge, by kind.", ["kind"])
+DELTAS_HELD_BACK = Counter(
+    "parley_edge_deltas_held_back", "Token deltas not passed on: after a hole in the stream, or repeated."
+)
 
 
 _event_counters: dict[str, object] = {}

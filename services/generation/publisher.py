@@ -1,6 +1,13 @@
 """Pipelined publishing of one answer's events: chunks go out with ``publish_async`` (no wait per
 event, order kept by the one connection), and ``settle`` waits until JetStream acked every one.
-The terminal event is published only after that, awaited, so it is never stored before a chunk."""
+The terminal event is published only after that, awaited, so it is never stored before a chunk.
+
+A lost connection voids what was in flight: nats-py does not resend what it had written to the
+old socket, so an event sent before a reconnect may never be stored while later ones are. Such
+an attempt must not go on (its readers would see a hole): the next ``send`` after a reconnect
+first settles what is pending, briefly, and a missing ack ends the attempt with ``PublishError``
+(the prompt is redelivered and answered anew) within a second, not after the full ack timeout.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,9 @@ from events import codec, subjects
 from events.schema import Event
 from services import bus, tracing
 
+# Once the connection was lost: how much longer acks of events sent before may take to come.
+RECONNECT_GRACE_S = 1.0
+
 
 class PublishError(Exception):
     """JetStream did not store an event in time (NATS down, stream gone)."""
@@ -20,11 +30,23 @@ class PublishError(Exception):
 class Publisher:
     def __init__(self, js: JetStreamContext, ack_timeout: float = 5.0) -> None:
         self.js, self.ack_timeout = js, ack_timeout
+        self.nc = js._nc  # nats-py's connection: its reconnect count tells a link that was lost
         self.pending: list[asyncio.Future] = []
+        self.link = self._link()  # the link the pending events went out on
         self.sent = 0
+
+    def _link(self) -> int:
+        return self.nc.stats["reconnects"]
+
+    def _link_lost(self) -> bool:
+        return not self.nc.is_connected or self._link() != self.link
 
     async def send(self, event: Event) -> None:
         """Publish without waiting for the ack."""
+        if self.pending and self._link_lost():
+            await self.settle()  # briefly: the lost link shortens the wait
+        if not self.pending:
+            self.link = self._link()
         future = await self.js.publish_async(
             subjects.for_event(event), codec.encode(event), headers=codec.headers(event)
         )
@@ -37,16 +59,21 @@ class Publisher:
         pending, self.pending = self.pending, []
         if not pending:
             return
-        try:
-            async with asyncio.timeout(self.ack_timeout):
-                results = await asyncio.gather(*pending, return_exceptions=True)
-        except TimeoutError:
-            for future in pending:
-                future.cancel()  # nats-py keeps them otherwise
-            raise PublishError(
-                f"JetStream did not ack {sum(not f.done() for f in pending)} events within {self.ack_timeout}s"
-            ) from None
-        failed = [r for r in results if isinstance(r, BaseException)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_timeout
+        while True:  # in slices: a connection lost meanwhile shortens the wait to the grace
+            done, missing = await asyncio.wait(pending, timeout=max(0.0, min(0.1, deadline - loop.time())))
+            if not missing:
+                break
+            if self._link_lost():
+                deadline = min(deadline, loop.time() + RECONNECT_GRACE_S)
+            if loop.time() >= deadline:
+                for future in missing:
+                    future.cancel()  # nats-py keeps them otherwise
+                lost = " (the NATS connection was lost meanwhile)" if self._link_lost() else ""
+                raise PublishError(f"JetStream did not ack {len(missing)} events in time{lost}")
+        failed = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in done]
+        failed = [exc for exc in failed if exc is not None]
         if failed:
             raise PublishError(f"JetStream refused {len(failed)} events: {failed[0]!r}")
 

@@ -211,7 +211,22 @@ function applyCached(state: Conversation, cached: ChatMessage[]): Conversation {
   if (state.order.length > 0) return state;
   const byId = new Map<string, MessageView>();
   for (const m of cached) byId.set(m.id, view(m));
-  return { ...state, byId, order: cached.map((m) => m.id), hasOlder: false };
+  return { ...state, byId, order: conversationOrder(cached).map((m) => m.id), hasOlder: false };
+}
+
+/**
+ * Messages in the order they were said. An answer is requested in the same instant as its prompt
+ * (equal `created_at`), and the browser's cache sorts equal times by id, that is at random: an
+ * answer listed before its prompt hid the answer. Ties go to the message answered first.
+ */
+export function conversationOrder(list: ChatMessage[]): ChatMessage[] {
+  const rank = (m: ChatMessage) => (m.role === "assistant" ? 1 : 0);
+  return [...list].sort((a, b) => {
+    if (a.created_at !== b.created_at) return Date.parse(a.created_at) - Date.parse(b.created_at);
+    if (a.reply_to === b.id) return 1;
+    if (b.reply_to === a.id) return -1;
+    return rank(a) - rank(b);
+  });
 }
 
 // -- optimistic sends ---------------------------------------------------------------------------

@@ -253,6 +253,15 @@ describe("reads and resume", () => {
     expect(reduce(state, { kind: "cached", messages: [] })).toBe(state);
   });
 
+  it("shows cached history in the order it was said, whatever order the cache kept", () => {
+    const at = "2026-11-24T10:00:05Z";
+    const question = msg("u9", { role: "user", content: "q", created_at: at });
+    const answer = msg("a9", { content: "a", created_at: at, reply_to: "u9" });
+    const earlier = msg("a8", { content: "before", created_at: "2026-11-24T10:00:01Z" });
+    const state = reduce(empty(sid), { kind: "cached", messages: [answer, question, earlier] });
+    expect(messages(state).map((m) => m.id)).toEqual(["a8", "u9", "a9"]);
+  });
+
   it("shows an answer that ends without its start frames (a final event carries the message)", () => {
     let state = reduce(empty(sid), { kind: "loaded", messages: [], seq: 1, hasOlder: false });
     state = run([completed(5, msg("a7", { content: "whole", status: "complete" }))], state);

@@ -1,0 +1,73 @@
+"""The publisher of an answer's events, against a real nats-server: everything acked is stored
+in order, and an event lost with its connection ends the attempt quickly, before any later event
+of it is published (a reader would see a hole)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from events import codec, subjects
+from events.schema import GenerationDelta
+from services.generation.publisher import RECONNECT_GRACE_S, Publisher, PublishError
+
+
+def delta(sid: str, mid: str, index: int) -> GenerationDelta:
+    return GenerationDelta(
+        session_id=sid, message_id=mid, index=index, token_index=index, delta=f"{index} ", occurred_at=datetime.now(UTC)
+    )
+
+
+async def stored_indexes(js, sid: str) -> list[int]:
+    sub = await js.subscribe(subjects.session(sid), ordered_consumer=True)
+    found = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=1.0)
+            except TimeoutError:
+                return found
+            found.append(codec.decode(msg.data, msg.subject).index)
+            if msg.metadata.num_pending == 0:
+                return found
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_what_settles_is_stored_in_order(js):
+    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    publisher = Publisher(js)
+    for i in range(50):
+        await publisher.send(delta(sid, mid, i))
+    await publisher.settle()
+    assert await stored_indexes(js, sid) == list(range(50))
+    assert publisher.sent == 50
+
+
+async def test_an_event_lost_with_the_connection_ends_the_attempt_at_once(nats, nc, js):
+    server = nats._own()
+    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    publisher = Publisher(js, ack_timeout=30.0)
+    await publisher.send(delta(sid, mid, 0))
+    await publisher.settle()
+    # Frozen: the next event reaches the server's socket but is never stored, nor acked.
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    await publisher.send(delta(sid, mid, 1))
+    await asyncio.sleep(0.2)  # nats-py writes it to the socket at once
+    await asyncio.to_thread(server.kill)  # a crash: nothing it held is stored
+    await asyncio.to_thread(server.start)
+    for _ in range(100):
+        if nc.is_connected and nc.stats["reconnects"] > 0:
+            break
+        await asyncio.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="connection was lost"):
+        await publisher.send(delta(sid, mid, 2))  # never after the hole: the attempt ends here
+    assert time.monotonic() - started < RECONNECT_GRACE_S + 1.0  # not the 30 s ack timeout
+    assert await stored_indexes(js, sid) == [0]
