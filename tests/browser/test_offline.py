@@ -60,6 +60,11 @@ async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(
     await page.reload()  # the app shell comes from the service worker, the history from IndexedDB
     await expect(page.locator(".banner")).to_contain_text("history saved in this browser")
     answer = last_answer(page)
+    try:
+        await expect(answer.locator(".bubble .md")).to_be_visible()
+    except AssertionError as exc:  # seen once in CI, not reproduced: say what the page showed
+        shown = await page.locator(".chat-main").inner_html()
+        raise AssertionError(f"no answer shown from the cache; the page held: {shown[:3000]}") from exc
     assert tokens_of(await answer_text(answer)) == list(range(9))
     await expect(page.locator("article.msg.user .plain")).to_have_text("Remember this [[tokens:9]] [[rate:0]]")
     await expect(page.locator(".sessions")).to_contain_text("Remember this")
