@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
+from services import credentials
 from services.errors import SettingsError
 
 Provider = Literal["local", "openrouter"]
@@ -305,7 +306,7 @@ class Settings(BaseSettings):
         for url in value.split(","):
             parts = urlsplit(url.strip())
             if parts.scheme not in {"nats", "tls", "ws", "wss"} or not parts.hostname:
-                raise ValueError(f"expected nats://host:port[,nats://...], got {url.strip()!r}")
+                raise ValueError(f"expected nats://host:port[,nats://...], got {credentials.redact(url.strip())!r}")
         return value
 
     @field_validator("database_url")
@@ -315,7 +316,7 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         if parts.scheme not in {"postgres", "postgresql"}:
-            raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
+            raise ValueError(f"expected postgresql://user@host:port/db, got {credentials.redact(value)!r}")
         return value
 
     @field_validator("local_base_url", "openrouter_base_url", "otel_endpoint")
@@ -325,7 +326,7 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
+            raise ValueError(f"expected an http(s) URL, got {credentials.redact(value)!r}")
         return value.rstrip("/")
 
     @field_validator("failover", "admin_users", "projections", mode="before")
@@ -364,6 +365,18 @@ class _Environ(EnvSettingsSource):
         return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
+# Never quoted in an error: an error message ends up in logs and terminals.
+SECRETS = frozenset(
+    {
+        "PARLEY_JWT_SECRET",
+        "PARLEY_NATS_STORE_KEY",
+        "PARLEY_METRICS_TOKEN",
+        "PARLEY_LOCAL_API_KEY",
+        "OPENROUTER_API_KEY",
+    }
+)
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``); raise one clear ``SettingsError``."""
     source = os.environ if environ is None else environ
@@ -373,7 +386,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         first = exc.errors()[0]
         var = str(first["loc"][0]) if first["loc"] else "settings"
         message = first["msg"].removeprefix("Value error, ")
-        if first["type"] != "value_error":  # our own validators already quote the value
+        if first["type"] != "value_error" and var not in SECRETS:  # our own validators quote it, redacted
             message += f" (got {source.get(var, '')!r})"
         raise SettingsError(f"{var}: {message}") from None
 

@@ -86,3 +86,21 @@ def test_bad_setting_ends_startup_with_one_line_not_a_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "parley up: error: NATS_URL: expected nats://host:port[,nats://...], got 'nonsense'"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PARLEY_JWT_SECRET", "hunter2-too-short"),
+        ("PARLEY_NATS_STORE_KEY", "hunter2"),
+        ("DATABASE_URL", "mysql://parley:hunter2@db:5432/parley"),
+        ("NATS_URL", "http://parley:hunter2@nats:4222"),
+        ("PARLEY_LOCAL_BASE_URL", "ftp://me:hunter2@model/v1"),
+    ],
+)
+def test_a_bad_secret_is_never_quoted_in_the_error(variable, value):
+    # The error ends up in logs and terminals: it names the variable, never the secret.
+    with pytest.raises(SettingsError) as caught:
+        load({variable: value})
+    assert variable in str(caught.value)
+    assert "hunter2" not in str(caught.value)
