@@ -1,10 +1,15 @@
-"""services.generation.policy: failover order, usage when none is reported, the error that ends an
-answer no provider gave. Pure, so tested with plain values."""
+"""services.generation.policy: failover order, call parameters, what each provider stream's end
+means, usage when none is reported, the error that ends an answer no provider gave. Pure, so
+tested with plain values."""
 
 from __future__ import annotations
 
-from events.schema import Usage
+import pytest
+
+from events.schema import SessionSettings, Timings, Usage
 from services.generation import policy
+from services.generation.answer import Cancel, Complete, Fail
+from services.generation.config import Limits
 from services.generation.errors import NotConfigured, ProviderError, ProviderUnavailable, RateLimited
 from services.generation.policy import estimate_tokens
 
@@ -47,3 +52,54 @@ def test_the_error_that_ends_an_answer_nobody_gave():
     assert policy.no_answer([down, bad]).kind == "provider_error"  # else the last one's kind
     assert policy.no_answer([down, missing]).kind == "bad_request"
     assert policy.no_answer([]).kind == "bad_request"
+
+
+def test_params_cap_the_sessions_max_tokens_by_the_limits():
+    assert policy.params(SessionSettings(temperature=0.2, max_tokens=500), Limits(max_tokens=100)) == {
+        "temperature": 0.2,
+        "top_p": SessionSettings().top_p,
+        "max_tokens": 100,
+    }
+    assert policy.params(SessionSettings(max_tokens=50), Limits(max_tokens=100))["max_tokens"] == 50
+    assert policy.params(SessionSettings(), Limits(max_tokens=None))["max_tokens"] is None
+
+
+def tried(ending, streamed=False, model="m"):
+    return policy.Tried("local", model, "small", ending, streamed, Timings(total_ms=5), "marks", 3)
+
+
+PROMPT = [{"role": "user", "content": "a b"}]
+
+
+def test_a_finished_stream_completes_with_the_reported_or_estimated_usage():
+    reported = Usage(prompt_tokens=1, completion_tokens=3)
+    done = policy.verdict(tried(policy.Finished(reported, "stop"), streamed=True), PROMPT)
+    assert done == Complete("local", "m", reported, Timings(total_ms=5), "stop", "marks")
+    # no model asked for: the provider's default; no usage reported: our estimate
+    done = policy.verdict(tried(policy.Finished(None, None), model=None), PROMPT)
+    assert (done.model, done.usage) == ("small", Usage(prompt_tokens=2, completion_tokens=3, reported=False))
+
+
+def test_a_provider_failing_before_the_first_token_fails_over_and_after_it_ends_the_answer():
+    failure = ProviderError("boom", provider="local", model="m")
+    assert policy.verdict(tried(policy.Broke(failure)), PROMPT) is None  # try the next candidate
+    assert policy.verdict(tried(policy.Broke(failure), streamed=True), PROMPT) == Fail(
+        "provider_error", "boom", Timings(total_ms=5), "local", "m", "marks"
+    )
+
+
+def test_stop_cancels_and_a_crash_fails_as_internal_even_before_the_first_token():
+    assert policy.verdict(tried(policy.Stopped()), PROMPT) == Cancel(Timings(total_ms=5), "marks")
+    crash = policy.verdict(tried(policy.Crashed(KeyError("x"))), PROMPT)
+    assert (crash.kind, crash.message, crash.provider) == ("internal", "internal error: KeyError: 'x'", "local")
+    with pytest.raises(TypeError):
+        policy.verdict(tried("not an ending"), PROMPT)
+
+
+def test_an_answer_no_stream_ended_is_cancelled_or_fails_with_the_chosen_error():
+    timings = Timings(total_ms=9)
+    assert policy.unanswered(True, [], timings, "marks") == Cancel(timings, "marks")
+    down = ProviderUnavailable("local: connection refused", provider="local", model="m")
+    assert policy.unanswered(False, [down], timings, "marks") == Fail(
+        "provider_unavailable", "local: connection refused", timings, "local", "m"
+    )

@@ -3,11 +3,12 @@
 main.py        ``parley generation``: one worker until SIGTERM/SIGINT
 worker.py      a worker's parts wired together (``Worker``; tests run several in one loop)
 consumer.py    the durable pull consumer ``generation`` shared by every worker
-responder.py   one delivered prompt: load, decide, publish (context, provider, chunks, terminal event)
+responder.py   one delivered prompt: load, decide, publish (the I/O shell around answer and policy)
+attempt.py     one attempt's commands decided, evolved, published; a provider stream relayed as chunks
 context.py     the conversation, built from the session's own events on JetStream
 sessions.py    each session's history kept current in the worker
 answer.py      one answer as pure decide/evolve; the opening of a delivery; provider choice
-policy.py      pure rules: failover order, usage when none is reported, the error that ends an answer
+policy.py      pure rules: failover order, call parameters, what a stream's end means, usage, the error
 window.py      fitting a conversation into the model's context window (pure)
 tokenizer.py   what a provider says about sizes (context window, token counts)
 admission.py   how many prompts a worker takes at once

@@ -1,5 +1,6 @@
-"""Answering one delivered prompt: load the session's events, decide, stream from a provider
-(failing over before the first token), coalesce tokens into chunks, publish.
+"""Answering one delivered prompt, the I/O shell of a pure core: load the session's events, let
+``answer.opening`` decide what the delivery calls for, then per provider candidate relay its
+stream (``attempt``), let ``policy.verdict`` decide what its end means, and publish that.
 
 ``handle`` returns when the answer's terminal event is stored (the consumer then acks), or raises
 ``PoisonMessage`` (terminate) or ``PublishError`` (JetStream trouble: redeliver later). Provider
@@ -14,85 +15,35 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import replace
+from datetime import timedelta
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from events import codec, tokens
+from events import codec
 from events.errors import EventDecodeError
-from events.schema import (
-    GenerationRequested,
-    SessionSettings,
-    Timings,
-    utcnow,
-)
+from events.schema import GenerationRequested, utcnow
 from services import logs, tracing
 from services.generation import answer, context, policy, tokenizer
 from services.generation.answer import Answer, Command
+from services.generation.attempt import Attempt
 from services.generation.cancels import Cancel, Cancels
-from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
-from services.generation.config import Limits, LiveConfig
+from services.generation.config import LiveConfig
 from services.generation.errors import NotConfigured, PoisonMessage, ProviderFailure
+from services.generation.policy import Broke, Crashed
 from services.generation.pressure import Pressure
-from services.generation.providers import Delta, Done, Provider, Providers
+from services.generation.providers import Providers
 from services.generation.publisher import Publisher
 from services.generation.sessions import Sessions
 from services.settings import Settings
 
 log = logs.get("generation")
 
-_CANCELLED = object()  # queue sentinel: the user pressed stop
-
 
 def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    done: Done
-
-
-@dataclass(frozen=True, slots=True)
-class Broke:
-    failure: ProviderFailure
-
-
-@dataclass(frozen=True, slots=True)
-class Stopped:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Crashed:
-    error: BaseException
-
-
-@dataclass
-class Progress:
-    """Clock readings and counts of one attempt, across failover candidates."""
-
-    started: float
-    first_token: float | None = None
-    tokens: int = 0
-
-    def timings(self) -> Timings:
-        now = time.monotonic()
-        ttft = None if self.first_token is None else round((self.first_token - self.started) * 1000)
-        return Timings(time_to_first_token_ms=ttft, total_ms=round((now - self.started) * 1000))
-
-
-def params(settings: SessionSettings, limits: Limits) -> dict[str, Any]:
-    caps = [v for v in (settings.max_tokens, limits.max_tokens) if v is not None]
-    return {"temperature": settings.temperature, "top_p": settings.top_p, "max_tokens": min(caps) if caps else None}
-
-
-# How long a finished answer's provider response may take to close before it is abandoned.
-CLOSE_WAIT_S = 5.0
 
 
 class Responder:
@@ -175,10 +126,8 @@ class Responder:
         if context.is_terminal(history, request.message_id):
             return
         message = f"given up after {deliveries} deliveries: the workers answering it stopped or could not store events"
-        state = Answer.of(request, max(1, deliveries))
-        publisher = Publisher(self.js)
-        for event in answer.decide(state, answer.Fail("internal", message)):
-            await publisher.finish(event)
+        attempt = Attempt(Answer.of(request, max(1, deliveries)), Publisher(self.js))
+        await attempt.apply(answer.Fail("internal", message), terminal=True)
         log.error(
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
@@ -220,34 +169,16 @@ class Responder:
                 stopper.cancel()
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
-        state = Answer.of(request, 1)
-        publisher = Publisher(self.js)
-        for event in answer.decide(state, command):
-            await publisher.finish(event)
+        await Attempt(Answer.of(request, 1), Publisher(self.js)).apply(command, terminal=True)
         bound.info("answer ended before streaming", outcome=type(command).__name__.lower())
 
     # -- streaming ------------------------------------------------------------------------------------
 
-    async def _apply(self, state: Answer, command: Command, publisher: Publisher, terminal: bool = False) -> Answer:
-        for event in answer.decide(state, command):
-            state = answer.evolve(state, event)
-            if terminal:
-                await publisher.finish(event)
-            else:
-                await publisher.send(event)
-        return state
-
-    async def _chunks(
-        self, state: Answer, chunks: list[Chunk], publisher: Publisher, recorder: tokens.Recorder, at: datetime | None
-    ) -> Answer:
-        for chunk in chunks:
-            recorder.chunk(chunk.token_index)
-            state = await self._apply(state, answer.AddChunk(chunk, at), publisher)
-        return state
-
     async def _answer(
         self, request: GenerationRequested, history: context.History, begin: answer.Begin, cancel: Cancel, bound
     ) -> None:
+        """Start, then per candidate: relay its stream, ask the policy what its end means, and
+        publish that end (or try the next candidate)."""
         cfg = self.live.current
         provider_name, model = answer.choice(history, request, cfg)
         candidates = self.providers.candidates(provider_name, model, cfg.failover)
@@ -255,18 +186,15 @@ class Responder:
             history, request.prompt_message_id, request.message_id, cfg.limits.max_context_messages
         )
         assert messages is not None  # the opening checked the prompt message is there
-        call = params(history.settings, cfg.limits)
-        publisher = Publisher(self.js)
-        state = Answer.of(request, begin.attempt)
+        call = policy.params(history.settings, cfg.limits)
+        attempt = Attempt(
+            Answer.of(request, begin.attempt), Publisher(self.js), self.pressure, self.settings.chunk_max_tokens
+        )
         first_name, first_model = candidates[0]
         reason = f"delivery {begin.attempt}: an earlier worker did not finish" if begin.restarted else ""
-        state = await self._apply(
-            state, answer.Start(first_name, first_model or "", self.worker_id, begin.restarted, reason), publisher
-        )
+        await attempt.start(answer.Start(first_name, first_model or "", self.worker_id, begin.restarted, reason))
         if begin.restarted:
             bound.warning("answer restarted", attempt=begin.attempt)
-        progress = Progress(started=time.monotonic())
-        recorder = tokens.Recorder()  # failover happens before the first token: one per attempt
         failures: list[ProviderFailure] = []
         for name, candidate_model in candidates:
             if cancel.requested:
@@ -287,180 +215,57 @@ class Responder:
             )
             if fitted.dropped:
                 bound.info("context trimmed to fit", dropped=fitted.dropped, prompt_tokens=fitted.tokens)
-            state = replace(state, context_dropped=fitted.dropped)
-            state, result = await self._stream(
-                state, provider, candidate_model, fitted.messages, call, cancel, publisher, progress, recorder
+            attempt.state = replace(attempt.state, context_dropped=fitted.dropped)
+            ending = await attempt.relay(provider, candidate_model, fitted.messages, call, cancel)
+            tried = attempt.tried(provider, candidate_model, ending)
+            command = policy.verdict(tried, messages)
+            if command is None:
+                assert isinstance(ending, Broke)
+                failures.append(ending.failure)
+                bound.warning(
+                    "provider failed before the first token; trying the next",
+                    provider=name,
+                    model=candidate_model,
+                    error=str(ending.failure),
+                )
+                continue
+            if isinstance(ending, Crashed):
+                bound.error("answer crashed", exc_info=ending.error)
+            await attempt.apply(command, terminal=True)
+            _ended(bound, command, tried, attempt.state, cancel)
+            return
+        command = policy.unanswered(cancel.requested, failures, attempt.timings(), attempt.marks())
+        await attempt.apply(command, terminal=True)
+        _ended(bound, command, None, attempt.state, cancel)
+
+
+def _ended(bound, command: Command, tried: policy.Tried | None, state: Answer, cancel: Cancel) -> None:
+    """Log how an answer ended, once its end event is stored. ``tried``: the stream that ended it."""
+    ending = None if tried is None else tried.ending
+    match command:
+        case answer.Complete():
+            bound.info(
+                "answer completed",
+                provider=command.provider,
+                model=tried.model if tried else None,
+                chunks=state.chunk_count,
+                tokens=state.token_count,
+                ttft_ms=command.timings.time_to_first_token_ms,
+                total_ms=command.timings.total_ms,
             )
-            match result:
-                case Finished(done=done):
-                    usage = policy.usage(done.usage, messages, progress.tokens)
-                    command = answer.Complete(
-                        provider.name,
-                        candidate_model or provider.default_model,
-                        usage,
-                        progress.timings(),
-                        done.finish_reason,
-                        recorder.encode(state.token_count),
-                    )
-                    state = await self._apply(state, command, publisher, terminal=True)
-                    bound.info(
-                        "answer completed",
-                        provider=provider.name,
-                        model=candidate_model,
-                        chunks=state.chunk_count,
-                        tokens=state.token_count,
-                        ttft_ms=command.timings.time_to_first_token_ms,
-                        total_ms=command.timings.total_ms,
-                    )
-                    return
-                case Stopped():
-                    break
-                case Broke(failure=failure) if progress.first_token is None:
-                    failures.append(failure)
-                    bound.warning(
-                        "provider failed before the first token; trying the next",
-                        provider=name,
-                        model=candidate_model,
-                        error=str(failure),
-                    )
-                    continue
-                case Broke(failure=failure):
-                    command = answer.Fail(
-                        failure.kind,
-                        str(failure),
-                        progress.timings(),
-                        provider.name,
-                        candidate_model,
-                        recorder.encode(state.token_count),
-                    )
-                    await self._apply(state, command, publisher, terminal=True)
-                    bound.warning(
-                        "answer failed mid-stream",
-                        error_kind=failure.kind,
-                        error=str(failure),
-                        partial_chars=len(state.content),
-                    )
-                    return
-                case Crashed(error=error):
-                    bound.error("answer crashed", exc_info=error)
-                    command = answer.Fail(
-                        "internal",
-                        f"internal error: {type(error).__name__}: {error}",
-                        progress.timings(),
-                        provider.name,
-                        candidate_model,
-                        recorder.encode(state.token_count),
-                    )
-                    await self._apply(state, command, publisher, terminal=True)
-                    return
-                case _:
-                    raise TypeError(f"unknown stream result {result!r}")
-        if cancel.requested:
-            command = answer.Cancel(progress.timings(), recorder.encode(state.token_count))
-            state = await self._apply(state, command, publisher, terminal=True)
+        case answer.Cancel():
             latency = None if cancel.requested_at is None else round((time.time() - cancel.requested_at) * 1000)
             bound.info("answer cancelled", partial_chars=len(state.content), cancel_to_end_ms=latency)
-            return
-        end = policy.no_answer(failures)
-        await self._apply(
-            state,
-            answer.Fail(end.kind, end.message, progress.timings(), end.provider, end.model),
-            publisher,
-            terminal=True,
-        )
-        bound.warning("answer failed: no provider answered", error_kind=end.kind, error=end.message)
-
-    async def _stream(
-        self,
-        state: Answer,
-        provider: Provider,
-        model: str | None,
-        messages: list[dict[str, Any]],
-        call: dict[str, Any],
-        cancel: Cancel,
-        publisher: Publisher,
-        progress: Progress,
-        recorder: tokens.Recorder,
-    ) -> tuple[Answer, Finished | Broke | Stopped | Crashed]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def produce() -> None:
-            tracing.step("answer.start")
-            try:
-                async for item in provider.stream(messages, model=model, **call):
-                    queue.put_nowait(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # handed to the consumer loop, which decides what it means
-                queue.put_nowait(exc)
-
-        producer = asyncio.create_task(produce(), name=f"provider-{provider.name}")
-
-        def stop_reading() -> None:
-            # Cancelling the reader unwinds the HTTP stream: the provider sees the connection close.
-            # Only once: a second cancel would interrupt that unwinding (httpx's shielded close does
-            # not shield against asyncio cancellation) and leave the connection open.
-            if not producer.done() and not producer.cancelling():
-                producer.cancel()
-
-        def on_cancel() -> None:
-            stop_reading()
-            queue.put_nowait(_CANCELLED)
-
-        cancel.hooks.append(on_cancel)
-        if cancel.requested:
-            on_cancel()
-        coalescer = Coalescer.of(self.pressure.window_ms, self.settings.chunk_max_tokens)
-        finished = False
-        try:
-            while True:
-                deadline = coalescer.deadline
-                try:
-                    if deadline is None:
-                        item = await queue.get()
-                    else:
-                        async with asyncio.timeout_at(deadline):
-                            item = await queue.get()
-                except TimeoutError:
-                    coalescer, chunks = step(coalescer, Tick(loop.time()))
-                    state = await self._chunks(state, chunks, publisher, recorder, None)
-                    continue
-                if isinstance(item, Delta):
-                    now = loop.time()
-                    if progress.first_token is None:
-                        progress.first_token = time.monotonic()
-                        tracing.first_token()
-                    progress.tokens += 1
-                    # One clock reading dates the token and a chunk it cuts at once: the
-                    # terminal event's timing then equals what the live deltas said.
-                    wall_ns = time.time_ns()
-                    recorder.token(item.text, round(wall_ns / 1e6))
-                    window_s = self.pressure.window_ms / 1000  # adaptive: grows with the worker's load
-                    if window_s != coalescer.flush_s:
-                        coalescer = replace(coalescer, flush_s=window_s)
-                    coalescer, chunks = step(coalescer, Token(item.text, now, item.reasoning))
-                    at = datetime.fromtimestamp(wall_ns / 1e9, UTC) if chunks else None
-                    state = await self._chunks(state, chunks, publisher, recorder, at)
-                    continue
-                # Whatever ends the stream, the tokens already received go out first: the
-                # terminal event's content (or partial content) equals the chunks joined.
-                coalescer, chunks = step(coalescer, End())
-                state = await self._chunks(state, chunks, publisher, recorder, None)
-                if isinstance(item, Done):
-                    finished = True
-                    return state, Finished(item)
-                if item is _CANCELLED:
-                    return state, Stopped()
-                if isinstance(item, ProviderFailure):
-                    return state, Broke(item)
-                return state, Crashed(item)
-        finally:
-            cancel.hooks.remove(on_cancel)
-            # A finished stream's reader is closing its response: let it (cancelling it then
-            # leaked one connection per answer); anything else stops it.
-            if not finished:
-                stop_reading()
-            elif not (await asyncio.wait({producer}, timeout=CLOSE_WAIT_S))[0]:
-                stop_reading()  # a response that will not close: give up on it
-            await asyncio.gather(producer, return_exceptions=True)
+        case answer.Fail() if isinstance(ending, Broke):
+            bound.warning(
+                "answer failed mid-stream",
+                error_kind=command.kind,
+                error=command.message,
+                partial_chars=len(state.content),
+            )
+        case answer.Fail() if ending is None:
+            bound.warning("answer failed: no provider answered", error_kind=command.kind, error=command.message)
+        case answer.Fail():
+            pass  # a crash: logged with its traceback before its end was published
+        case _:
+            raise TypeError(f"not an end command: {command!r}")
