@@ -1,5 +1,4 @@
-"""One answer's pure decisions: the opening of a delivery, the events of each command, the
-provider/model choice."""
+"""One answer's pure decisions: the opening of a delivery, the events of each command."""
 
 from __future__ import annotations
 
@@ -31,13 +30,11 @@ from services.generation.answer import (
     Complete,
     Fail,
     Start,
-    choice,
     decide,
     evolve,
     opening,
 )
 from services.generation.coalescer import Chunk
-from services.generation.config import LlmConfig
 from services.generation.context import fold
 
 SID, USER = "s1", "u1"
@@ -169,23 +166,3 @@ def test_out_of_order_commands_are_refused():
         decide(state, "chunk")
     with pytest.raises(TypeError):
         evolve(state, ASKED)
-
-
-# -- provider and model -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("request_fields", "session", "cfg", "expected"),
-    [
-        ({}, CREATED, LlmConfig(), ("local", "m1")),
-        ({"llm_model": "m2"}, CREATED, LlmConfig(), ("local", "m2")),
-        ({"llm_provider": "openrouter"}, CREATED, LlmConfig(), ("openrouter", None)),
-        ({"llm_provider": "openrouter", "llm_model": "x/y"}, CREATED, LlmConfig(), ("openrouter", "x/y")),
-        ({}, None, LlmConfig(default_provider="openrouter", default_model="d/m"), ("openrouter", "d/m")),
-        ({}, None, LlmConfig(), ("local", None)),
-    ],
-)
-def test_choice_prefers_request_then_session_then_config(request_fields, session, cfg, expected):
-    request = ev(GenerationRequested, message_id="a1", prompt_message_id="q1", **request_fields)
-    h = history(*(e for e in (session, ASKED, request) if e is not None))
-    assert choice(h, request, cfg) == expected

@@ -1,4 +1,4 @@
-"""services.generation.policy: failover order, call parameters, what each provider stream's end
+"""services.generation.policy: provider/model choice, failover order, call parameters, what each provider stream's end
 means, usage when none is reported, the error that ends an answer no provider gave. Pure, so
 tested with plain values."""
 
@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from events.schema import SessionSettings, Timings, Usage
+from events import codec
+from events.schema import GenerationRequested, MessageSubmitted, SessionCreated, SessionSettings, Timings, Usage
 from services.generation import policy
 from services.generation.answer import Cancel, Complete, Fail
-from services.generation.config import Limits
+from services.generation.config import Limits, LlmConfig
+from services.generation.context import fold
 from services.generation.errors import NotConfigured, ProviderError, ProviderUnavailable, RateLimited
 from services.generation.policy import estimate_tokens
 
@@ -17,6 +19,33 @@ from services.generation.policy import estimate_tokens
 def test_estimate_tokens_counts_words_and_marks():  # moved from test_generation_providers
     assert estimate_tokens("Hello, world!") == 4
     assert estimate_tokens("") == 0
+
+
+def ev(kind, **fields):
+    return codec.make(kind, session_id="s1", user_id="u1", **fields)
+
+
+CREATED = ev(SessionCreated, title="t", llm_provider="local", llm_model="m1")
+ASKED = ev(MessageSubmitted, message_id="q1", content="hi")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "session", "cfg", "expected"),
+    [
+        ({}, CREATED, LlmConfig(), ("local", "m1")),
+        ({"llm_model": "m2"}, CREATED, LlmConfig(), ("local", "m2")),
+        ({"llm_provider": "openrouter"}, CREATED, LlmConfig(), ("openrouter", None)),
+        ({"llm_provider": "openrouter", "llm_model": "x/y"}, CREATED, LlmConfig(), ("openrouter", "x/y")),
+        ({}, None, LlmConfig(default_provider="openrouter", default_model="d/m"), ("openrouter", "d/m")),
+        ({}, None, LlmConfig(), ("local", None)),
+    ],
+)
+def test_choice_prefers_request_then_session_then_config(
+    request_fields, session, cfg, expected
+):  # from test_generation_answer
+    request = ev(GenerationRequested, message_id="a1", prompt_message_id="q1", **request_fields)
+    history = fold("s1", list(enumerate((e for e in (session, ASKED, request) if e is not None), 1)))
+    assert policy.choice(history, request, cfg) == expected
 
 
 def test_candidates_follow_the_failover_order_without_duplicates():

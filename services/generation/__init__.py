@@ -7,8 +7,8 @@ responder.py   one delivered prompt: load, decide, publish (the I/O shell around
 attempt.py     one attempt's commands decided, evolved, published; a provider stream relayed as chunks
 context.py     the conversation, built from the session's own events on JetStream
 sessions.py    each session's history kept current in the worker
-answer.py      one answer as pure decide/evolve; the opening of a delivery; provider choice
-policy.py      pure rules: failover order, call parameters, what a stream's end means, usage, the error
+answer.py      one answer as pure decide/evolve; the opening of a delivery
+policy.py      pure rules: provider choice, failover, call parameters, what a stream's end means, usage
 window.py      fitting a conversation into the model's context window (pure)
 tokenizer.py   what a provider says about sizes (context window, token counts)
 admission.py   how many prompts a worker takes at once

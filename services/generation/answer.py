@@ -1,6 +1,7 @@
 """One answer as a pure state machine: ``opening`` decides what a delivered prompt calls for,
 ``decide(state, command)`` gives the events a command produces, ``evolve(state, event)`` applies
-them. The responder only loads, decides and publishes.
+them. The rules that pick the commands (provider choice, failover, usage) are in ``policy``; the
+responder only loads, decides and publishes.
 
 Event ids derive from (answer, attempt, kind, index): a retried publish is stored once.
 """
@@ -28,7 +29,6 @@ from events.schema import (
     utcnow,
 )
 from services.generation.coalescer import Chunk
-from services.generation.config import LlmConfig
 from services.generation.context import History, is_terminal
 
 # -- what a delivery calls for ----------------------------------------------------------------------
@@ -166,19 +166,26 @@ def _base(state: Answer, kind: str, index: int = 0) -> dict:
     }
 
 
-def _end(state: Answer, kind: str) -> dict:
+def _end(state: Answer, kind: str, timings: Timings, tokens: str) -> dict:
+    """The fields every end event of the answer carries."""
     return {
         **_base(state, kind),
         "attempt": state.attempt,
         "created_at": state.created_at,
         "reply_to": state.reply_to,
         "context_dropped": state.context_dropped,
+        "timings": timings,
+        "chunk_count": state.chunk_count,
+        "tokens": tokens,
+        "reasoning": state.reasoning,
     }
 
 
-def _partial_usage(state: Answer) -> Usage:
-    # Providers report usage only at the end of a stream; for a cut-off answer we count what streamed.
-    return Usage(completion_tokens=state.token_count, reported=False)
+def _cut(state: Answer, kind: str, timings: Timings, tokens: str) -> dict:
+    """An end before the provider finished: the partial text, and usage as we counted it (providers
+    report usage only at the end of a stream)."""
+    usage = Usage(completion_tokens=state.token_count, reported=False)
+    return {**_end(state, kind, timings, tokens), "partial_content": state.content, "usage": usage}
 
 
 def decide(state: Answer, command: Command) -> list[Event]:
@@ -230,48 +237,32 @@ def decide(state: Answer, command: Command) -> list[Event]:
             return [
                 codec.make(
                     GenerationCompleted,
-                    **_end(state, "completed"),
+                    **_end(state, "completed", command.timings, command.tokens),
                     content=state.content,
                     llm_provider=command.provider,
                     llm_model=command.model,
                     usage=command.usage,
-                    timings=command.timings,
                     finish_reason=command.finish_reason,
-                    chunk_count=state.chunk_count,
-                    tokens=command.tokens,
-                    reasoning=state.reasoning,
                 )
             ]
         case Fail():
             return [
                 codec.make(
                     GenerationFailed,
-                    **_end(state, "failed"),
+                    **_cut(state, "failed", command.timings, command.tokens),
                     error_kind=command.kind,
                     error_message=command.message,
-                    partial_content=state.content,
                     llm_provider=command.provider or state.provider,
                     llm_model=command.model or state.model,
-                    timings=command.timings,
-                    usage=_partial_usage(state),
-                    chunk_count=state.chunk_count,
-                    tokens=command.tokens,
-                    reasoning=state.reasoning,
                 )
             ]
         case Cancel():
             return [
                 codec.make(
                     GenerationCancelled,
-                    **_end(state, "cancelled"),
-                    partial_content=state.content,
+                    **_cut(state, "cancelled", command.timings, command.tokens),
                     llm_provider=state.provider,
                     llm_model=state.model,
-                    timings=command.timings,
-                    usage=_partial_usage(state),
-                    chunk_count=state.chunk_count,
-                    tokens=command.tokens,
-                    reasoning=state.reasoning,
                 )
             ]
         case _:
@@ -306,23 +297,3 @@ def evolve(state: Answer, event: Event) -> Answer:
             return replace(state, status="cancelled")
         case _:
             raise TypeError(f"not an answer event: {event!r}")
-
-
-# -- which provider and model -------------------------------------------------------------------------
-
-
-def choice(history: History, request: GenerationRequested, cfg: LlmConfig) -> tuple[str, str | None]:
-    """``(provider, model)`` for an answer: the request's override, else the session's choice, else
-    the live config's default. ``None`` model: that provider's default."""
-    if request.llm_provider:
-        provider = request.llm_provider
-        model = request.llm_model
-    elif request.llm_model:
-        provider, model = history.llm_provider or cfg.default_provider, request.llm_model
-    elif history.llm_provider:
-        provider, model = history.llm_provider, history.llm_model
-    else:
-        provider, model = cfg.default_provider, None
-    if model is None and provider == cfg.default_provider:
-        model = cfg.default_model
-    return provider, model

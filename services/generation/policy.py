@@ -1,8 +1,8 @@
-"""The business rules of one answer, pure (beside ``answer.py``): which providers to try and in
-what order, the call's parameters, what the end of each provider stream means for the answer
-(``verdict``: failing over only before the first token), the usage recorded when a provider
-reports none, and which error ends an answer that no provider gave. The responder asks these and
-publishes what ``answer.decide`` makes of them.
+"""The business rules of one answer, pure (beside ``answer.py``): which provider and model it asks
+for, which providers to try and in what order, the call's parameters, what the end of each
+provider stream means for the answer (``verdict``: failing over only before the first token), the
+usage recorded when a provider reports none, and which error ends an answer that no provider gave.
+The responder asks these and publishes what ``answer.decide`` makes of them.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from events.schema import ErrorKind, SessionSettings, Timings, Usage
+from events.schema import ErrorKind, GenerationRequested, SessionSettings, Timings, Usage
 from services.generation.answer import Cancel, Command, Complete, Fail
-from services.generation.config import Limits
+from services.generation.config import Limits, LlmConfig
+from services.generation.context import History
 from services.generation.errors import ProviderFailure
 
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -23,6 +24,23 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 def estimate_tokens(text: str) -> int:
     """Our own count when a provider reports no usage: words and punctuation marks."""
     return len(_WORD.findall(text))
+
+
+def choice(history: History, request: GenerationRequested, cfg: LlmConfig) -> tuple[str, str | None]:
+    """``(provider, model)`` for an answer: the request's override, else the session's choice, else
+    the live config's default. ``None`` model: that provider's default."""
+    if request.llm_provider:
+        provider = request.llm_provider
+        model = request.llm_model
+    elif request.llm_model:
+        provider, model = history.llm_provider or cfg.default_provider, request.llm_model
+    elif history.llm_provider:
+        provider, model = history.llm_provider, history.llm_model
+    else:
+        provider, model = cfg.default_provider, None
+    if model is None and provider == cfg.default_provider:
+        model = cfg.default_model
+    return provider, model
 
 
 def candidates(

@@ -180,7 +180,7 @@ class Responder:
         """Start, then per candidate: relay its stream, ask the policy what its end means, and
         publish that end (or try the next candidate)."""
         cfg = self.live.current
-        provider_name, model = answer.choice(history, request, cfg)
+        provider_name, model = policy.choice(history, request, cfg)
         candidates = self.providers.candidates(provider_name, model, cfg.failover)
         messages = context.conversation(
             history, request.prompt_message_id, request.message_id, cfg.limits.max_context_messages
