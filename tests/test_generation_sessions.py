@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from events import codec
 from events.schema import GenerationCompleted, MessageSubmitted
 from services import bus
 from services.generation import context
 from services.generation import sessions as sessions_module
+from services.generation.cancels import Cancel
 from services.generation.sessions import Sessions
 from tests.support.generation import USER, new_session, send
 
@@ -82,3 +86,45 @@ async def test_a_cache_that_was_not_started_reads_directly(js):
     seq = await submitted(js, sid, "hi")
     assert (await cache.history(sid, at_least=seq)).last_seq == seq
     assert (await cache.history(sid, at_least=seq)).last_seq == seq
+
+
+async def test_an_answer_reads_its_history_once_the_earlier_answers_ended(js):
+    cache = await Sessions(js).start()
+    try:
+        sid = await new_session(js)
+        _, first = await send(js, sid, "first")
+        _, second = await send(js, sid, "second")
+        seq = await submitted(js, sid, "third")
+        lent = []
+
+        @asynccontextmanager
+        async def idle():
+            lent.append(True)
+            yield
+
+        reading = asyncio.create_task(cache.settled(sid, seq, second, Cancel(), limit_s=10, idle=idle))
+        await asyncio.sleep(0.3)
+        assert not reading.done() and lent == [True]  # the first answer is still to come; the slot is lent
+        done = codec.make(
+            GenerationCompleted,
+            session_id=sid,
+            user_id=USER,
+            message_id=first,
+            content="one",
+            llm_provider="local",
+            llm_model="m",
+        )
+        await bus.publish(js, done)
+        history = await asyncio.wait_for(reading, 2)
+        assert history.answers[first].content == "one"
+        # the first answer itself waits for nothing; a cancel ends a wait at once
+        assert (await cache.settled(sid, seq, first, Cancel(), limit_s=10)).last_seq >= seq
+        cancel = Cancel()
+        _, third = await send(js, sid, "fourth")  # after the second, still unfinished
+        waiting = asyncio.create_task(cache.settled(sid, await submitted(js, sid, "x"), third, cancel, limit_s=10))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        cancel.fire()
+        await asyncio.wait_for(waiting, 1)
+    finally:
+        await cache.stop()

@@ -9,14 +9,12 @@ trouble never raises: it ends as a failed event that keeps the partial text.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from datetime import timedelta
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -24,7 +22,7 @@ from nats.js import JetStreamContext
 
 from events import codec
 from events.errors import EventDecodeError
-from events.schema import GenerationRequested, utcnow
+from events.schema import GenerationRequested
 from services import logs, tracing
 from services.generation import answer, context, policy, tokenizer
 from services.generation.answer import Answer, Command
@@ -96,7 +94,9 @@ class Responder:
         )
         cancel = self.cancels.track(request.message_id)
         try:
-            history = await self._history(request, meta.sequence.stream, cancel, bound, idle)
+            history = await self.sessions.settled(
+                request.session_id, meta.sequence.stream, request.message_id, cancel, self.wait_limit_s, idle, bound
+            )
             tracing.step("answer.context")
             opening = answer.opening(history, request, meta.num_delivered)
             match opening:
@@ -131,42 +131,6 @@ class Responder:
         log.error(
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
-
-    async def _history(
-        self,
-        request: GenerationRequested,
-        seq: int,
-        cancel: Cancel,
-        bound,
-        idle: Callable[[], AbstractAsyncContextManager] | None = None,
-    ) -> context.History:
-        """The session's events up to the prompt (``seq``) at least; if earlier answers are still
-        streaming, wait for them first, so this answer's context holds them (a quick second
-        message sees the first answer). While waiting, ``idle()`` is held: the slot serves others."""
-        sid = request.session_id
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_limit_s
-        since = utcnow() - timedelta(seconds=self.wait_limit_s)
-        async with AsyncExitStack() as lent:
-            while True:
-                history = await self.sessions.history(sid, seq)
-                waiting = context.unfinished_before(history, request.message_id, since)
-                if not waiting or cancel.requested:
-                    return history
-                if loop.time() >= deadline:
-                    bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
-                    return history
-                bound.info("waiting for earlier answers", waiting=waiting)
-                if idle is not None:
-                    await lent.enter_async_context(idle())
-                    idle = None  # lent once; taken back when this returns
-                waiter = asyncio.create_task(self.sessions.changed(sid, history.last_seq))
-                stopper = asyncio.create_task(cancel.event.wait())
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
-                )
-                waiter.cancel()
-                stopper.cancel()
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
         await Attempt(Answer.of(request, 1), Publisher(self.js)).apply(command, terminal=True)

@@ -8,23 +8,29 @@ and applied after it, so none falls between the two (the feed began before the l
 it delivered earlier is also in the load). A prompt's history is ready when the feed has passed
 the prompt's own sequence. If the feed lags too long, the answer falls back to a direct load.
 Bounded: least recently used sessions are dropped and loaded again when needed.
+
+``settled`` is what an answer reads: the history once the session's earlier answers ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import replace
+from datetime import timedelta
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from events import codec, subjects
 from events.errors import EventDecodeError
-from events.schema import ChatEvent
+from events.schema import ChatEvent, utcnow
 from events.streams import CHAT_STREAM
 from services import logs
 from services.generation import context
+from services.generation.cancels import Cancel
 
 log = logs.get("generation.sessions")
 
@@ -148,6 +154,44 @@ class Sessions:
             raise
         finally:
             loading.done.set()
+
+    async def settled(
+        self,
+        sid: str,
+        seq: int,
+        answer_id: str,
+        cancel: Cancel,
+        limit_s: float,
+        idle: Callable[[], AbstractAsyncContextManager] | None = None,
+        bound=log,
+    ) -> context.History:
+        """The history up to the prompt (``seq``) at least, once the answers requested before
+        ``answer_id`` ended (at most ``limit_s``; a cancel ends the wait), so this answer's context
+        holds them (a quick second message sees the first answer). While waiting, ``idle()`` is
+        held: the consumer lends the answer's slot to other prompts."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        since = utcnow() - timedelta(seconds=limit_s)
+        async with AsyncExitStack() as lent:
+            while True:
+                history = await self.history(sid, seq)
+                waiting = context.unfinished_before(history, answer_id, since)
+                if not waiting or cancel.requested:
+                    return history
+                if loop.time() >= deadline:
+                    bound.warning("earlier answers still unfinished; answering without them", waiting=waiting)
+                    return history
+                bound.info("waiting for earlier answers", waiting=waiting)
+                if idle is not None:
+                    await lent.enter_async_context(idle())
+                    idle = None  # lent once; taken back when this returns
+                waiter = asyncio.create_task(self.changed(sid, history.last_seq))
+                stopper = asyncio.create_task(cancel.event.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=min(1.0, deadline - loop.time()), return_when="FIRST_COMPLETED"
+                )
+                waiter.cancel()
+                stopper.cancel()
 
     async def changed(self, sid: str, after_seq: int) -> None:
         """Wait until the session holds an event after ``after_seq`` (callers bound the wait)."""
