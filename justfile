@@ -59,7 +59,8 @@ schema:
 settings:
     parley settings
 
-# regenerate the web UI's wire types (src/wire/) after changing a REST model or a frame
+# regenerate the web UI's wire types (src/wire/) and its lifecycle cases (test/) after changing a REST model, a frame or the fold
 wire:
     python -m services.edge.wire
+    python -m tests.support.lifecycle_cases
     cd services/edge/web && npm run --silent wire

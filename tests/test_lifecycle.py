@@ -1,4 +1,5 @@
-"""events.lifecycle, the one fold: a reasoning model's thinking is kept apart from the answer."""
+"""events.lifecycle, the one fold: a reasoning model's thinking is kept apart from the answer; the web UI's
+reducer is held to the fold by the cases of tests/support/lifecycle_cases.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from events.schema import (
     GenerationRestarted,
     GenerationStarted,
 )
+from tests.support import lifecycle_cases
 
 SID, USER, AID = "s1", "u1", "a1"
 
@@ -67,3 +69,10 @@ def test_a_restarted_attempt_drops_the_earlier_reasoning():
 def test_the_terminal_event_alone_carries_the_reasoning():
     end = ev(GenerationCompleted, content="Yes", reasoning="Because.", llm_provider="local", llm_model="m")
     assert lifecycle.ended(end, 5).reasoning == "Because."
+
+
+def test_the_uis_lifecycle_cases_are_current():
+    # The web UI's reducer is tested against these (web/test/lifecycle.test.ts): the fold, as it is now.
+    assert lifecycle_cases.CASES_PATH.read_text() == lifecycle_cases.render(), (
+        "run `python -m tests.support.lifecycle_cases` (or `just wire`) and commit the result"
+    )

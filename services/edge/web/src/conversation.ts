@@ -367,6 +367,31 @@ function applyNewMessage(state: Conversation, message: ChatMessage, seq: number 
   return { ...advance(state, seq), byId, order, applied: state.applied + 1 };
 }
 
+/**
+ * A final frame's message folded onto the one held, as the server's fold does (events/lifecycle.py;
+ * web/test/lifecycle.test.ts holds the two together): what the end says replaces; what it cannot
+ * know stays: the request's time, prompt and metadata, the branch fields REST gave, and for an answer cut off
+ * (`cut`: failed or cancelled) what its chunks built where the event has nothing (older events).
+ */
+function ended(m: MessageView, final: ChatMessage, at: number | null, cut: boolean): MessageView {
+  const kept = (mine: number | null, theirs: number | null) => (cut ? theirs || mine : theirs);
+  return view({
+    ...m,
+    ...final,
+    last_seq: at,
+    created_at: m.created_at, // older end events lack it and reply_to: the request's stay
+    reply_to: m.reply_to ?? final.reply_to,
+    metadata: { ...m.metadata, ...final.metadata },
+    parent_id: m.parent_id ?? final.parent_id,
+    sibling_ids: m.sibling_ids,
+    content: cut ? final.content || m.content : final.content,
+    reasoning: final.reasoning || m.reasoning,
+    completion_tokens: kept(m.completion_tokens, final.completion_tokens),
+    tokens_used: kept(m.tokens_used, final.tokens_used),
+    response_time_ms: kept(m.response_time_ms, final.response_time_ms),
+  });
+}
+
 function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent, seq: number | null): Conversation {
   const m = state.byId.get(messageId);
   if (!m) {
@@ -445,33 +470,10 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
       );
     }
     case "completed":
-      return put(state, { ...view({ ...m, ...event.message, last_seq: at }), is_streaming: false }, seq);
-    case "failed": {
-      const final = event.message ?? m;
-      const content = final.content || event.partial_content || m.content;
-      return put(
-        state,
-        {
-          ...view({ ...m, ...final, last_seq: at }),
-          content,
-          reasoning: final.reasoning || m.reasoning,
-          status: "failed",
-          is_streaming: false,
-          error_kind: event.error_kind ?? final.error_kind,
-          error_message: event.error_message ?? final.error_message,
-        },
-        seq,
-      );
-    }
-    case "cancelled": {
-      const final = event.message ?? m;
-      const content = final.content || event.partial_content || m.content;
-      return put(
-        state,
-        { ...view({ ...m, ...final, last_seq: at }), content, reasoning: final.reasoning || m.reasoning, status: "cancelled", is_streaming: false },
-        seq,
-      );
-    }
+      return put(state, ended(m, event.message, at, false), seq);
+    case "failed":
+    case "cancelled":
+      return put(state, ended(m, event.message, at, true), seq);
     default:
       return state; // an update event this client does not know
   }

@@ -1,0 +1,38 @@
+// The reducer against the one fold (events/lifecycle.py): for every case the server generated
+// (tests/support/lifecycle_cases.py), the frames it sends must fold here into the messages the
+// server's fold holds after each one. The reducer is the UI's copy of that fold; this holds it to it.
+import { describe, expect, it } from "vitest";
+import { type Conversation, empty, reduce } from "../src/conversation";
+import type { ServerFrame } from "../src/protocol";
+import generated from "./lifecycle.cases.json";
+
+interface Step {
+  frame: ServerFrame;
+  messages: Record<string, Record<string, unknown>>;
+}
+
+const { fields, cases } = generated as unknown as { fields: string[]; cases: { name: string; steps: Step[] }[] };
+
+function held(state: Conversation, fields: string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [id, m] of state.byId) {
+    const row = m as unknown as Record<string, unknown>;
+    out[id] = Object.fromEntries(fields.map((f) => [f, row[f]]));
+  }
+  return out;
+}
+
+describe("the answer lifecycle, as the server folds it", () => {
+  it("has cases", () => {
+    expect(cases.length).toBeGreaterThan(3);
+  });
+  for (const { name, steps } of cases) {
+    it(`folds the ${name} case's frames into the server's messages`, () => {
+      let state = empty(steps[0].frame.session_id);
+      steps.forEach(({ frame, messages }, i) => {
+        state = reduce(state, { kind: "frame", frame });
+        expect(held(state, fields), `after frame ${i + 1} (${frame.type})`).toEqual(messages);
+      });
+    });
+  }
+});
