@@ -99,6 +99,7 @@ async def test_retry_backs_off(llm):
     gaps = [b.received_at - a.received_at for a, b in zip(llm.records, llm.records[1:], strict=False)]
     # 0.1 s then 0.2 s nominal, with +-50 % jitter
     assert gaps[0] >= 0.045 and gaps[1] >= 0.095
+    await p.aclose()
 
 
 async def test_mid_stream_error_event_is_not_retried(llm):
@@ -158,6 +159,44 @@ async def test_closing_the_stream_closes_the_upstream_connection(llm):
     record = await asyncio.wait_for(llm.wait_for(lambda r: r.disconnected_at is not None), 2)
     assert record.disconnected_at - closed < 0.25 and record.tokens_sent < 20
     await p.aclose()
+
+
+async def test_answers_reuse_a_kept_alive_connection_and_a_cut_one_is_closed(llm):
+    # Counted where the provider connects: a TCP relay in front of the scripted server.
+    accepted = 0
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        reader, writer = await asyncio.open_connection(llm.host, llm.port)
+        await asyncio.gather(pipe(client_reader, writer), pipe(reader, client_writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    p = provider(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+    try:
+        for _ in range(5):
+            assert (await collect(p, "[[tokens:3]]"))[0] == "tok0 tok1 tok2"
+        assert accepted == 1  # one connection, kept alive from answer to answer
+        stream = p.stream(user("[[tokens:500]] [[rate:100]]"))
+        async for item in stream:
+            if isinstance(item, Delta):
+                break
+        await stream.aclose()  # cut: its connection is closed, never handed to the next answer
+        assert (await collect(p, "[[tokens:2]]"))[0] == "tok0 tok1"
+        assert accepted == 2
+    finally:
+        await p.aclose()
+        server.close()
 
 
 async def test_list_models_and_health(llm):

@@ -14,6 +14,7 @@ tokenizer.py   what a provider says about sizes (context window, token counts)
 admission.py   how many prompts a worker takes at once
 coalescer.py   tokens into chunk events (pure)
 providers.py   the OpenAI-compatible streaming client: local and openrouter, health, models
+sse.py         server-sent events from a streamed response's bytes (pure)
 status.py      provider health and models, published to the KV bucket for the edge's /llm/*
 sweeper.py     removes token deltas past their retention
 publisher.py   pipelined publishes, settled before the terminal event
