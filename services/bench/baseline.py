@@ -1,10 +1,11 @@
 """The direct baseline: the naive design Parley is measured against.
 
 One FastAPI process, one WebSocket per session; a ``send`` frame makes the handler call the
-provider in-process (httpx + httpx-sse, like Parley's generation) and forward every token as
-it arrives. No bus, no persistence, no coalescing, no resume: history lives in a dict and dies
-with the process. Frames have Parley's format (docs/protocol.md) so the same load generator
-and the same checks run against both.
+provider in-process (with Parley's own provider client, so both sides pay the same per token
+from the provider and keep their connections alive) and forward every token as it arrives. No
+bus, no persistence, no coalescing, no resume: history lives in a dict and dies with the process.
+Frames have Parley's format (docs/protocol.md) so the same load generator and the same checks run
+against both.
 
 ``python -m services.bench.baseline --port P --llm-url http://127.0.0.1:Q`` (until SIGTERM).
 """
@@ -18,11 +19,12 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from httpx_sse import aconnect_sse
+
+from services.generation.errors import ProviderFailure
+from services.generation.providers import Delta, Provider
 
 _encode = msgspec.json.Encoder().encode
 
@@ -48,21 +50,14 @@ def _message(session: Session, message_id: str, role: str, content: str, **extra
 
 def build(llm_url: str, model: str = "scripted") -> FastAPI:
     sessions: dict[str, Session] = {}
-    http: dict[str, httpx.AsyncClient] = {}
+    http: dict[str, Provider] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # The fairest pool: no limit on connections and every finished one kept alive. httpcore
-        # compares its *total* connections with max_keepalive_connections, so a cap (32) below
-        # the streams in flight closes each connection after its answer and every next answer
-        # reconnects.
-        http["client"] = httpx.AsyncClient(
-            base_url=f"{llm_url.rstrip('/')}/v1",
-            timeout=httpx.Timeout(60.0, connect=5.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-        )
+        # The fairest client: Parley's (no connection limit, every finished connection kept alive).
+        http["provider"] = Provider("local", f"{llm_url.rstrip('/')}/v1", model, retries=0)
         yield
-        await http["client"].aclose()
+        await http["provider"].aclose()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -84,33 +79,25 @@ def build(llm_url: str, model: str = "scripted") -> FastAPI:
         await ws.send_text(session.frame("newMessage", pending, answer_id))
         session.messages.append({"role": "user", "content": content})
         started = time.perf_counter()
-        body = {"model": model, "messages": session.messages, "stream": True}
         parts: list[str] = []
         await ws.send_text(
             session.frame("messageUpdate", {"event": "started", "attempt": 1, "llm_model": model}, answer_id)
         )
         try:
-            async with aconnect_sse(http["client"], "POST", "/chat/completions", json=body) as source:
-                source.response.raise_for_status()
-                async for sse in source.aiter_sse():
-                    if sse.data.strip() == "[DONE]":
-                        break
-                    chunk = json.loads(sse.data)
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            i = len(parts)
-                            parts.append(text)
-                            data = {
-                                "event": "token",
-                                "delta": text,
-                                "index": i,
-                                "token_index": i,
-                                "token_count": 1,
-                                "attempt": 1,
-                            }
-                            await ws.send_text(session.frame("messageUpdate", data, answer_id))
-        except httpx.HTTPError as exc:
+            async for item in http["provider"].stream(session.messages):
+                if isinstance(item, Delta) and not item.reasoning:
+                    i = len(parts)
+                    parts.append(item.text)
+                    data = {
+                        "event": "token",
+                        "delta": item.text,
+                        "index": i,
+                        "token_index": i,
+                        "token_count": 1,
+                        "attempt": 1,
+                    }
+                    await ws.send_text(session.frame("messageUpdate", data, answer_id))
+        except ProviderFailure as exc:
             failed = _message(session, answer_id, "assistant", "".join(parts), status="failed")
             error = f"{type(exc).__name__}: {exc}"
             data = {"event": "failed", "error_kind": "provider_error", "error_message": error, "message": failed}

@@ -122,7 +122,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"PostgreSQL (fsync on) on the same machine; chunk flush {settings.get('PARLEY_CHUNK_FLUSH_MS', '?')} ms "
         f"(≤ {settings.get('PARLEY_CHUNK_MAX_TOKENS', '?')} tokens), projection flush "
         f"{settings.get('PARLEY_PROJECTION_FLUSH_MS', '?')} ms. Baseline: one FastAPI/uvicorn process streaming from "
-        "the provider in-process (httpx), no bus, no persistence, one frame per token. Provider: the scripted "
+        "the provider in-process (Parley's provider client), no bus, no persistence, one frame per token. Provider: the scripted "
         "OpenAI-compatible server (one process, shared). Clients: "
         f"{results['options']['loadgens']} load-generator process(es) (asyncio + uvloop + websockets, no compression).",
         "",
