@@ -7,7 +7,10 @@ Rules (see docs/events.md):
 - evolve by adding fields with defaults; never change a field's type; a breaking change is a
   new tag;
 - every event carries ``event_id``, ``occurred_at``, ``session_id`` and ``user_id``; events about
-  one message also carry ``message_id`` (the assistant answer for generation events).
+  one message also carry ``message_id`` (the assistant answer for generation events);
+- the wire is lean (``events/codec.py``): fields at their default are left out, ``session_id`` is
+  named by the subject only, and an ``event_id`` derivable from the event is left out too (it is
+  the ``Nats-Msg-Id`` header). Decoding fills them in, so in Python every event has them.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class SessionSettings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     max_tokens: int | None = None
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True):
+class Usage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # True when the provider reported the numbers, False when we counted them ourselves.
@@ -51,15 +54,16 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
         return self.prompt_tokens + self.completion_tokens
 
 
-class Timings(msgspec.Struct, frozen=True, kw_only=True):
+class Timings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     time_to_first_token_ms: int | None = None
     total_ms: int = 0
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    event_id: str
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    # "" only on the wire (see the module's doc): ``codec.decode`` fills both in.
+    event_id: str = ""
     occurred_at: datetime
-    session_id: str
+    session_id: str = ""
     user_id: str
 
 

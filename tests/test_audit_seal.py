@@ -116,7 +116,7 @@ async def test_a_replaced_event_is_named(nats, js, nc, tmp_path):
         # the same event id and another title. The sealer is still running and seals the forgery too.
         original = await js.get_msg(CHAT_STREAM, 1)
         assert await nc.jsm().purge_stream(CHAT_STREAM, subject=original.subject)
-        forged = msgspec.structs.replace(codec.decode(original.data), title="Nothing to see")
+        forged = msgspec.structs.replace(codec.decode(original.data, original.subject), title="Nothing to see")
         assert isinstance(forged, SessionCreated)
         ack = await js.publish(original.subject, codec.encode(forged), stream=CHAT_STREAM)
         await sealed_through(js, settings, ack.seq)

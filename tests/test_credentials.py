@@ -99,7 +99,7 @@ async def test_the_store_cipher_hides_a_conversation_from_the_store_files(tmp_pa
         nc = await bus.connect(server.url, "test")
         try:
             msg = await nc.jetstream().get_msg(CHAT_STREAM, 1)
-            assert marker in codec.decode(msg.data).content
+            assert marker in codec.decode(msg.data, msg.subject).content
         finally:
             await nc.close()
     finally:

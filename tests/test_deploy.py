@@ -661,7 +661,7 @@ async def test_r3_stream_survives_losing_a_node(nats_cluster):
         assert info.state.messages == 2
         for ack, event in ((first, before), (second, after)):
             stored = await js.get_msg(streams.CHAT_STREAM, ack.seq)
-            assert codec.decode(stored.data) == event
+            assert codec.decode(stored.data, stored.subject) == event
     finally:
         await nc.close()
 

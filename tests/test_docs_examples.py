@@ -41,6 +41,7 @@ async def test_the_csv_consumer_writes_every_completed_answer_once(nats, js, tmp
     assert await run(nats, out) == f"{len(completed)} answers written to {out}\n"
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert [r["message_id"] for r in rows] == [e.message_id for e in completed]
+    assert [(r["session_id"], r["user_id"]) for r in rows] == [(e.session_id, e.user_id) for e in completed]
     assert [int(r["completion_tokens"]) for r in rows] == [e.usage.completion_tokens for e in completed]
     assert [r["characters"] for r in rows] == [str(len(e.content)) for e in completed]
 

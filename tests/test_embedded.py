@@ -25,7 +25,7 @@ async def test_nats_fixture_is_a_real_server_that_keeps_events_across_a_kill(nat
     client = await bus.connect(nats.url, "after-restart")
     try:
         msg = await client.jetstream().get_msg(CHAT_STREAM, ack.seq)
-        assert codec.decode(msg.data) == event
+        assert codec.decode(msg.data, msg.subject) == event
     finally:
         await client.close()
 

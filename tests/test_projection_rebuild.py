@@ -61,8 +61,10 @@ async def test_rebuild_of_an_empty_stream(nats, js, db, database_url, tmp_path):
     assert await queries.checkpoint(db) == 0
 
 
-# Written by the code before deltas (commit 532bc38): see tests/data/record_stream_before_deltas.py.
+# Written by the code before deltas (commit 532bc38) and before the lean envelope (820e6d2: deltas,
+# permanent events with every id and default in the body): see tests/data/record_stream.py.
 BEFORE_DELTAS = Path(__file__).parent / "data" / "stream_before_deltas.jsonl"
+BEFORE_LEAN = Path(__file__).parent / "data" / "stream_before_lean.jsonl"
 
 
 def answered_today(sid: str, user: str, pieces: list[str], end: str) -> list:
@@ -99,32 +101,36 @@ def answered_today(sid: str, user: str, pieces: list[str], end: str) -> list:
     return out
 
 
-async def test_a_stream_from_before_deltas_rebuilds_identically_after_the_deltas_expire(
+async def test_streams_from_before_deltas_and_the_lean_envelope_rebuild_identically_after_the_deltas_expire(
     nats, nc, js, db, database_url, tmp_path
 ):
     old = [json.loads(line) for line in BEFORE_DELTAS.read_text().splitlines()]
-    for m in old:  # the stored bytes and headers, as the old code wrote them
-        await js.publish(m["subject"], m["data"].encode(), headers=m["headers"])
+    older_lean = [json.loads(line) for line in BEFORE_LEAN.read_text().splitlines()]
+    for m in old + older_lean:  # the stored bytes and headers, as the old code wrote them
+        await js.publish(m["subject"], m["data"].encode(), headers=m["headers"] or None)
     sid = old[0]["subject"].split(".")[2]
     user = json.loads(old[0]["data"])["user_id"]
     new = answered_today(sid, user, ["To", "day", "'s"], "completed")
     new += answered_today(sid, user, ["cut", " short"], "cancelled")
     assert sum(isinstance(e, GenerationDelta) for e in new) == 5
     async with running(nats, database_url, tmp_path):
-        last = await publish(js, new)
+        last = await publish(js, new)  # lean: no session or derivable id in the body
         assert await queries.wait_for_seq(db, last, 10)
     incremental = await dump(db)
-    assert not incremental["dead"] and len(incremental["messages"]) == 3 + 4 + 2 * 2
+    assert not incremental["dead"] and len(incremental["messages"]) == 3 + 4 + 2 * 2 + 3 + 4
     answers = await db.fetch(
-        "SELECT status, content, chunk_count FROM messages WHERE role = 'assistant' ORDER BY created_seq"
+        "SELECT session_id, status, content, chunk_count FROM messages WHERE role = 'assistant' ORDER BY created_seq"
     )
-    assert [r["status"] for r in answers] == ["complete", "failed", "cancelled", "complete", "complete", "cancelled"]
+    statuses = ["complete", "failed", "cancelled", "complete"]
+    assert [r["status"] for r in answers if str(r["session_id"]) == sid] == [*statuses, "complete", "cancelled"]
+    assert [r["status"] for r in answers if str(r["session_id"]) != sid] == statuses
     assert [(r["content"], r["chunk_count"]) for r in answers[-2:]] == [("Today's", 3), ("cut short", 2)]
 
-    # The deltas expire; the old chunks stay (their answers carry no token timing).
-    assert await Sweeper(nc, retention_s=0).sweep() == 5
+    # The deltas expire (the 820e6d2 stream's too); the old chunks stay (their ends carry no timing).
+    old_deltas = sum(m["subject"].endswith(".generation.delta") for m in older_lean)
+    assert await Sweeper(nc, retention_s=0).sweep() == 5 + old_deltas
     info = await js.stream_info(CHAT_STREAM)
-    assert info.state.messages == len(old) + len(new) - 5
+    assert info.state.messages == len(old) + len(older_lean) + len(new) - 5 - old_deltas
 
     proc = start_process(nats, database_url, tmp_path, "rebuild", PARLEY_PROJECTION_BATCH="500")
     assert await wait_exit(proc) == 0, (tmp_path / "projections.log").read_text()

@@ -39,7 +39,9 @@ async def _collect(js, filter_subject: str) -> list[str]:
         while True:
             msgs = await sub.fetch(100, timeout=0.5)
             for m in msgs:
-                types.append((codec.decode(m.data).session_id, type(codec.decode(m.data)).__name__))
+                types.append(
+                    (codec.decode(m.data, m.subject).session_id, type(codec.decode(m.data, m.subject)).__name__)
+                )
                 await m.ack()
     except TimeoutError:
         pass

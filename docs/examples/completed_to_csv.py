@@ -24,10 +24,12 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def row(seq: int, event: dict) -> list:
+def row(seq: int, subject: str, event: dict) -> list:
+    # Fields at their default are left out of the JSON: read with defaults. The session is
+    # named by the subject, parley.chat.<session_id>.generation.completed (older events repeat it).
     usage, timings = event.get("usage", {}), event.get("timings", {})
     return [
-        seq, event["occurred_at"], event["session_id"], event["user_id"], event["message_id"],
+        seq, event["occurred_at"], subject.split(".")[2], event["user_id"], event["message_id"],
         event.get("llm_provider"), event.get("llm_model"),
         usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
         timings.get("time_to_first_token_ms"), timings.get("total_ms", 0),
@@ -51,7 +53,7 @@ async def consume(url: str, f, durable: str, once: bool) -> int:
                 break  # caught up
             continue
         for msg in batch:
-            writer.writerow(row(msg.metadata.sequence.stream, json.loads(msg.data)))
+            writer.writerow(row(msg.metadata.sequence.stream, msg.subject, json.loads(msg.data)))
             written += 1
         f.flush()  # written before acknowledged: a crash repeats rows, never loses them
         for msg in batch:

@@ -202,7 +202,7 @@ class Consumer:
             advisory = json.loads(msg.data)
             seq, deliveries = int(advisory["stream_seq"]), int(advisory.get("deliveries") or 0)
             stored = await self.js.get_msg(CHAT_STREAM, seq)
-            await self.responder.give_up(stored.data, deliveries)
+            await self.responder.give_up(stored.data, deliveries, stored.subject)
         except Exception:
             log.exception("could not end a given-up prompt", advisory=msg.data[:500].decode(errors="replace"))
 
@@ -233,7 +233,7 @@ def _prompt_of(msg: Msg, key: int) -> fairness.Prompt:
     """Whose prompt and which session; an undecodable one gets a session of its own (the
     responder terminates it as poison)."""
     try:
-        event = codec.decode(msg.data)
+        event = codec.decode(msg.data, msg.subject)
         return fairness.Prompt(event.user_id, event.session_id)
     except Exception:
         return fairness.Prompt("", f"undecodable-{key}")

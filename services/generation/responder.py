@@ -114,10 +114,10 @@ class Responder:
         finally:
             self.cancels.forget(request.message_id)
 
-    async def give_up(self, data: bytes, deliveries: int) -> None:
+    async def give_up(self, data: bytes, deliveries: int, subject: str) -> None:
         """End the answer of a prompt that used up its deliveries, unless it already ended."""
         try:
-            request = codec.decode(data)
+            request = codec.decode(data, subject)
         except EventDecodeError:
             return  # poison: terminated and logged when it was delivered
         if not isinstance(request, GenerationRequested):

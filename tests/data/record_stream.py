@@ -1,8 +1,11 @@
-"""Records tests/data/stream_before_deltas.jsonl: a conversation written by the code as it was
-before deltas (commit 532bc38, full-envelope ``generation.chunk`` events with their headers).
+"""Records a conversation as the code of an older checkout wrote it, for tests that old streams
+still decode, project and rebuild:
+- tests/data/stream_before_deltas.jsonl: commit 532bc38, full-envelope ``generation.chunk`` events;
+- tests/data/stream_before_lean.jsonl: commit 820e6d2, deltas, and permanent events in full
+  (every id, null and default in the body) before the lean envelope.
 
-Run from a checkout of that commit, against a NATS server of your own:
-    PYTHONPATH=<checkout> python tests/data/record_stream_before_deltas.py nats://127.0.0.1:4320 OUT.jsonl
+Run with that checkout first on the path, against a NATS server of your own:
+    PYTHONPATH=<checkout> python tests/data/record_stream.py nats://127.0.0.1:4320 OUT.jsonl ["title"]
 It answers with that checkout's own generation worker and the scripted LLM, then dumps every
 stored message (subject, headers, data) in stream order.
 """
@@ -32,7 +35,7 @@ from services.settings import load
 USER = "auditor-fixture"
 
 
-async def main(url: str) -> str:
+async def main(url: str, title: str) -> str:
     nc = await bus.connect(url, "fixture")
     js = nc.jetstream()
     await streams.ensure(js, streams.StreamSettings())
@@ -65,7 +68,7 @@ async def main(url: str) -> str:
         environ = {"NATS_URL": url, "PARLEY_CHUNK_FLUSH_MS": "5", "PARLEY_DATA_DIR": "/tmp/fixture-data"}
         worker = await Worker(load(environ), nats_url=url, local_base_url=llm.base_url, name="w-fixture").start()
         try:
-            await publish(SessionCreated, title="before deltas", llm_provider="local", llm_model="scripted")
+            await publish(SessionCreated, title=title, llm_provider="local", llm_model="scripted")
             first_prompt_aid = await ask("hello [[tokens:24]] [[rate:300]]")
             await ended(first_prompt_aid)
             failing = await ask("this breaks [[tokens:30]] [[rate:300]] [[fail_after:6]]")
@@ -105,4 +108,4 @@ async def _all(js) -> list[dict]:
 
 
 if __name__ == "__main__":
-    Path(sys.argv[2]).write_text(asyncio.run(main(sys.argv[1])))
+    Path(sys.argv[2]).write_text(asyncio.run(main(sys.argv[1], sys.argv[3] if len(sys.argv) > 3 else "before deltas")))
