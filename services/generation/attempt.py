@@ -114,8 +114,7 @@ class Attempt:
 
         def stop_reading() -> None:
             # Cancelling the reader unwinds the HTTP stream: the provider sees the connection close.
-            # Only once: a second cancel would interrupt that unwinding (httpx's shielded close does
-            # not shield against asyncio cancellation) and leave the connection open.
+            # Only once: a second cancel would interrupt that unwinding and leave the connection open.
             if not producer.done() and not producer.cancelling():
                 producer.cancel()
 
