@@ -146,7 +146,10 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Parley events",
-        "description": "Stored events: one JSON object per NATS message on parley.chat.<session>.<type>",
+        "description": (
+            "Stored events: one JSON object per NATS message on parley.chat.<session>.<type>;"
+            " a field at its default may be left out (docs/events.md)"
+        ),
         "types": [type_tag(t) for t in EVENT_TYPES],
         **union,
         "$defs": components,

@@ -16,7 +16,7 @@ Rules (see docs/events.md):
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -59,11 +59,17 @@ class Timings(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     total_ms: int = 0
 
 
+_EVENT_ID = msgspec.Meta(
+    description="Left out when the event determines it (lean events): then the message's Nats-Msg-Id header"
+)
+_SESSION_ID = msgspec.Meta(description="Left out of lean events: the subject parley.chat.<session_id>.<type> names it")
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     # "" only on the wire (see the module's doc): ``codec.decode`` fills both in.
-    event_id: str = ""
+    event_id: Annotated[str, _EVENT_ID] = ""
     occurred_at: datetime
-    session_id: str = ""
+    session_id: Annotated[str, _SESSION_ID] = ""
     user_id: str
 
 
