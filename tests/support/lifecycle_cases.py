@@ -1,7 +1,8 @@
 """The answer lifecycle's cases for the web UI's reducer: each case is a session's events as the
 socket frames the edge sends for them (``frames.frame_of``) and, after each frame, the messages as
 the one fold (``events.lifecycle``) has them. The UI's test (``web/test/lifecycle.test.ts``)
-feeds the frames to ``conversation.reduce`` and must arrive at the same messages: the reducer is
+feeds the frames to ``conversation.reduce`` (from nothing, and after a REST read mid-answer) and
+must arrive at the same messages: the reducer is
 the UI's copy of the fold (logic cannot be generated), and these cases hold it to the original.
 
 ``python -m tests.support.lifecycle_cases`` (run by ``just wire``) writes ``CASES_PATH``;
@@ -64,6 +65,7 @@ FIELDS = (
 )
 
 SID, USER, QID, AID = "s-1", "u-1", "q-1", "a-1"
+READ_AT = 4  # a REST read mid-answer (after its first chunk), as the projection has it; frames follow
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
@@ -183,11 +185,14 @@ def cases() -> list[dict[str, Any]]:
     for name, events in scripts().items():
         messages: dict[str, ChatMessage] = {}
         steps = []
+        read_at = min(READ_AT, len(events) - 1)
         for seq, event in enumerate(events, 1):
             _fold(messages, seq, event)
             expected = {mid: {f: getattr(m, f) for f in FIELDS} for mid, m in messages.items()}
             steps.append({"frame": frames.for_event(event, seq), "messages": expected})
-        out.append({"name": name, "steps": steps})
+            if seq == read_at:
+                read = {"seq": seq, "messages": list(messages.values())}
+        out.append({"name": name, "steps": steps, "read": read})
     return out
 
 

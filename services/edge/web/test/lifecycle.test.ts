@@ -15,7 +15,14 @@ interface Step {
 }
 
 // The JSON's literal types are wider than the wire's (strings for tags): read it as the cases it is.
-const { fields, cases } = generated as unknown as { fields: Field[]; cases: { name: string; steps: Step[] }[] };
+interface Case {
+  name: string;
+  steps: Step[];
+  /** A REST read mid-answer: the messages as the projection has them at `seq`. */
+  read: { seq: number; messages: ChatMessage[] };
+}
+
+const { fields, cases } = generated as unknown as { fields: Field[]; cases: Case[] };
 
 function held(state: Conversation): Held {
   const out: Held = {};
@@ -27,12 +34,25 @@ describe("the answer lifecycle, as the server folds it", () => {
   it("has cases", () => {
     expect(cases.length).toBeGreaterThan(3);
   });
-  for (const { name, steps } of cases) {
+  for (const { name, steps, read } of cases) {
     it(`folds the ${name} case's frames into the server's messages`, () => {
       let state = empty(steps[0].frame.session_id);
       steps.forEach(({ frame, messages }, i) => {
         state = reduce(state, { kind: "frame", frame });
         expect(held(state), `after frame ${i + 1} (${frame.type})`).toEqual(messages);
+      });
+    });
+    it(`folds the ${name} case's frames after a REST read mid-answer`, () => {
+      let state = reduce(empty(steps[0].frame.session_id), {
+        kind: "loaded",
+        messages: read.messages,
+        seq: read.seq,
+        hasOlder: false,
+      });
+      // A replay from the read's cursor, overlapping it by one frame (as a resume may).
+      steps.slice(read.seq - 1).forEach(({ frame, messages }, i) => {
+        state = reduce(state, { kind: "frame", frame });
+        expect(held(state), `after frame ${read.seq + i} (${frame.type})`).toEqual(messages);
       });
     });
   }
