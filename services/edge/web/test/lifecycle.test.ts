@@ -3,7 +3,7 @@
 // server's fold holds after each one. The reducer is the UI's copy of that fold; this holds it to it.
 import { describe, expect, it } from "vitest";
 import { type Conversation, empty, reduce } from "../src/conversation";
-import type { ChatMessage, ServerFrame } from "../src/protocol";
+import type { ChatMessage, ChatSession, ServerFrame } from "../src/protocol";
 import generated from "./lifecycle.cases.json";
 
 type Field = keyof ChatMessage;
@@ -22,7 +22,16 @@ interface Case {
   read: { seq: number; messages: ChatMessage[] };
 }
 
-const { fields, cases } = generated as unknown as { fields: Field[]; cases: Case[] };
+interface SessionStep {
+  frame: ServerFrame;
+  session: Partial<ChatSession>;
+}
+
+const { fields, cases, session } = generated as unknown as {
+  fields: Field[];
+  cases: Case[];
+  session: SessionStep[];
+};
 
 function held(state: Conversation): Held {
   const out: Held = {};
@@ -56,4 +65,16 @@ describe("the answer lifecycle, as the server folds it", () => {
       });
     });
   }
+});
+
+describe("the session, as the server folds it", () => {
+  it("is created whole, then patched: a patch changes only what it names", () => {
+    let state = empty(session[0].frame.session_id);
+    session.forEach(({ frame, session: expected }, i) => {
+      state = reduce(state, { kind: "frame", frame });
+      const held = state.session as ChatSession;
+      const keys = Object.keys(expected) as (keyof ChatSession)[];
+      expect(Object.fromEntries(keys.map((k) => [k, held[k]])), `after frame ${i + 1}`).toEqual(expected);
+    });
+  });
 });
