@@ -65,9 +65,15 @@ async def _connect(settings: Settings):
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run a worker per projection until ``stop`` is set."""
     rt, nc, js = await _connect(settings)
+    tasks = [asyncio.create_task(_serve_one(settings, rt, js, p, stop)) for p in _selected(settings)]
     try:
-        await asyncio.gather(*(_serve_one(settings, rt, js, p, stop) for p in _selected(settings)))
+        await asyncio.gather(*tasks)
     finally:
+        # One projection failing ends the others before the connection closes under them (they
+        # would retry on a closed connection and keep the process from exiting).
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await nc.close()
 
 

@@ -1,6 +1,6 @@
 """A projection is a value: its name, its tables, which rows an event touches, and a pure evolve.
 
-Everything else derives from that value: the worker's durable consumer (``durable``, ``filter_subject``),
+Everything else derives from that value: the worker's durable consumer (``durable``, ``filter_subjects``),
 the checkpoint row (``name``), loading and upserting rows (``tables``), ``reset`` (truncates exactly
 ``tables``), lag, rebuild and readiness (every projection in ``projections.registry.ALL``).
 
@@ -22,7 +22,9 @@ Adding one is a short module plus a migration creating its tables, e.g. ``projec
 
     USAGE = Projection("usage", (Table("usage_daily", DailyUsage),), keys, evolve)
 
-and one line in ``projections/registry.py``. ``evolve`` raises ``Unappliable`` for an event that
+and one line in ``projections/registry.py``. A projection that reads a few event types names their
+subjects in ``filter_subjects``: JetStream then delivers it nothing else (no token deltas), and
+its checkpoint still moves past what it skipped (``Worker.step``). ``evolve`` raises ``Unappliable`` for an event that
 cannot apply (it becomes a dead letter); every value must come from events, never the clock, so a
 rebuild yields identical rows.
 """
@@ -95,7 +97,12 @@ class Projection:
     keys: Callable[[ChatEvent], dict[str, set[str]]]  # table -> keys of the rows ``event`` reads
     evolve: Callable[[Rows, int, ChatEvent], list[msgspec.Struct]]  # pure; raises Unappliable
     rows: type[Rows] = Rows  # a subclass may add typed accessors
-    filter_subject: str = subjects.ALL
+    filter_subjects: tuple[str, ...] = (subjects.ALL,)  # what its consumer delivers
+
+    @property
+    def filtered(self) -> bool:
+        """Reads only some events: the stream holds others it never sees."""
+        return self.filter_subjects != (subjects.ALL,)
 
     @property
     def durable(self) -> str:

@@ -103,11 +103,16 @@ class Worker:
 
     # -- consumer --------------------------------------------------------------------------------
 
+    def _filter(self) -> dict[str, object]:
+        wanted = list(self.projection.filter_subjects)
+        # one subject as filter_subject: the consumer stays as it was before filter_subjects existed
+        return {"filter_subject": wanted[0]} if len(wanted) == 1 else {"filter_subjects": wanted}
+
     def _config(self, start: int) -> api.ConsumerConfig:
         return api.ConsumerConfig(
             durable_name=self.durable,
             description=f"Parley projection {self.name!r} (Postgres read models)",
-            filter_subject=self.projection.filter_subject,
+            **self._filter(),
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None,
             # One ack per batch: acking the batch's last event acks all before it (a per-event ack
@@ -140,7 +145,7 @@ class Worker:
             info = None
         in_sync = (
             info is not None
-            and info.config.filter_subject == self.projection.filter_subject
+            and (info.config.filter_subjects or [info.config.filter_subject]) == list(self.projection.filter_subjects)
             and info.config.ack_policy == api.AckPolicy.ALL
             and (info.config.max_ack_pending or 0) >= self.batch_size
             and not info.num_ack_pending
@@ -176,6 +181,8 @@ class Worker:
             if await store.read_checkpoint(self.conn, self.name) != self.checkpoint:
                 self.log.info("checkpoint moved under this worker; re-syncing")
                 await self.sync()
+            elif self.projection.filtered:
+                await self.skip_unread()
             return None
         envelopes = []
         for msg in msgs:
@@ -213,6 +220,24 @@ class Worker:
         await msgs[-1].ack()
         self.checkpoint = outcome.checkpoint
         return outcome
+
+    async def skip_unread(self) -> None:
+        """Idle and filtered: move the checkpoint over the events this projection never reads (so
+        lag, readiness and rebuild see it at the stream's end). The stream's last sequence is read
+        first: if the consumer then has nothing pending or unacknowledged, every event it selects
+        up to that sequence is applied, and resuming after it misses none."""
+        assert self.sub is not None
+        last = await stream_last_seq(self.js)
+        if last <= self.checkpoint:
+            return
+        info = await self.sub.consumer_info()
+        if info.num_pending or info.num_ack_pending:
+            return
+        async with self.conn.transaction():
+            if await store.lock_checkpoint(self.conn, self.name) != self.checkpoint:
+                return  # moved under this worker (a rebuild): the next idle step re-syncs
+            await store.save_checkpoint(self.conn, self.name, last, None)
+        self.checkpoint = last
 
     async def run(self, stop: asyncio.Event) -> None:
         """Apply batches until ``stop`` is set; the batch in hand is finished first."""

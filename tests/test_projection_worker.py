@@ -182,7 +182,8 @@ async def test_a_malformed_event_is_a_dead_letter_and_the_rest_applies(nats, nc,
     c = Conversation()
     async with running(nats, database_url, tmp_path):
         await publish(js, [c.created()])
-        bad = await js.publish(f"parley.chat.{c.sid}.x", b"{not json", stream=CHAT_STREAM)
+        # On a subject every projection reads (usage reads only the answers' requests and ends).
+        bad = await js.publish(f"parley.chat.{c.sid}.generation.completed", b"{not json", stream=CHAT_STREAM)
         after = c.submitted("still here")
         last = await publish(js, [after])
         assert await queries.wait_for_seq(db, last, 10)
@@ -191,7 +192,7 @@ async def test_a_malformed_event_is_a_dead_letter_and_the_rest_applies(nats, nc,
     dead = await db.fetch("SELECT projection, stream_seq, subject, payload, reason FROM projection_dead_letters")
     # Each projection records it (they are independent readers of the stream).
     assert sorted((d["projection"], d["stream_seq"], d["subject"], d["payload"]) for d in dead) == [
-        (name, bad.seq, f"parley.chat.{c.sid}.x", b"{not json") for name in ("chat", "usage")
+        (name, bad.seq, f"parley.chat.{c.sid}.generation.completed", b"{not json") for name in ("chat", "usage")
     ]
     assert "malformed event JSON" in dead[0]["reason"]
     assert [m["content"] for m in (await queries.list_messages(db, c.sid))[0]] == ["still here"]
@@ -202,11 +203,13 @@ async def test_a_rebuild_while_the_worker_runs_is_replayed_by_it(nats, js, db, d
     events, _, _ = conversation_events()
     async with running(nats, database_url, tmp_path):
         last = await publish(js, events)
-        assert await queries.wait_for_seq(db, last, 10)
+        for name in ("chat", "usage"):
+            assert await queries.wait_for_seq(db, last, 10, projection=name)
         incremental = await dump(db)
         proc = start_process(nats, database_url, tmp_path, "rebuild")
         assert await wait_exit(proc) == 0, (tmp_path / "projections.log").read_text()
-        assert await queries.wait_for_seq(db, last, 10)
+        for name in ("chat", "usage"):
+            assert await queries.wait_for_seq(db, last, 10, projection=name)
         assert await dump(db) == incremental
     assert "replayed by the running worker" in (tmp_path / "projections.log").read_text()
 

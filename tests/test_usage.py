@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import httpx
 
-from events.schema import GenerationCompleted, Timings, Usage
-from projections import queries, usage
+from events.schema import GenerationChunk, GenerationCompleted, Timings, Usage
+from events.streams import CHAT_STREAM
+from projections import lag, queries, usage
 from projections.usage import USAGE
 from services.audit import reader
 from tests.test_chat import T0, Conversation
@@ -143,3 +144,18 @@ async def test_usage_equals_a_rebuild_matches_the_events_and_is_served(
             response = await client.get("/api/v1/usage", params=bad, headers=root)
             assert response.status_code == 422, (bad, response.text)
         assert (await client.get("/api/v1/usage")).status_code == 401
+
+
+async def test_usage_is_delivered_only_what_it_counts_and_still_reaches_the_stream_end(
+    nats, js, db, database_url, tmp_path
+):
+    c = Conversation(user="ann")
+    events = [c.created(), *answers(c), c.submitted("a last event usage does not read")]
+    assert any(isinstance(e, GenerationChunk) for e in events)  # token chunks: not for usage
+    async with running(nats, database_url, tmp_path):
+        last = await publish(js, events)
+        # The checkpoint passes the events the projection never saw, so lag and readiness are exact.
+        assert await queries.wait_for_seq(db, last, 10, projection="usage")
+        assert (await lag.measure(js, db, USAGE)).events == 0
+        info = await js.consumer_info(CHAT_STREAM, USAGE.durable)
+    assert info.delivered.consumer_seq == sum(isinstance(e, usage.READS) for e in events) < len(events)
