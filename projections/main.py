@@ -16,7 +16,7 @@ from projections import migrate, registry, store
 from projections.errors import ProjectionError
 from projections.projection import Projection
 from projections.worker import Fault, Worker, catch_up, stream_last_seq
-from services import bus, logs, runtime
+from services import bus, eventloop, logs, runtime
 from services.errors import StartupError
 from services.settings import Settings
 
@@ -120,7 +120,7 @@ async def _main(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     try:
-        asyncio.run(_main(settings))
+        eventloop.run(_main(settings))
     except ProjectionError as exc:
         raise StartupError(str(exc)) from exc
 
@@ -171,6 +171,6 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
 
 def rebuild(settings: Settings) -> None:
     try:
-        print(asyncio.run(_rebuild(settings)))
+        print(eventloop.run(_rebuild(settings)))
     except ProjectionError as exc:
         raise StartupError(str(exc)) from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from services import runtime, tracing
+from services import eventloop, runtime, tracing
 from services.generation.worker import Worker
 from services.settings import Settings
 
@@ -31,4 +31,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> None:
-    asyncio.run(serve(settings))
+    eventloop.run(serve(settings))
