@@ -292,3 +292,13 @@ async def test_reasoning_streams_apart_from_the_answer(llm, field):
     assert [d.reasoning for d in deltas] == [True] * 6 + [False] * 3
     assert isinstance(items[-1], Done) and items[-1].usage.completion_tokens == 3
     await p.aclose()
+
+
+def test_the_proxy_is_the_environments_read_once(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert Provider("a", "https://api.example/v1", "m")._proxy is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert Provider("a", "https://api.example/v1", "m")._proxy == "http://proxy.example:3128"
+    assert Provider("b", "http://127.0.0.1:9/v1", "m")._proxy is None

@@ -31,6 +31,8 @@ import json
 import random
 import ssl
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +108,15 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (HTTPS_PROXY / HTTP_PROXY, NO_PROXY), as httpx
+    reads them. Read once: aiohttp's ``trust_env`` reads them and ~/.netrc in a thread per request."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(urllib.parse.urlsplit(url).scheme)
+
+
 class Provider:
     """One OpenAI-compatible endpoint. ``stream`` yields ``Delta``s then one ``Done``."""
 
@@ -138,6 +149,7 @@ class Provider:
             transport=transport,
         )
         self._session: aiohttp.ClientSession | None = None  # made in the loop, at the first answer
+        self._proxy = _proxy(self.base_url)
         self._health = Health(provider=name, base_url=self.base_url, default_model=default_model)
         self.models: list[str] = []  # from the latest successful health check
 
@@ -152,7 +164,6 @@ class Provider:
                 ),
                 headers={**self.headers, "Accept": "text/event-stream", "Cache-Control": "no-store"},
                 timeout=self.timeout,
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as httpx reads them
             )
         return self._session
 
@@ -266,7 +277,8 @@ class Provider:
         try:
             # Leaving this block before the body's end (cancel, error, [DONE] read early) closes
             # the connection at once: the provider stops generating.
-            async with self._answers().post(f"{self.base_url}/chat/completions", json=body) as response:
+            url = f"{self.base_url}/chat/completions"
+            async with self._answers().post(url, json=body, proxy=self._proxy) as response:
                 if response.status != 200:
                     raise self._status_failure(
                         response.status,
