@@ -161,9 +161,11 @@ def unfinished_before(history: History, answer_id: str, since: datetime | None =
 def branch(history: History, message_id: str) -> list[str]:
     """The ids from the conversation's root down to ``message_id``, along its parents."""
     path: list[str] = []
+    seen: set[str] = set()  # a set: a list's `in` made a long session's path quadratic
     current: str | None = message_id
-    while current is not None and current not in path:  # a cycle cannot be written; guard anyway
+    while current is not None and current not in seen:  # a cycle cannot be written; guard anyway
         path.append(current)
+        seen.add(current)
         current = history.parents.get(current)
     return path[::-1]
 
