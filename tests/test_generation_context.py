@@ -194,3 +194,39 @@ def test_reasoning_stays_out_of_the_context_sent_back():
     sent = conversation(h, "q2", "a2")
     assert [m["content"] for m in sent] == ["Be brief.", "one", "answer", "two"]
     assert "hmm" not in repr(sent)
+
+
+def long_session(exchanges: int):
+    events = [CREATED]
+    for i in range(exchanges):
+        events += turn(f"q{i}", f"question {i}", f"a{i}", f"answer {i}")
+    return history(*events)
+
+
+def test_a_long_history_is_compacted_to_its_newest_messages_and_their_answers():
+    keep = 4
+    full = long_session(9)  # more than twice `keep` user messages
+    small = context.compact(full, keep)
+    assert small.compacted and not full.compacted
+    assert [m for m, _ in small.user_messages] == ["q5", "q6", "q7", "q8"]
+    assert sorted(small.answers) == ["a5", "a6", "a7", "a8"] and small.answer_order == ("a5", "a6", "a7", "a8")
+    assert set(small.parents) == {"q5", "q6", "q7", "q8", "a5", "a6", "a7", "a8"}
+    assert context.covers(small, "a8") and not context.covers(small, "a2")
+    # the newest answer's context is the same from either copy, as far as the compacted one reaches
+    assert conversation(small, "q8", "a9")[-1] == conversation(full, "q8", "a9")[-1]
+    assert context.compact(long_session(8), keep).compacted is False  # up to twice `keep`: untouched
+
+
+def test_a_regeneration_of_a_message_compacted_away_is_not_covered():
+    keep = 2
+    small = context.compact(long_session(5), keep)
+    again = context.evolve(small, ev(GenerationRequested, message_id="a0-again", prompt_message_id="q0"))
+    assert "a0-again" in again.answers and not context.covers(again, "a0-again")  # its prompt is gone
+
+
+def test_a_context_holds_at_most_the_newest_user_messages_of_its_branch():
+    limit = context.CONTEXT_USER_MESSAGES
+    turns = conversation(long_session(limit + 3), f"q{limit + 2}", "new")
+    users = [t["content"] for t in turns if t["role"] == "user"]
+    assert len(users) == limit and users[0] == "question 3" and users[-1] == f"question {limit + 2}"
+    assert turns[0] == {"role": "system", "content": "Be brief."}

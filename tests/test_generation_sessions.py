@@ -128,3 +128,22 @@ async def test_an_answer_reads_its_history_once_the_earlier_answers_ended(js):
         await asyncio.wait_for(waiting, 1)
     finally:
         await cache.stop()
+
+
+async def test_an_old_prompt_is_answered_from_a_full_load_when_the_cache_compacted_it(js, monkeypatch):
+    # A redelivery after a restore can name a prompt the cached copy no longer holds.
+    monkeypatch.setattr(context, "CONTEXT_USER_MESSAGES", 2)
+    cache = await Sessions(js).start()
+    try:
+        sid = await new_session(js)
+        _, first_answer = await send(js, sid, "first")
+        for i in range(5):
+            await send(js, sid, f"later {i}")
+        last_seq = await submitted(js, sid, "the newest")
+        cached = await cache.history(sid, at_least=last_seq)
+        assert cached.compacted and first_answer not in cached.answers
+        loads = cache.loads
+        full = await cache.history(sid, at_least=last_seq, answer_id=first_answer)
+        assert not full.compacted and first_answer in full.answers and cache.loads == loads + 1
+    finally:
+        await cache.stop()

@@ -72,6 +72,12 @@ class History:
     # The conversation tree (events/tree.py): every message's parent, and the newest message.
     parents: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     head: str | None = None
+    compacted: bool = False  # older messages were left out (``compact``): a full load has them
+
+
+# A context holds at most this many user messages (and their answers) of its branch, and a cached
+# history keeps between this and twice this many: a session's memory is bounded, not its length.
+CONTEXT_USER_MESSAGES = 128
 
 
 def _with_answer(state: History, answer: ChatMessage) -> History:
@@ -139,6 +145,38 @@ def fold(session_id: str, events: list[tuple[int, ChatEvent]]) -> History:
     return state
 
 
+def compact(history: History, keep: int | None = None) -> History:
+    """The history without its oldest messages once it holds more than twice ``keep`` user
+    messages: the newest ``keep``, the answers to them, their places in the tree. What is left out
+    is only ever needed for a prompt older than all of them (a redelivery after a restore): a
+    cached history that lacks an answer is not used for it (``Sessions.history`` loads in full)."""
+    keep = CONTEXT_USER_MESSAGES if keep is None else keep
+    if len(history.user_messages) <= 2 * keep:
+        return history
+    users = history.user_messages[-keep:]
+    kept = {mid for mid, _ in users}
+    answers = {aid: a for aid, a in history.answers.items() if a.reply_to in kept}
+    kept |= answers.keys()
+    return replace(
+        history,
+        user_messages=users,
+        answers=MappingProxyType(answers),
+        answer_order=tuple(a for a in history.answer_order if a in answers),
+        cancel_requested=history.cancel_requested & answers.keys(),
+        parents=MappingProxyType({k: v for k, v in history.parents.items() if k in kept}),
+        compacted=True,
+    )
+
+
+def covers(history: History, answer_id: str) -> bool:
+    """Whether ``history`` holds what answering ``answer_id`` reads: always, unless compacted;
+    then only if the answer and its prompt are still in it (a regeneration of an old message is not)."""
+    if not history.compacted:
+        return True
+    answer = history.answers.get(answer_id)
+    return answer is not None and any(mid == answer.reply_to for mid, _ in history.user_messages)
+
+
 def is_terminal(history: History, answer_id: str) -> bool:
     answer = history.answers.get(answer_id)
     return answer is not None and answer.status in TERMINAL
@@ -181,7 +219,11 @@ def conversation(
     if prompt_message_id not in texts:
         return None
     turns: list[dict[str, Any]] = []
-    for mid in branch(history, prompt_message_id):
+    path = branch(history, prompt_message_id)
+    users = [i for i, mid in enumerate(path) if mid in texts]
+    if len(users) > CONTEXT_USER_MESSAGES:  # the same bound whether the history was compacted or not
+        path = path[users[-CONTEXT_USER_MESSAGES] :]
+    for mid in path:
         if mid in texts:
             turns.append({"role": "user", "content": texts[mid]})
         elif (record := history.answers.get(mid)) is not None and mid != answer_id:

@@ -99,28 +99,31 @@ class Sessions:
         if isinstance(known, _Loading):
             known.held.append((seq, event))
         elif known is not None and seq > known.last_seq:
-            self._known[sid] = replace(context.evolve(known, event), last_seq=seq)
+            self._known[sid] = context.compact(replace(context.evolve(known, event), last_seq=seq))
             waiter = self._changed.pop(sid, None)
             if waiter is not None:
                 waiter.set()
 
     # -- reading -------------------------------------------------------------------------------------
 
-    async def history(self, sid: str, at_least: int) -> context.History:
-        """The session's history, holding every event up to stream sequence ``at_least``."""
+    async def history(self, sid: str, at_least: int, answer_id: str | None = None) -> context.History:
+        """The session's history, holding every event up to stream sequence ``at_least`` (and
+        ``answer_id``'s request: a compacted copy without it is passed over for a full load)."""
         if self._sub is None:  # not started: no feed to keep a copy current
             return context.fold(sid, await context.load(self.js, sid))
         known = self._known.get(sid)
         if isinstance(known, _Loading):
             await known.done.wait()
             known = self._known.get(sid)
-        if isinstance(known, context.History):
-            self._known.move_to_end(sid)
-            if max(known.last_seq, self.position) >= at_least or await self._reach(at_least):
-                return self._known.get(sid, known)  # type: ignore[return-value]
-            self.loads += 1
-            return context.fold(sid, await context.load(self.js, sid))  # the feed lags: read directly
-        return await self._load(sid)
+        if not isinstance(known, context.History):
+            known = await self._load(sid)
+        self._known.move_to_end(sid)
+        if max(known.last_seq, self.position) >= at_least or await self._reach(at_least):
+            current = self._known.get(sid, known)
+            if isinstance(current, context.History) and (answer_id is None or context.covers(current, answer_id)):
+                return current
+        self.loads += 1
+        return context.fold(sid, await context.load(self.js, sid))  # the feed lags, or an old prompt
 
     async def _reach(self, seq: int) -> bool:
         """Wait until the feed delivered ``seq`` (True), or give up after ``FEED_WAIT_S``."""
@@ -145,7 +148,7 @@ class Sessions:
             for seq, event in loading.held:
                 if seq > history.last_seq:
                     history = replace(context.evolve(history, event), last_seq=seq)
-            self._known[sid] = history
+            self._known[sid] = context.compact(history)
             while len(self._known) > self.capacity:
                 self._known.popitem(last=False)
             return history
@@ -174,7 +177,7 @@ class Sessions:
         since = utcnow() - timedelta(seconds=limit_s)
         async with AsyncExitStack() as lent:
             while True:
-                history = await self.history(sid, seq)
+                history = await self.history(sid, seq, answer_id)
                 waiting = context.unfinished_before(history, answer_id, since)
                 if not waiting or cancel.requested:
                     return history
