@@ -1,6 +1,7 @@
 """The projection worker: a durable pull consumer on the whole stream, applied in batches.
 
 Fetch up to N events, apply them in one transaction with the checkpoint, commit, then ack.
+Token deltas alone wait up to the flush interval for more (``gather``); other events go at once.
 
 Postgres's checkpoint is the truth about progress; the consumer is flow control. On start (and
 whenever something looks off) the worker re-syncs: if the consumer is not exactly at the
@@ -24,6 +25,7 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from events.schema import GenerationChunk, GenerationDelta, type_tag
 from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.errors import ProjectionError
@@ -32,6 +34,8 @@ from services import logs
 
 log = logs.get("projections.worker")
 
+# Streaming content: token deltas (and the chunks of old streams), written at most every flush.
+STREAMING = tuple(f".{type_tag(t)}" for t in (GenerationDelta, GenerationChunk))
 ACK_WAIT_S = 120.0  # far above a batch's transaction time: a redelivery means the worker is gone
 
 
@@ -184,6 +188,7 @@ class Worker:
             elif self.projection.filtered:
                 await self.skip_unread()
             return None
+        msgs = await self.gather(msgs)
         envelopes = []
         for msg in msgs:
             meta = msg.metadata
@@ -220,6 +225,24 @@ class Worker:
         await msgs[-1].ack()
         self.checkpoint = outcome.checkpoint
         return outcome
+
+    async def gather(self, msgs: list[Msg]) -> list[Msg]:
+        """Token deltas wait up to ``flush_s`` for more before they are applied (a streaming answer
+        costs one transaction per flush, not one per few tokens); any other event goes at once."""
+        deadline = time.monotonic() + self.flush_s
+        streaming = all(m.subject.endswith(STREAMING) for m in msgs)
+        while streaming and len(msgs) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            assert self.sub is not None
+            try:
+                more = await self.sub.fetch(self.batch_size - len(msgs), timeout=left)
+            except (TimeoutError, nats.errors.TimeoutError):
+                break
+            msgs += more
+            streaming = all(m.subject.endswith(STREAMING) for m in more)
+        return msgs
 
     async def skip_unread(self) -> None:
         """Idle and filtered: move the checkpoint over the events this projection never reads (so

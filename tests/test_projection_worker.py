@@ -5,6 +5,7 @@ and ack), dead letters, deletes, in-flight answers, read-your-writes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from events.streams import CHAT_STREAM
 from projections import queries
 from projections.chat import CHAT
 from projections.main import serve
+from projections.worker import Worker
 from services import bus
 from services.settings import load
 from tests.test_batch import dump
@@ -343,3 +345,37 @@ async def test_the_worker_survives_a_database_outage(nats, js, db, database_url,
         assert not task.done()
     page, _ = await queries.list_messages(db, c.sid)
     assert [m["content"] for m in page] == ["before", "during", "after"]
+
+
+async def test_token_chunks_are_gathered_for_a_flush_and_anything_else_goes_at_once(nats, js, db, database_url):
+    import asyncpg
+
+    c = Conversation()
+    user = c.submitted("q")
+    answer = c.requested(user.message_id)
+    mid = answer.message_id
+    conn = await asyncpg.connect(database_url)
+    # A flush far longer than this test may take: only the gathering can keep the chunks together.
+    worker = Worker(js, conn, projection=CHAT, flush_s=30.0)
+    await worker.sync()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        opening = await publish(js, [c.created(), user, answer, c.started(mid)])
+        assert await queries.wait_for_seq(db, opening, 10)  # no chunk among them: applied at once
+        opened = worker.batches
+        for chunk in c.chunks(mid, [f"t{i} " for i in range(12)]):  # a token every 30 ms
+            await publish(js, [chunk])
+            await asyncio.sleep(0.03)
+        done = await publish(js, [c.completed(mid, "".join(f"t{i} " for i in range(12)))])
+        # The end is applied without waiting out the flush, together with the chunks before it.
+        assert await queries.wait_for_seq(db, done, 10)
+        assert worker.batches - opened <= 2
+        page, _ = await queries.list_messages(db, c.sid)
+        assert [m["content"] for m in page] == ["q", "".join(f"t{i} " for i in range(12))]
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()
