@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import msgspec
@@ -68,6 +68,7 @@ class Client:
         self.last_seq = 0
         self.stored_frames = 0  # frames with a sequence number (stored events)
         self.answers: list[Answer] = []
+        self.backlog: deque[tuple[dict[str, Any], float]] = deque()  # replayed frames kept by ``open``
 
     async def connect(self, after_seq: int | None = 0) -> None:
         """Open the socket (frames are read by the caller)."""
@@ -81,13 +82,18 @@ class Client:
             max_queue=None,
         )
 
-    async def open(self, after_seq: int | None = 0) -> None:
-        """Connect and read until the server says ``live`` (replay after ``after_seq`` done)."""
+    async def open(self, after_seq: int | None = 0, *, keep_replay: bool = False) -> None:
+        """Connect and read until the server says ``live`` (replay after ``after_seq`` done).
+        ``keep_replay``: the replayed frames are read again by ``follow`` (a resume mid-answer:
+        they are the answer's, and skipping them would look like a gap)."""
         await self.connect(after_seq)
+        self.backlog.clear()
         while True:
-            frame, _ = await self._read()
+            frame, at = await self._receive()
             if frame["type"] == "connectionStatus" and frame["data"].get("status") == "live":
                 return
+            if keep_replay:
+                self.backlog.append((frame, at))
 
     async def replay(self) -> Replay:
         """The whole session from ``after_seq=0`` until ``live``; then the socket is closed."""
@@ -103,6 +109,11 @@ class Client:
             await self.ws.close()
 
     async def _read(self) -> tuple[dict[str, Any], float]:
+        if self.backlog:
+            return self.backlog.popleft()
+        return await self._receive()
+
+    async def _receive(self) -> tuple[dict[str, Any], float]:
         assert self.ws is not None
         raw = await self.ws.recv()
         at = time.time()
@@ -122,13 +133,15 @@ class Client:
             if code not in RESUMABLE:
                 raise
             self.tally.reconnects[str(code)] += 1
-            await self.open(self.last_seq)
+            await self.open(self.last_seq, keep_replay=True)
             return None
 
     async def run(self, t0: float, deadline: float) -> None:
         """Prompts in a loop from this client's start (staggered) until ``deadline``."""
         total = self.plan.total_clients or self.plan.clients
-        await asyncio.sleep(max(0.0, t0 + self.plan.stagger_s * self.number / total - time.time()))
+        start = t0 + self.plan.stagger_s * self.number / total
+        # asyncio may wake a timer a hair early; a prompt sent before t0 would fall out of the window
+        await asyncio.sleep(max(0.0, start - time.time()) + 0.001)
         n = 0
         while time.time() < deadline:
             try:

@@ -523,7 +523,7 @@ class Run:
             # Reload mid-answer: reconnect after the last sequence seen, then follow to the end.
             second = Client(plan, i, session_id, tally)
             began = time.perf_counter()
-            await second.open(cut)
+            await second.open(cut, keep_replay=True)
             live_ms = (time.perf_counter() - began) * 1000
         replayed = second.stored_frames
         await second.follow(answer)
