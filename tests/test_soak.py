@@ -25,3 +25,13 @@ def test_a_leak_fails_and_so_does_a_lost_answer():
     text, ok = report(leaking, 30, answers=100, lost=0, duplicated=0)
     assert not ok and "over 5 %" in text
     assert not report(_run([100] * 10), 30, answers=100, lost=1, duplicated=0)[1]
+
+
+def test_private_memory_is_read_from_a_real_process_tree():
+    import os
+
+    from services.chaos.soak import tree_figures
+
+    private, fds = tree_figures(os.getpid(), private=True)
+    rss, _ = tree_figures(os.getpid())
+    assert 0 < private <= rss and fds > 0
