@@ -140,8 +140,10 @@ async def test_an_old_prompt_is_answered_from_a_full_load_when_the_cache_compact
         for i in range(5):
             await send(js, sid, f"later {i}")
         last_seq = await submitted(js, sid, "the newest")
-        cached = await cache.history(sid, at_least=last_seq)
-        assert cached.compacted and first_answer not in cached.answers
+        loaded = await cache.history(sid, at_least=last_seq)  # first sight: the load itself is whole
+        assert not loaded.compacted and first_answer in loaded.answers and cache.loads == 1
+        cached = await cache.history(sid, at_least=last_seq)  # then the copy kept, compacted
+        assert cached.compacted and first_answer not in cached.answers and cache.loads == 1
         loads = cache.loads
         full = await cache.history(sid, at_least=last_seq, answer_id=first_answer)
         assert not full.compacted and first_answer in full.answers and cache.loads == loads + 1

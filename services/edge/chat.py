@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
@@ -41,7 +41,6 @@ from services.edge.errors import Invalid, NotFound, RateLimited, Unavailable
 from services.edge.quota import Quota
 
 log = logs.get("edge.chat")
-T = TypeVar("T")
 
 # Read-your-writes: how long a write (or a read given a sequence) waits for the projection
 # before answering anyway.

@@ -258,9 +258,7 @@ class Connection:
             try:
                 await self._handle(raw)
             except Exception:  # a parser bug must not kill the socket either
-                metrics.ERRORS.labels("socket_handler").inc()
-                self.log.exception("client frame handler failed")
-                self._control(frames.error(self.session_id, "internal", "internal error; the frame was not applied"))
+                self._internal_error(None)
 
     async def _handle(self, raw: str | bytes) -> None:
         try:
@@ -280,10 +278,14 @@ class Connection:
             metrics.FRAME_ERRORS.labels(exc.code).inc()
             self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
         except Exception:  # a bug must not kill the socket, nor leave a send without an answer
-            metrics.ERRORS.labels("socket_handler").inc()
-            self.log.exception("client frame handler failed")
-            detail = "internal error; the frame was not applied"
-            self._control(frames.error(self.session_id, "internal", detail, client_message_id=cmid))
+            self._internal_error(cmid)
+
+    def _internal_error(self, cmid: str | None) -> None:
+        """Report a bug in handling a frame (called from an ``except``) and tell the client."""
+        metrics.ERRORS.labels("socket_handler").inc()
+        self.log.exception("client frame handler failed")
+        detail = "internal error; the frame was not applied"
+        self._control(frames.error(self.session_id, "internal", detail, client_message_id=cmid))
 
     async def _apply(self, frame: inbound.ClientFrame) -> None:
         answer_socket = self.message_id is not None

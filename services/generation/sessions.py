@@ -116,7 +116,7 @@ class Sessions:
             await known.done.wait()
             known = self._known.get(sid)
         if not isinstance(known, context.History):
-            known = await self._load(sid)
+            return await self._load(sid)  # holds everything stored so far, not compacted
         self._known.move_to_end(sid)
         if max(known.last_seq, self.position) >= at_least or await self._reach(at_least):
             current = self._known.get(sid, known)
