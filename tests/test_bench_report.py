@@ -144,7 +144,15 @@ def test_waterfall_storage_and_fsync_sections():
         "permanent": {"bytes": 40_000, "bytes_per_token": 40.0, "times_text": 8.0},
         "short_lived": {"bytes": 60_000, "bytes_per_token": 60.0},
         "all": {"bytes": 100_000, "bytes_per_token": 100.0, "bytes_per_answer": 4000.0},
-        "streams": {"PARLEY_CHAT": {"types": {"generation.delta": {"messages": 1000, "bytes": 60000}}}},
+        "streams": {
+            "PARLEY_CHAT": {
+                "types": {
+                    "generation.delta": {"messages": 1000, "bytes": 60000, "payload": 45000},
+                    # a run recorded before payloads were counted
+                    "generation.completed": {"messages": 25, "bytes": 40000},
+                }
+            }
+        },
     }
     synced = {**latency, "tokens_per_s": 5000.0, "errors": 0, "gaps": 0, "duplicates": 0}
     data["nats_sync"] = {"policy": "always", "scenario": "latency", "default": latency, "synced": synced}
@@ -152,7 +160,8 @@ def test_waterfall_storage_and_fsync_sections():
     assert "| taken → context ready | 2.0 / 4.0 |\n" in text and "| stored → taken by a worker | – |" in text
     assert "| traced prompts (complete) | 4 (3) |" in text
     assert "| latency | 25 / 1,000 | 5.00 | 40.0 (8.0×) | 60.0 | 100.0 | 4,000 |" in text
-    assert "| generation.delta | 1,000 | 60,000 | 60 |" in text
+    assert "| generation.delta | 1,000 | 60,000 | 60 | 45 / 15 |" in text
+    assert "| generation.completed | 25 | 40,000 | 1,600 | – |" in text
     assert "| delivered tokens/s | 6,000 | 5,000 |" in text and "| errors / gaps / duplicates | 0 / 0 / 0 |" in text
     assert "bytes stored per token: permanent / short-lived / all (text: B/token) | 40.0 / 60.0 / 100.0 (5.00)" in text
     # 40,000 permanent bytes against 3 × 5,000 text bytes + 4 × 1,000 tokens.

@@ -83,8 +83,18 @@ async def test_a_tally_by_event_type_adds_up_to_the_streams_own_bytes(nats):
     finally:
         await nc.close()
     assert types["generation.delta"][0] == 30 and types["generation.completed"][0] == 1
+    # The payload is the JSON alone; the rest is framing (record, subject, headers).
+    assert types["generation.completed"][2] == 300 and types["message.submitted"][2] == 20
+    assert types["generation.completed"][1] - 300 == 22 + len("chatlike.s1.generation.completed") + 8 + 4 + len(
+        b"NATS/1.0\r\nNats-Msg-Id: abc-1\r\n\r\n"
+    )
     assert sum(v[1] for v in types.values()) == after.bytes - before.bytes
     parts = storage.split(storage.grown({"CHATLIKE": before}, {"CHATLIKE": after}), {"CHATLIKE": types})
     assert parts["CHATLIKE"]["unaccounted"] == 0
     assert parts["CHATLIKE/short-lived"] == {"permanent": False, "messages": 30, "bytes": types["generation.delta"][1]}
     assert parts["CHATLIKE"]["messages"] == 2
+    assert parts["CHATLIKE"]["types"]["generation.completed"] == {
+        "messages": 1,
+        "bytes": types["generation.completed"][1],
+        "payload": 300,
+    }

@@ -101,14 +101,24 @@ def storage(results: dict[str, Any]) -> list[str]:
     for _, st in found:
         for stream in st.get("streams", {}).values():
             for kind, v in (stream.get("types") or {}).items():
-                t = types.setdefault(kind, [0, 0])
+                t = types.setdefault(kind, [0, 0, 0])
                 t[0] += v["messages"]
                 t[1] += v["bytes"]
+                t[2] += v.get("payload", 0)
     if types:
-        lines += ["", "| event type (all scenarios) | events | bytes | bytes per event |", "| --- | --- | --- | --- |"]
-        for kind, (count, size) in sorted(types.items(), key=lambda kv: -kv[1][1]):
+        # Framing: what the file store adds to each event's JSON (record, subject, headers); it
+        # is the floor of an event's cost whatever the event holds.
+        lines += [
+            "",
+            "| event type (all scenarios) | events | bytes | bytes per event | of which JSON / framing |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for kind, (count, size, payload) in sorted(types.items(), key=lambda kv: -kv[1][1]):
+            split = f"{payload / count:,.0f} / {(size - payload) / count:,.0f}" if count and payload else "–"
             lines.append(
-                f"| {kind} | {count:,} | {size:,} | {size / count:,.0f} |" if count else f"| {kind} | 0 | 0 | – |"
+                f"| {kind} | {count:,} | {size:,} | {size / count:,.0f} | {split} |"
+                if count
+                else f"| {kind} | 0 | 0 | – | – |"
             )
     return [*lines, ""]
 

@@ -55,7 +55,8 @@ def event_type(subject: str) -> str:
 async def tally(
     js: JetStreamContext, stream: str, after_seq: int, last_seq: int, subject: str = ">"
 ) -> dict[str, list[int]]:
-    """Messages and bytes per event type of ``stream``'s messages ``after_seq + 1 .. last_seq``."""
+    """Per event type of ``stream``'s messages ``after_seq + 1 .. last_seq``: ``[messages, bytes,
+    payload bytes]`` (the rest of the bytes is the store's framing: record, subject, headers)."""
     found: dict[str, list[int]] = {}
     if last_seq <= after_seq:
         return found
@@ -64,9 +65,10 @@ async def tally(
     async def on_msg(msg) -> None:
         seq = msg.metadata.sequence.stream
         kind = event_type(msg.subject)
-        counts = found.setdefault(kind, [0, 0])
+        counts = found.setdefault(kind, [0, 0, 0])
         counts[0] += 1
         counts[1] += record_bytes(msg.subject, header_bytes(msg.headers), len(msg.data))
+        counts[2] += len(msg.data)
         if seq >= last_seq:
             done.set()
 
@@ -132,7 +134,7 @@ def grown(before: dict[str, Stream], after: dict[str, Stream]) -> dict[str, dict
 def split(growth: dict[str, dict[str, Any]], types: dict[str, dict[str, list[int]]]) -> dict[str, dict[str, Any]]:
     """Per stream growth into parts: a permanent stream's short-lived event types become their
     own part (``<stream>/short-lived``), with ``types`` (per stream: event type -> [messages,
-    bytes]) kept beside; the bytes no message accounts for are ``unaccounted`` (0 unless
+    bytes, payload bytes]) kept beside; the bytes no message accounts for are ``unaccounted`` (0 unless
     something was purged or the size formula is off)."""
     out: dict[str, dict[str, Any]] = {}
     for name, g in growth.items():
@@ -147,7 +149,10 @@ def split(growth: dict[str, dict[str, Any]], types: dict[str, dict[str, list[int
             "messages": g["messages"] - sum(v[0] for v in short),
             "bytes": g["bytes"] - sum(v[1] for v in short),
             "unaccounted": g["bytes"] - counted,
-            "types": {k: {"messages": v[0], "bytes": v[1]} for k, v in sorted(kinds.items())},
+            "types": {
+                k: {"messages": v[0], "bytes": v[1], **({"payload": v[2]} if len(v) > 2 else {})}
+                for k, v in sorted(kinds.items())
+            },
         }
         if short:
             out[f"{name}/short-lived"] = {
