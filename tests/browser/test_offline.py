@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 from playwright.async_api import expect
@@ -81,3 +82,39 @@ async def test_history_is_shown_from_the_browser_when_the_server_is_unreachable(
     await wait_status(last_answer(page), "complete")
     assert tokens_of(await answer_text(last_answer(page))) == [0, 1]
     assert await session_id(page) == sid
+
+
+# Every URL the page's origin holds in Cache Storage, by cache.
+CACHED = """async () => {
+  const found = {};
+  for (const name of await caches.keys()) {
+    found[name] = (await (await caches.open(name)).keys()).map(r => new URL(r.url).pathname);
+  }
+  return found;
+}"""
+
+
+async def test_a_running_server_serves_its_current_build_and_the_api_is_never_cached(
+    page, make_system, web_dist, tmp_path
+):
+    # The shell is network first: a deploy reaches a browser the worker already controls.
+    dist = tmp_path / "dist"
+    shutil.copytree(web_dist, dist)
+    system = make_system(env_extra={"PARLEY_WEB_DIST": str(dist), "PARLEY_PROVIDER_RETRIES": "0"})
+    edge_url = system.edge_urls[0]
+    await open_new_chat(page, edge_url)
+    await send(page, "Cache me not [[tokens:3]] [[rate:0]]")
+    await wait_status(last_answer(page), "complete")
+    await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+
+    index = dist / "index.html"
+    index.write_text(index.read_text().replace("<head>", '<head><meta name="parley-build" content="next">', 1))
+    await page.reload()
+    await expect(page.locator('meta[name="parley-build"]')).to_have_attribute("content", "next")
+    await wait_live(page)
+
+    cached = await page.evaluate(CACHED)
+    urls = [url for held in cached.values() for url in held]
+    assert "/" in urls, cached  # the shell, for when the server is unreachable
+    assert any(url.startswith("/assets/") for url in urls), cached  # the hashed assets, precached
+    assert not [url for url in urls if url.startswith("/api/")], cached
