@@ -13,7 +13,9 @@ window.py      fitting a conversation into the model's context window (pure)
 tokenizer.py   what a provider says about sizes (context window, token counts)
 admission.py   how many prompts a worker takes at once
 coalescer.py   tokens into chunk events (pure)
-providers.py   the OpenAI-compatible streaming client: local and openrouter, health, models
+providers.py   the configured providers by name (local, openrouter), from the settings
+provider.py    one provider: the OpenAI-compatible streaming client (retries), health, models
+completions.py the chat-completions wire read: chunks into deltas and the end, statuses into failures (pure)
 sse.py         server-sent events from a streamed response's bytes (pure)
 status.py      provider health and models, published to the KV bucket for the edge's /llm/*
 sweeper.py     removes token deltas past their retention
