@@ -12,12 +12,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from events.model import LIVE, TERMINAL, ChatMessage, ChatSession, Settings, Status
+from events import compiler
+from events.compiler import Field, Rule
+from events.model import ChatMessage, ChatSession, Settings
 from events.schema import (
     ChatEvent,
     GenerationCancelled,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -125,133 +128,135 @@ def answer(
     )
 
 
+# -- answers: the rules (compiled to Python here and to TypeScript for the UI: events/compiler.py) --------
+
+_streaming = (Field("attempt"),)
+# An end's given values are the message ``ended`` builds from the event alone.
+_cut = (  # failed or cancelled: the partial answer is kept, the event's copy else what the chunks built
+    Field("content", "or"),
+    Field("reasoning", "or"),
+    Field("error_kind"),
+    Field("error_message"),
+    Field("llm_provider", "or"),
+    Field("llm_model", "or"),
+    Field("attempt", "max"),
+    Field("response_time_ms", "or"),
+    Field("time_to_first_token_ms"),
+    # Tokens spent on a partial answer are billed too (older events carry zero: keep the message's).
+    Field("completion_tokens", "or"),
+    Field("tokens_used", "or"),
+    Field("metadata", "merge"),
+)
+RULES: dict[str, Rule] = {
+    "started": Rule(
+        "Started", "streaming", (*_streaming, Field("llm_provider"), Field("llm_model")), "older", fresh=True
+    ),
+    "restarted": Rule("Restarted", "streaming", _streaming, "not newer", fresh=True),
+    "token": Rule(
+        "Token",
+        "streaming",
+        (
+            *_streaming,
+            Field("content", "append", "delta", when="!reasoning"),
+            Field("reasoning", "append", "delta", when="reasoning"),
+            # Tokens streamed so far, so an answer read mid-stream shows its real count (usage replaces it at the end).
+            Field("completion_tokens", "add", "token_count"),
+        ),
+        "older",  # a late chunk of an attempt another worker took over
+        fresh=True,
+    ),
+    "completed": Rule(
+        "Completed",
+        "complete",
+        (
+            Field("content"),
+            Field("reasoning", "or"),
+            Field("llm_provider"),
+            Field("llm_model"),
+            Field("attempt", "max"),
+            Field("prompt_tokens"),
+            Field("completion_tokens"),
+            Field("tokens_used"),
+            Field("response_time_ms"),
+            Field("time_to_first_token_ms"),
+            Field("metadata", "merge"),
+        ),
+        ended=True,
+    ),
+    "failed": Rule("Failed", "failed", _cut, ended=True),
+    "cancelled": Rule("Cancelled", "cancelled", _cut, ended=True),
+}
+_FOLDS = compiler.python(RULES)
+_FOLD_OF: dict[type, tuple[compiler.Fold, bool]] = {  # the event's rule, and whether it is an end
+    event: (_FOLDS[kind], RULES[kind].ended)
+    for event, kind in (
+        (GenerationStarted, "started"),
+        (GenerationRestarted, "restarted"),
+        (GenerationChunk, "token"),
+        (GenerationDelta, "token"),
+        (GenerationCompleted, "completed"),
+        (GenerationFailed, "failed"),
+        (GenerationCancelled, "cancelled"),
+    )
+}
+
+
 def ended(event: Ended, seq: int | None) -> ChatMessage:
-    """A finished answer from its terminal event alone (the event carries ``created_at`` and
-    ``reply_to``; events stored before they did fall back to the end time and no prompt)."""
-    start = ChatMessage(
+    """A finished answer from its terminal event alone, as its frame carries it (the event carries
+    ``created_at`` and ``reply_to``; events stored before they did fall back to the end time and no
+    prompt). Folded onto the message held by ``RULES``, it is what the end changes."""
+    at = event.occurred_at
+    usage, timings = event.usage, event.timings
+    common = dict(
         id=event.message_id,
         session_id=event.session_id,
         role="assistant",
-        created_at=event.created_at or event.occurred_at,
-        updated_at=event.occurred_at,
+        created_at=event.created_at or at,
+        updated_at=at,
         reply_to=event.reply_to,
         parent_id=event.reply_to,
-        status="pending",
-        is_streaming=True,
+        attempt=max(1, event.attempt),
+        time_to_first_token_ms=timings.time_to_first_token_ms,
+        last_seq=seq,
     )
-    done = evolve(start, seq, event)
-    assert done is not None
-    return done
-
-
-def _status(message: M, status: Status, seq: int | None, event: ChatEvent, **changes: Any) -> M:
-    return msgspec.structs.replace(
-        message, status=status, is_streaming=status in LIVE, updated_at=event.occurred_at, last_seq=seq, **changes
+    dropped = {"context_dropped": event.context_dropped} if event.context_dropped else {}
+    if isinstance(event, GenerationCompleted):
+        finish = {"finish_reason": event.finish_reason} if event.finish_reason is not None else {}
+        return ChatMessage(
+            **common,
+            status="complete",
+            content=event.content,
+            reasoning=event.reasoning,
+            llm_provider=event.llm_provider,
+            llm_model=event.llm_model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            tokens_used=usage.total_tokens,
+            response_time_ms=timings.total_ms,
+            metadata={"usage_reported": usage.reported, **finish, **dropped},
+        )
+    failed = isinstance(event, GenerationFailed)
+    return ChatMessage(
+        **common,
+        status="failed" if failed else "cancelled",
+        content=event.partial_content,
+        reasoning=event.reasoning,
+        error_kind=event.error_kind if failed else None,
+        error_message=event.error_message if failed else None,
+        llm_provider=event.llm_provider or None,
+        llm_model=event.llm_model or None,
+        response_time_ms=timings.total_ms or None,
+        completion_tokens=usage.completion_tokens or None,
+        tokens_used=usage.total_tokens,
+        metadata=dropped,
     )
 
 
 def evolve(message: M, seq: int | None, event: ChatEvent) -> M | None:
-    """The answer after ``event``; None when it changes nothing (after the end, an older attempt)."""
-    if message.status in TERMINAL:
-        return None  # the first end wins (e.g. completed just before a cancel took effect)
-    match event:
-        case GenerationStarted():
-            if event.attempt < message.attempt:
-                return None
-            fresh = event.attempt > message.attempt  # a new attempt's text starts from nothing
-            return _status(
-                message,
-                "streaming",
-                seq,
-                event,
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                attempt=event.attempt,
-                content="" if fresh else message.content,
-                reasoning="" if fresh else message.reasoning,
-                completion_tokens=None if fresh else message.completion_tokens,
-            )
-        case GenerationRestarted():
-            if event.attempt <= message.attempt:
-                return None
-            return _status(
-                message,
-                "streaming",
-                seq,
-                event,
-                attempt=event.attempt,
-                content="",
-                reasoning="",
-                completion_tokens=None,
-            )
-        case GenerationChunk():
-            if event.attempt < message.attempt:
-                return None  # a late chunk of an attempt another worker took over
-            fresh = event.attempt > message.attempt
-            content = "" if fresh else message.content
-            reasoning = "" if fresh else message.reasoning
-            if event.reasoning:
-                reasoning += event.delta
-            else:
-                content += event.delta
-            # Tokens streamed so far, so an open answer read mid-stream shows its real count (the
-            # provider's usage replaces it at the end).
-            streamed = (0 if fresh else message.completion_tokens or 0) + event.token_count
-            return _status(
-                message,
-                "streaming",
-                seq,
-                event,
-                attempt=event.attempt,
-                content=content,
-                reasoning=reasoning,
-                completion_tokens=streamed,
-            )
-        case GenerationCompleted():
-            metadata = {**message.metadata, "usage_reported": event.usage.reported}
-            if event.finish_reason is not None:
-                metadata["finish_reason"] = event.finish_reason
-            if event.context_dropped:
-                metadata["context_dropped"] = event.context_dropped
-            return _status(
-                message,
-                "complete",
-                seq,
-                event,
-                content=event.content,
-                reasoning=event.reasoning or message.reasoning,
-                llm_provider=event.llm_provider,
-                llm_model=event.llm_model,
-                attempt=max(message.attempt, event.attempt),
-                prompt_tokens=event.usage.prompt_tokens,
-                completion_tokens=event.usage.completion_tokens,
-                tokens_used=event.usage.total_tokens,
-                response_time_ms=event.timings.total_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-                metadata=metadata,
-            )
-        case GenerationFailed() | GenerationCancelled():
-            failed = isinstance(event, GenerationFailed)
-            dropped = {"context_dropped": event.context_dropped} if event.context_dropped else {}
-            return _status(
-                message,
-                "failed" if failed else "cancelled",
-                seq,
-                event,
-                metadata={**message.metadata, **dropped},
-                # The partial answer is kept: the event's copy, else what the chunks built.
-                content=event.partial_content or message.content,
-                reasoning=event.reasoning or message.reasoning,
-                error_kind=event.error_kind if failed else None,
-                error_message=event.error_message if failed else None,
-                llm_provider=event.llm_provider or message.llm_provider,
-                llm_model=event.llm_model or message.llm_model,
-                attempt=max(message.attempt, event.attempt),
-                response_time_ms=event.timings.total_ms or message.response_time_ms,
-                time_to_first_token_ms=event.timings.time_to_first_token_ms,
-                # Tokens spent on a partial answer are billed too (older events carry zero: keep the message's).
-                completion_tokens=event.usage.completion_tokens or message.completion_tokens,
-                tokens_used=event.usage.total_tokens or message.tokens_used,
-            )
-        case _:
-            raise TypeError(f"not an answer event: {event!r}")
+    """The answer after ``event``; None when it changes nothing (after the end: the first end wins,
+    e.g. completed just before a cancel took effect; an older attempt)."""
+    rule = _FOLD_OF.get(type(event))
+    if rule is None:
+        raise TypeError(f"not an answer event: {event!r}")
+    fold, end = rule
+    return fold(message, ended(event, seq) if end else event, seq, event.occurred_at)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
-"""events.lifecycle, the one fold: a reasoning model's thinking is kept apart from the answer; the web UI's
-reducer is held to the fold by the cases of tests/support/lifecycle_cases.py."""
+"""events.lifecycle, the one fold: a reasoning model's thinking is kept apart from the answer; the web UI
+runs the same rules compiled to TypeScript, checked by the cases of tests/support/lifecycle_cases.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from events.schema import (
     GenerationRestarted,
     GenerationStarted,
 )
+from services.edge import wire
 from tests.support import lifecycle_cases
 
 SID, USER, AID = "s1", "u1", "a1"
@@ -75,4 +76,11 @@ def test_the_uis_lifecycle_cases_are_current():
     # The web UI's reducer is tested against these (web/test/lifecycle.test.ts): the fold, as it is now.
     assert lifecycle_cases.CASES_PATH.read_text() == lifecycle_cases.render(), (
         "run `python -m tests.support.lifecycle_cases` (or `just wire`) and commit the result"
+    )
+
+
+def test_the_uis_lifecycle_fold_is_current():
+    # conversation.ts folds frames with this module: the rules of events/lifecycle.py, compiled.
+    assert wire.LIFECYCLE_PATH.read_text() == wire.lifecycle_module(), (
+        "run `python -m services.edge.wire` (or `just wire`) and commit src/wire/lifecycle.ts"
     )

@@ -4,7 +4,8 @@ are generated from: the OpenAPI document's schemas plus these frames.
 
 ``frames.py`` builds every frame as one of these types; ``tests/test_edge_wire.py`` checks that, and
 that ``services/edge/web/src/wire/`` is current (``just wire``: ``python -m services.edge.wire``
-rewrites the schema, the UI build turns it into ``wire.ts`` with json-schema-to-typescript).
+rewrites the schema, the UI build turns it into ``wire.ts`` with json-schema-to-typescript, and
+writes ``lifecycle.ts``: the answer lifecycle's rules compiled to TypeScript, ``events.compiler``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from events import compiler, lifecycle
 from events.model import ChatMessage, ChatSession, Settings
 
 SCHEMA_PATH = Path(__file__).parent / "web" / "src" / "wire" / "wire.schema.json"
+LIFECYCLE_PATH = SCHEMA_PATH.with_name("lifecycle.ts")
 
 
 class Data(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -206,8 +209,14 @@ def openapi() -> dict[str, Any]:
     return create_app(settings).openapi()
 
 
+def lifecycle_module() -> str:
+    """The UI's copy of the answer fold: ``events.lifecycle.RULES`` compiled to TypeScript."""
+    return compiler.typescript(lifecycle.RULES, "events/lifecycle.py")
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(openapi()))
-    print(f"wrote {target}")
+    target.with_name(LIFECYCLE_PATH.name).write_text(lifecycle_module())
+    print(f"wrote {target} and {LIFECYCLE_PATH.name}")

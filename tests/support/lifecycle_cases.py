@@ -2,8 +2,9 @@
 socket frames the edge sends for them (``frames.frame_of``) and, after each frame, the messages as
 the one fold (``events.lifecycle``) has them. The UI's test (``web/test/lifecycle.test.ts``)
 feeds the frames to ``conversation.reduce`` (from nothing, and after a REST read mid-answer) and
-must arrive at the same messages: the reducer is
-the UI's copy of the fold (logic cannot be generated), and these cases hold it to the original.
+must arrive at the same messages: the reducer runs the fold's rules compiled to TypeScript
+(``src/wire/lifecycle.ts``), and these cases check the compiled code and what the reducer adds
+(seq and chunk-index checks, REST merges) against the Python fold.
 
 ``python -m tests.support.lifecycle_cases`` (run by ``just wire``) writes ``CASES_PATH``;
 ``tests/test_lifecycle.py`` fails when the committed file is stale.
@@ -119,7 +120,8 @@ def _ends() -> dict[str, Any]:
 
 
 def scripts() -> dict[str, list[ChatEvent]]:
-    s = {name: _Script().asked() for name in ("completed", "failed", "cancelled", "restarted", "unanswered")}
+    names = ("completed", "failed", "cancelled", "restarted", "unanswered", "taken over")
+    s = {name: _Script().asked() for name in names}
     s["completed"] = _Script().asked(regenerate=True)  # a second answer to the prompt: marked in metadata
     s["completed"].started().chunks("thinking", reasoning=True).chunks("Hel", "lo", first=1).add(
         GenerationCompleted,
@@ -167,6 +169,11 @@ def scripts() -> dict[str, list[ChatEvent]]:
         error_message="local: connection refused",
         partial_content="",
         **_ends(),
+    )
+    # Another worker's chunk before any restart (its text starts afresh), then a bare end (no text,
+    # provider or usage: the answer keeps what it held), then a late end (the first end wins).
+    s["taken over"].started().chunks("void").chunks("new", attempt=2).add(GenerationCancelled).add(
+        GenerationCompleted, content="late", llm_provider="other", llm_model="other", **_ends()
     )
     return {name: script.events for name, script in s.items()}
 

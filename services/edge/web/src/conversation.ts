@@ -7,8 +7,11 @@
 //   2. per (message_id, attempt), a chunk whose index is below the next expected one is a repeat,
 //      one above it is a gap (never expected: the state is flagged and the caller re-reads);
 //   3. `restarted` (another worker took over) drops the text of earlier attempts.
+// How a frame changes an answer (its lifecycle) is not written here: ./wire/lifecycle.ts is the
+// server's fold (events/lifecycle.py's rules) compiled to TypeScript by `just wire`.
 
 import type { ChatMessage, ChatSession, ServerFrame, StatusData, UpdateEvent } from "./protocol";
+import * as fold from "./wire/lifecycle";
 
 export interface MessageView extends ChatMessage {
   /** Next chunk index expected for the current attempt; null when unknown (read over REST mid-answer). */
@@ -367,31 +370,6 @@ function applyNewMessage(state: Conversation, message: ChatMessage, seq: number 
   return { ...advance(state, seq), byId, order, applied: state.applied + 1 };
 }
 
-/**
- * A final frame's message folded onto the one held, as the server's fold does (events/lifecycle.py;
- * web/test/lifecycle.test.ts holds the two together): what the end says replaces; what it cannot
- * know stays: the request's time, prompt and metadata, the branch fields REST gave, and for an answer cut off
- * (`cut`: failed or cancelled) what its chunks built where the event has nothing (older events).
- */
-function ended(m: MessageView, final: ChatMessage, at: number | null, cut: boolean): MessageView {
-  const kept = (mine: number | null, theirs: number | null) => (cut ? theirs || mine : theirs);
-  return view({
-    ...m,
-    ...final,
-    last_seq: at,
-    created_at: m.created_at, // older end events lack it and reply_to: the request's stay
-    reply_to: m.reply_to ?? final.reply_to,
-    metadata: { ...m.metadata, ...final.metadata },
-    parent_id: m.parent_id ?? final.parent_id,
-    sibling_ids: m.sibling_ids,
-    content: cut ? final.content || m.content : final.content,
-    reasoning: final.reasoning || m.reasoning,
-    completion_tokens: kept(m.completion_tokens, final.completion_tokens),
-    tokens_used: kept(m.tokens_used, final.tokens_used),
-    response_time_ms: kept(m.response_time_ms, final.response_time_ms),
-  });
-}
-
 function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent, seq: number | null): Conversation {
   const m = state.byId.get(messageId);
   if (!m) {
@@ -404,77 +382,39 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
   }
   if (seq !== null && m.last_seq !== null && seq <= m.last_seq) return skip(state, seq);
   const at = seq ?? m.last_seq;
+  // The lifecycle is the server's fold (./wire/lifecycle.ts, generated from events/lifecycle.py);
+  // here only what the UI adds: the next chunk index expected, and gaps.
+  let next: MessageView | null;
   switch (event.event) {
     case "started": {
-      const fresh = event.attempt > m.attempt;
-      return put(
-        state,
-        {
-          ...m,
-          status: "streaming",
-          is_streaming: true,
-          attempt: Math.max(m.attempt, event.attempt),
-          llm_provider: event.llm_provider ?? m.llm_provider,
-          llm_model: event.llm_model ?? m.llm_model,
-          content: fresh ? "" : m.content,
-          reasoning: fresh ? "" : m.reasoning,
-          completion_tokens: fresh ? null : m.completion_tokens,
-          nextIndex: fresh || (m.content === "" && !m.reasoning) ? 0 : m.nextIndex,
-          last_seq: at,
-        },
-        seq,
-      );
+      next = fold.started(m, event, at);
+      const restart = event.attempt > m.attempt || (m.content === "" && !m.reasoning);
+      if (next && restart) next = { ...next, nextIndex: 0 };
+      break;
     }
     case "restarted":
-      if (event.attempt < m.attempt) return skip(state, seq);
-      return put(
-        state,
-        {
-          ...m,
-          attempt: event.attempt,
-          content: "",
-          reasoning: "",
-          completion_tokens: null,
-          nextIndex: 0,
-          status: "streaming",
-          is_streaming: true,
-          last_seq: at,
-        },
-        seq,
-      );
+      next = fold.restarted(m, event, at);
+      if (next) next = { ...next, nextIndex: 0 };
+      break;
     case "token": {
-      if (m.status !== "pending" && m.status !== "streaming") return skip(state, seq);
-      if (event.attempt < m.attempt) return skip(state, seq);
-      let base = m;
-      if (event.attempt > m.attempt) {
-        base = { ...m, attempt: event.attempt, content: "", reasoning: "", completion_tokens: null, nextIndex: 0 };
-      }
-      const expected = base.nextIndex;
-      if (expected !== null && event.index < expected) return skip(state, seq);
-      if (expected !== null && event.index > expected) return { ...skip(state, seq), gap: true };
-      return put(
-        state,
-        {
-          ...base,
-          ...(event.reasoning
-            ? { reasoning: (base.reasoning ?? "") + event.delta }
-            : { content: base.content + event.delta }),
-          // Tokens streamed so far (the read model counts them the same way; usage replaces it at the end).
-          completion_tokens: (base.completion_tokens ?? 0) + event.token_count,
-          nextIndex: event.index + 1,
-          status: "streaming",
-          is_streaming: true,
-          last_seq: at,
-        },
-        seq,
-      );
+      const expected = event.attempt > m.attempt ? 0 : m.nextIndex; // a newer attempt counts from 0
+      next = fold.token(m, event, at);
+      if (next && expected !== null && event.index < expected) return skip(state, seq);
+      if (next && expected !== null && event.index > expected) return { ...skip(state, seq), gap: true };
+      if (next) next = { ...next, nextIndex: event.index + 1 };
+      break;
     }
     case "completed":
-      return put(state, ended(m, event.message, at, false), seq);
+      next = fold.completed(m, event, at);
+      break;
     case "failed":
+      next = fold.failed(m, event, at);
+      break;
     case "cancelled":
-      return put(state, ended(m, event.message, at, true), seq);
+      next = fold.cancelled(m, event, at);
+      break;
     default:
       return state; // an update event this client does not know
   }
+  return next ? put(state, next, seq) : skip(state, seq);
 }

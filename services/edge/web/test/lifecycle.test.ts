@@ -1,6 +1,7 @@
 // The reducer against the one fold (events/lifecycle.py): for every case the server generated
 // (tests/support/lifecycle_cases.py), the frames it sends must fold here into the messages the
-// server's fold holds after each one. The reducer is the UI's copy of that fold; this holds it to it.
+// server's fold holds after each one. The reducer runs the fold's rules compiled to TypeScript
+// (src/wire/lifecycle.ts); this checks that code and what the reducer adds around it.
 import { describe, expect, it } from "vitest";
 import { type Conversation, empty, reduce } from "../src/conversation";
 import type { ChatMessage, ChatSession, ServerFrame } from "../src/protocol";
