@@ -55,24 +55,27 @@ _GUARD = {"older": "<", "not newer": "<="}
 Fold = Callable[[Any, Any, "int | None", Any], Any]
 
 
-def _mine(field: str, rule: Rule) -> str:
-    return f"_{field}" if rule.fresh and field in RESET else f"m.{field}"
+# Each way a field changes, as (Python, TypeScript); ``{m}``: the held value, ``{g}``: the given one.
+_HOW: Mapping[str, tuple[str, str]] = {
+    "set": ("{g}", "{g}"),
+    "or": ("{g} or {m}", "{g} || {m}"),
+    "max": ("max({m}, {g})", "Math.max({m}, {g})"),
+    "merge": ("{{**{m}, **{g}}}", "{{ ...{m}, ...{g} }}"),
+    "add": ("({m} or 0) + {g}", "({m} ?? 0) + {g}"),
+    # A message cached by an older build of the UI may lack a newer text field (reasoning).
+    "append": ("{m} + {g}", '({m} ?? "") + {g}'),
+}
+_IF = ("{yes} if {flag} else {no}", "{flag} ? {yes} : {no}")
 
 
-def _py(field: Field, rule: Rule) -> str:
-    mine, given = _mine(field.name, rule), f"d.{field.source or field.name}"
-    value = {
-        "set": given,
-        "or": f"{given} or {mine}",
-        "max": f"max({mine}, {given})",
-        "merge": f"{{**{mine}, **{given}}}",
-        "add": f"({mine} or 0) + {given}",
-        "append": f"{mine} + {given}",
-    }[field.how]
-    if field.when:
-        flag = f"d.{field.when.lstrip('!')}"
-        value = f"{mine} if {flag} else {value}" if field.when.startswith("!") else f"{value} if {flag} else {mine}"
-    return value
+def _value(field: Field, rule: Rule, given_in: str, ts: bool) -> str:
+    # A newer attempt's reset values are locals named as the fields.
+    mine = field.name if rule.fresh and field.name in RESET else f"m.{field.name}"
+    value = _HOW[field.how][ts].format(m=mine, g=f"{given_in}.{field.source or field.name}")
+    if not field.when:
+        return value
+    flag, unset = f"{given_in}.{field.when.lstrip('!')}", field.when.startswith("!")
+    return _IF[ts].format(flag=flag, yes=mine if unset else value, no=value if unset else mine)
 
 
 def _python_source(kind: str, rule: Rule) -> str:
@@ -84,10 +87,9 @@ def _python_source(kind: str, rule: Rule) -> str:
     if rule.fresh:
         lines.append("    fresh = d.attempt > m.attempt")
         for name, start in RESET.items():
-            lines.append(f"    _{name} = {start!r} if fresh else m.{name}")
-            changes[name] = f"_{name}"
-    for field in rule.fields:
-        changes[field.name] = _py(field, rule)
+            lines.append(f"    {name} = {start!r} if fresh else m.{name}")
+            changes[name] = name
+    changes.update((field.name, _value(field, rule, "d", ts=False)) for field in rule.fields)
     lines.append("    return replace(m, " + ", ".join(f"{k}={v}" for k, v in changes.items()) + ")")
     return "\n".join(lines)
 
@@ -100,24 +102,6 @@ def python(rules: Mapping[str, Rule]) -> dict[str, Fold]:
 
 
 # -- TypeScript ---------------------------------------------------------------------------------------
-
-
-def _ts(field: Field, rule: Rule, given_in: str) -> str:
-    mine = field.name if rule.fresh and field.name in RESET else f"m.{field.name}"
-    given = f"{given_in}.{field.source or field.name}"
-    value = {
-        "set": given,
-        "or": f"{given} || {mine}",
-        "max": f"Math.max({mine}, {given})",
-        "merge": f"{{ ...{mine}, ...{given} }}",
-        "add": f"({mine} ?? 0) + {given}",
-        # A message cached by an older build may lack a newer text field (reasoning).
-        "append": f'({mine} ?? "") + {given}',
-    }[field.how]
-    if field.when:
-        flag = f"{given_in}.{field.when.lstrip('!')}"
-        value = f"{flag} ? {mine} : {value}" if field.when.startswith("!") else f"{flag} ? {value} : {mine}"
-    return value
 
 
 def _typescript_function(kind: str, rule: Rule) -> list[str]:
@@ -137,8 +121,7 @@ def _typescript_function(kind: str, rule: Rule) -> list[str]:
         for name, start in RESET.items():
             lines.append(f"  const {name} = fresh ? {json.dumps(start)} : m.{name};")
             changes[name] = name
-    for field in rule.fields:
-        changes[field.name] = _ts(field, rule, given)
+    changes.update((field.name, _value(field, rule, given, ts=True)) for field in rule.fields)
     lines.append("  return {")
     lines += ["    ...m,"] + [f"    {k}: {v}," if k != v else f"    {k}," for k, v in changes.items()]
     lines += ["  };", "}"]

@@ -61,21 +61,17 @@ def session(event: SessionCreated, seq: int | None, cls: type[S] = ChatSession, 
 
 
 def session_updated(current: S, seq: int, event: SessionUpdated) -> S:
-    # ``settings`` is replaced whole: inside it None means "provider default", not "unchanged".
-    return msgspec.structs.replace(
-        current,
-        title=event.title if event.title is not None else current.title,
-        llm_provider=event.llm_provider if event.llm_provider is not None else current.llm_provider,
-        llm_model=event.llm_model if event.llm_model is not None else current.llm_model,
-        settings=settings(event.settings) if event.settings is not None else current.settings,
-        updated_at=event.occurred_at,
-        last_seq=seq,
-    )
+    # The patch a frame carries (``session_changes``), merged as the UI merges it; the held id stays
+    # (the projection's canonical form).
+    changes = session_changes(event, seq)
+    del changes["id"]
+    return msgspec.structs.replace(current, **changes)
 
 
 def session_changes(event: SessionUpdated, seq: int | None) -> dict[str, Any]:
     """What a ``session.updated`` changed (a patch: ``id``, ``updated_at``, ``last_seq`` and the
-    fields that are set); readers merge it into the session they hold."""
+    fields that are set; ``settings`` whole: inside it None means "provider default", not
+    "unchanged"); readers merge it into the session they hold."""
     changes: dict[str, Any] = {"id": event.session_id, "updated_at": event.occurred_at, "last_seq": seq}
     for name in ("title", "llm_provider", "llm_model"):
         if (value := getattr(event, name)) is not None:
