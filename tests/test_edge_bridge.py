@@ -16,10 +16,10 @@ from events.schema import (
     GenerationRequested,
     GenerationStarted,
     MessageSubmitted,
-    SessionCreated,
     SessionDeleted,
 )
 from services import bus
+from tests.support.sockets import new_session
 
 
 def ws_url(base: str, path: str) -> str:
@@ -50,14 +50,6 @@ async def closed_with(ws, wait: float = 10.0) -> int:
     except TimeoutError:
         raise AssertionError(f"not closed within {wait}s; {n} frames read") from None
     return ws.close_code
-
-
-async def new_session(js, user: str = "local") -> tuple[str, int]:
-    event = codec.make(
-        SessionCreated, session_id=codec.new_id(), user_id=user, title="t", llm_provider="local", llm_model="m"
-    )
-    ack = await bus.publish(js, event)
-    return event.session_id, ack.seq
 
 
 async def answer_events(js, sid: str, user: str, tokens: int, *, answer_id: str | None = None) -> tuple[str, list[int]]:
@@ -363,51 +355,6 @@ async def test_shutdown_closes_sockets_1001(js, edge_factory):
         assert await closed_with(ws) == 1001
     # uvicorn shuts down gracefully, then re-raises the signal: exit by SIGTERM, not SIGKILL.
     assert edge_factory.processes[0].proc.returncode in (0, -15)
-
-
-async def test_bad_frames_get_error_frames_and_the_socket_stays_open(js, edge_factory):
-    url = edge_factory(PARLEY_MAX_MESSAGE_BYTES="1000")
-    sid, _ = await new_session(js)
-    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}")) as ws:
-        await until(ws, lambda f: f["data"].get("status") == "live")
-        cases = [
-            ("not json", "bad_json", None),
-            (b"\xff\xfe binary", "bad_json", None),
-            ("[1, 2]", "invalid_frame", None),
-            ('{"content": "no type"}', "invalid_frame", None),
-            ('{"type": "dance"}', "unknown_type", None),
-            ('{"type": "send", "content": 5}', "invalid_frame", "$.content"),
-            ('{"type": "send", "content": "x", "client_message_id": 7}', "invalid_frame", "$.client_message_id"),
-            ('{"type": "typing", "typing": "yes"}', "invalid_frame", "$.typing"),
-            (json.dumps({"type": "send", "content": "é" * 501, "client_message_id": "big"}), "too_large", None),
-            ('{"type": "send", "content": "   "}', "invalid_frame", None),
-            ('{"type": "cancel"}', "invalid_frame", None),
-            ('{"type": "cancel", "message_id": "not-a-message"}', "not_found", None),
-            (json.dumps({"type": "cancel", "message_id": codec.new_id()}), "not_found", None),
-            (json.dumps({"type": "regenerate", "message_id": codec.new_id()}), "not_found", None),
-            ('{"type": "regenerate"}', "not_found", None),
-            ('{"type": "regenerate", "llm_provider": "nope"}', "not_found", None),
-        ]
-        for raw, code, field in cases:
-            await ws.send(raw)
-            frame = await until(ws, lambda f: f["type"] == "error")
-            assert frame["data"]["code"] == code, (raw, frame)
-            if field:
-                assert field in frame["data"]["message"], frame
-            if code == "too_large":
-                assert frame["data"]["client_message_id"] == "big"
-        # Still open, and what is accepted afterwards is stored and delivered.
-        await ws.send(json.dumps({"type": "send", "content": "still here", "client_message_id": "c1"}))
-        frame = await until(ws, lambda f: f["type"] == "newMessage")
-        assert frame["data"]["content"] == "still here" and frame["data"]["client_message_id"] == "c1"
-        answer = await until(ws, lambda f: f["type"] == "newMessage")
-        assert answer["data"]["role"] == "assistant" and answer["data"]["reply_to"] == frame["message_id"]
-        await ws.send('{"type": "regenerate", "llm_provider": "nope"}')
-        frame = await until(ws, lambda f: f["type"] == "error")
-        assert frame["data"]["code"] == "invalid_frame" and "llm_provider" in frame["data"]["message"]
-        await ws.send(json.dumps({"type": "regenerate", "message_id": answer["message_id"]}))
-        again = await until(ws, lambda f: f["type"] == "newMessage")
-        assert again["data"]["reply_to"] == answer["data"]["reply_to"], "an answer's id stands for its prompt"
 
 
 async def test_bad_socket_urls_close_with_codes(js, edge_factory):

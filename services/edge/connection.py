@@ -1,8 +1,8 @@
 """One client socket: a session socket (``/chat/websocket/{session_id}``) or an answer socket
 (``/chat/llm-stream/{message_id}``).
 
-Three tasks per socket: the sender (replay, then the live queue), the receiver (client frames),
-and a watch on the queue's overflow. The bridge only ever ``offer``s frames (never waits), so a
+Four tasks per socket: the sender (replay, then the live queue), the receiver (client frames:
+``receiver.Receiver``), a watch on the queue's overflow and one on the token's expiry. The bridge only ever ``offer``s frames (never waits), so a
 slow client never stalls the others; its queue overflows and it is closed with 4008.
 
 Lossless resume. With ``after_seq=N`` the socket registers with the bridge FIRST, so every
@@ -21,20 +21,20 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import aclosing
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from events import codec, subjects
 from services import logs, tracing
-from services.edge import frames, inbound, metrics, replay
+from services.edge import frames, metrics, replay
 from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
 from services.edge.continuity import Continuity
-from services.edge.errors import BadFrame, EdgeError, Unauthorized, Unavailable
+from services.edge.errors import Unavailable
 from services.edge.outbox import Item, Outbox, Overflow
+from services.edge.receiver import Receiver
 
 log = logs.get("edge.socket")
 
@@ -94,6 +94,18 @@ class Connection:
         self.log = log.bind(
             session_id=session_id, connection_id=self.connection_id, user_id=user_id, message_id=message_id
         )
+        self.receiver = Receiver(
+            ws,
+            chat=chat,
+            user_id=user_id,
+            session_id=session_id,
+            message_id=message_id,
+            connection_id=self.connection_id,
+            auth=auth,
+            control=self._control,
+            renew=self._renew,
+            log=self.log,
+        )
 
     # -- called by the bridge (never awaits) ------------------------------------------------------
 
@@ -118,7 +130,7 @@ class Connection:
         metrics.WS_CONNECTIONS.labels(self.endpoint).inc()
         self.log.info("socket open", after_seq=self.after_seq)
         sender = asyncio.create_task(self._sender())
-        receiver = asyncio.create_task(self._receiver())
+        receiver = asyncio.create_task(self.receiver.run())
         overflow = asyncio.create_task(self._overflow.wait())
         expiry = asyncio.create_task(self._expiry())
         code: int | None = None
@@ -140,6 +152,11 @@ class Connection:
         if code is not None:
             await close(self.ws, code, reason)
         self.log.info("socket closed", code=code, reason=reason or None)
+
+    def _renew(self, expires_at: float | None) -> None:
+        """A fresh token for the same user keeps the socket open past the old one's expiry."""
+        self.expires_at = expires_at
+        self._reauthenticated.set()
 
     async def _expiry(self) -> None:
         """Return once the token has expired (never, for a token without one: auth off)."""
@@ -244,84 +261,3 @@ class Connection:
             metrics.REPLAYED.inc(count)
             metrics.REPLAY_SECONDS.observe(asyncio.get_running_loop().time() - started)
         return last, None
-
-    async def _receiver(self) -> None:
-        while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes")
-            if raw is None:
-                continue
-            try:
-                await self._handle(raw)
-            except Exception:  # a parser bug must not kill the socket either
-                self._internal_error(None)
-
-    async def _handle(self, raw: str | bytes) -> None:
-        try:
-            frame = inbound.parse(raw)
-        except BadFrame as exc:
-            metrics.FRAMES_RECEIVED.labels("invalid").inc()
-            metrics.FRAME_ERRORS.labels(exc.code).inc()
-            cmid = inbound.client_message_id_of(raw) if exc.code != "bad_json" else None
-            self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
-            return
-        kind = type(frame).__struct_config__.tag
-        metrics.FRAMES_RECEIVED.labels(kind).inc()
-        cmid = frame.client_message_id if isinstance(frame, inbound.Send) else None
-        try:
-            await self._apply(frame)
-        except EdgeError as exc:
-            metrics.FRAME_ERRORS.labels(exc.code).inc()
-            self._control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
-        except Exception:  # a bug must not kill the socket, nor leave a send without an answer
-            self._internal_error(cmid)
-
-    def _internal_error(self, cmid: str | None) -> None:
-        """Report a bug in handling a frame (called from an ``except``) and tell the client."""
-        metrics.ERRORS.labels("socket_handler").inc()
-        self.log.exception("client frame handler failed")
-        detail = "internal error; the frame was not applied"
-        self._control(frames.error(self.session_id, "internal", detail, client_message_id=cmid))
-
-    async def _apply(self, frame: inbound.ClientFrame) -> None:
-        answer_socket = self.message_id is not None
-        match frame:
-            case inbound.Ping():
-                self._control(frames.pong(self.session_id, datetime.now(UTC), self.message_id or ""))
-            case inbound.Auth():
-                # A fresh token for the same user keeps the socket open past the old one's expiry.
-                if self.auth is None:
-                    return
-                identity = self.auth.identity(frame.token)
-                if identity.user_id != self.user_id:
-                    raise Unauthorized("the token names another user; open a new socket for them")
-                self.expires_at = identity.expires_at
-                self._reauthenticated.set()
-            case inbound.Cancel():
-                target = frame.message_id or self.message_id
-                if target is None:
-                    raise BadFrame("invalid_frame", "cancel needs `message_id` on a session socket")
-                await self.chat.cancel(self.user_id, self.session_id, target)
-            case inbound.Send() | inbound.Regenerate() | inbound.Typing() if answer_socket:
-                raise BadFrame("invalid_frame", "an llm-stream socket accepts only `cancel` and `ping`")
-            case inbound.Send():
-                await self.chat.send(
-                    self.user_id,
-                    self.session_id,
-                    frame.content,
-                    frame.client_message_id,
-                    parent_id=frame.parent_id,
-                    edit_of=frame.edit_of,
-                )
-            case inbound.Regenerate():
-                await self.chat.regenerate(
-                    self.user_id, self.session_id, frame.message_id, frame.llm_provider, frame.llm_model
-                )
-            case inbound.Typing():
-                await self.chat.typing(self.user_id, self.session_id, frame.typing, self.connection_id)
-            case _:
-                raise TypeError(f"unhandled frame {type(frame).__name__}")

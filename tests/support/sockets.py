@@ -7,6 +7,10 @@ import json
 
 import websockets
 
+from events import codec
+from events.schema import SessionCreated
+from services import bus
+
 
 def ws_url(base: str, path: str) -> str:
     return base.replace("http://", "ws://") + path
@@ -34,3 +38,11 @@ async def closed_with(ws, wait: float = 15.0) -> int:
     except websockets.ConnectionClosed:
         pass
     return ws.close_code
+
+
+async def new_session(js, user: str = "local") -> tuple[str, int]:
+    event = codec.make(
+        SessionCreated, session_id=codec.new_id(), user_id=user, title="t", llm_provider="local", llm_model="m"
+    )
+    ack = await bus.publish(js, event)
+    return event.session_id, ack.seq
