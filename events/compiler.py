@@ -109,7 +109,7 @@ def _typescript_function(kind: str, rule: Rule) -> list[str]:
     argument = "f" if rule.ended else "d"
     lines = [
         f"export function {kind}<M extends ChatMessage>(m: M, {argument}: {rule.frame}, seq: number | null): M | null {{",
-        "  if (TERMINAL.includes(m.status)) return null;",
+        f"  if ({' || '.join(f'm.status === {json.dumps(t)}' for t in sorted(TERMINAL))}) return null;",
     ]
     if rule.ignore:
         lines.append(f"  if (d.attempt {_GUARD[rule.ignore]} m.attempt) return null;")
@@ -136,8 +136,6 @@ def typescript(rules: Mapping[str, Rule], source: str) -> str:
         "// The answer lifecycle as the server folds it: each function folds one frame into the message",
         "// held; null when the frame changes nothing (after the end, an older attempt).",
         f'import type {{ {", ".join(frames)} }} from "./wire";',
-        "",
-        f"const TERMINAL: readonly string[] = {json.dumps(sorted(TERMINAL))};",
     ]
     for kind, rule in rules.items():
         lines += ["", *_typescript_function(kind, rule)]

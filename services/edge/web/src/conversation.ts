@@ -383,25 +383,24 @@ function applyUpdate(state: Conversation, messageId: string, event: UpdateEvent,
   if (seq !== null && m.last_seq !== null && seq <= m.last_seq) return skip(state, seq);
   const at = seq ?? m.last_seq;
   // The lifecycle is the server's fold (./wire/lifecycle.ts, generated from events/lifecycle.py);
-  // here only what the UI adds: the next chunk index expected, and gaps.
+  // here only what the UI adds: the next chunk index expected, and gaps. (`next` is a new object no
+  // one else holds yet: setting its index is not a mutation of state.)
   let next: MessageView | null;
   switch (event.event) {
-    case "started": {
+    case "started":
       next = fold.started(m, event, at);
-      const restart = event.attempt > m.attempt || (m.content === "" && !m.reasoning);
-      if (next && restart) next = { ...next, nextIndex: 0 };
+      if (next && (event.attempt > m.attempt || (m.content === "" && !m.reasoning))) next.nextIndex = 0;
       break;
-    }
     case "restarted":
       next = fold.restarted(m, event, at);
-      if (next) next = { ...next, nextIndex: 0 };
+      if (next) next.nextIndex = 0;
       break;
     case "token": {
       const expected = event.attempt > m.attempt ? 0 : m.nextIndex; // a newer attempt counts from 0
       next = fold.token(m, event, at);
       if (next && expected !== null && event.index < expected) return skip(state, seq);
       if (next && expected !== null && event.index > expected) return { ...skip(state, seq), gap: true };
-      if (next) next = { ...next, nextIndex: event.index + 1 };
+      if (next) next.nextIndex = event.index + 1;
       break;
     }
     case "completed":

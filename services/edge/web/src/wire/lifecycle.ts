@@ -3,10 +3,8 @@
 // held; null when the frame changes nothing (after the end, an older attempt).
 import type { Cancelled, ChatMessage, Completed, Failed, Restarted, Started, Token } from "./wire";
 
-const TERMINAL: readonly string[] = ["cancelled", "complete", "failed"];
-
 export function started<M extends ChatMessage>(m: M, d: Started, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   if (d.attempt < m.attempt) return null;
   const fresh = d.attempt > m.attempt;
   const content = fresh ? "" : m.content;
@@ -27,7 +25,7 @@ export function started<M extends ChatMessage>(m: M, d: Started, seq: number | n
 }
 
 export function restarted<M extends ChatMessage>(m: M, d: Restarted, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   if (d.attempt <= m.attempt) return null;
   const fresh = d.attempt > m.attempt;
   const content = fresh ? "" : m.content;
@@ -46,7 +44,7 @@ export function restarted<M extends ChatMessage>(m: M, d: Restarted, seq: number
 }
 
 export function token<M extends ChatMessage>(m: M, d: Token, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   if (d.attempt < m.attempt) return null;
   const fresh = d.attempt > m.attempt;
   const content = fresh ? "" : m.content;
@@ -65,7 +63,7 @@ export function token<M extends ChatMessage>(m: M, d: Token, seq: number | null)
 }
 
 export function completed<M extends ChatMessage>(m: M, f: Completed, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   return {
     ...m,
     status: "complete",
@@ -87,7 +85,7 @@ export function completed<M extends ChatMessage>(m: M, f: Completed, seq: number
 }
 
 export function failed<M extends ChatMessage>(m: M, f: Failed, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   return {
     ...m,
     status: "failed",
@@ -110,7 +108,7 @@ export function failed<M extends ChatMessage>(m: M, f: Failed, seq: number | nul
 }
 
 export function cancelled<M extends ChatMessage>(m: M, f: Cancelled, seq: number | null): M | null {
-  if (TERMINAL.includes(m.status)) return null;
+  if (m.status === "cancelled" || m.status === "complete" || m.status === "failed") return null;
   return {
     ...m,
     status: "cancelled",
