@@ -14,6 +14,7 @@ the message ``lifecycle.ended`` builds from the event alone (its frame carries i
 from __future__ import annotations
 
 import json
+import linecache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -96,8 +97,11 @@ def _python_source(kind: str, rule: Rule) -> str:
 
 def python(rules: Mapping[str, Rule]) -> dict[str, Fold]:
     """Each rule as ``fold(message, given, seq, at) -> message | None`` (None: the event changes nothing)."""
+    source = "\n\n".join(_python_source(k, r) for k, r in rules.items()) + "\n"
+    name = "<lifecycle rules>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # tracebacks show the code
     scope: dict[str, Any] = {"replace": msgspec.structs.replace, "TERMINAL": TERMINAL}
-    exec(compile("\n\n".join(_python_source(k, r) for k, r in rules.items()), "<lifecycle rules>", "exec"), scope)
+    exec(compile(source, name, "exec"), scope)
     return {kind: scope[kind] for kind in rules}
 
 
