@@ -16,7 +16,7 @@ export function parentOf(held: Held, id: string): string | null {
   const m = held.byId.get(id);
   if (!m) return null;
   if (m.parent_id) return m.parent_id;
-  const editOf = (m.metadata as Record<string, unknown> | null)?.edit_of;
+  const editOf = m.metadata?.edit_of;
   if (typeof editOf === "string" && held.byId.has(editOf)) return parentOf(held, editOf);
   if (m.role === "assistant") return m.reply_to;
   if (m.sibling_ids && m.sibling_ids.length > 0) return null; // REST says: a root

@@ -80,7 +80,7 @@ function Meta({ m }: { m: MessageView }) {
       const detail = m.prompt_tokens !== null && m.completion_tokens !== null ? `${m.prompt_tokens} prompt + ${m.completion_tokens} completion` : undefined;
       parts.push({ key: "tokens", text: `${count(tokens)} tokens`, title: detail });
     }
-    const dropped = Number((m.metadata as Record<string, unknown> | null)?.context_dropped ?? 0);
+    const dropped = Number(m.metadata?.context_dropped ?? 0);
     if (dropped > 0) {
       const what = `${dropped} earlier message${dropped === 1 ? " was" : "s were"} left out to fit the model's context window`;
       parts.push({ key: "context", text: "context trimmed", title: what });
