@@ -1,32 +1,26 @@
 """What the edge does for a client, shared by the REST routes and the sockets: check access,
-decide the events (``commands.decide``), publish them, and read from the projections.
+decide the events (``commands.decide``), publish them (``journal``), and read from the projections.
 
 Writes return as soon as JetStream has stored the events; the answer streams over sockets.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
-from nats.js.errors import Error as JsError
 
 from events import codec, subjects
-from events.errors import EventDecodeError
-from events.schema import Event, GenerationRequested, MessageSubmitted, SessionCreated, TypingIndicator
-from events.streams import CHAT_STREAM
+from events.schema import GenerationRequested, MessageSubmitted, SessionCreated, TypingIndicator
 from projections import queries
 from projections.errors import InvalidCursor
-from services import bus, logs, tracing
+from services import logs, tracing
 from services.edge import frames, metrics
-from services.edge.access import Access, SessionRef, db
+from services.edge.access import Access, db
 from services.edge.commands import (
     Cancel,
     CreateSession,
@@ -38,6 +32,7 @@ from services.edge.commands import (
     decide,
 )
 from services.edge.errors import Invalid, NotFound, RateLimited, Unavailable
+from services.edge.journal import Journal
 from services.edge.quota import Quota
 
 log = logs.get("edge.chat")
@@ -63,6 +58,7 @@ class Chat:
         self.pool = pool
         self._limits = limits  # read per command: the default provider/model change live
         self.access = Access(pool, js)
+        self.journal = Journal(nc, js, self.access, quota)
         self.quota = quota
         self.sessions_per_user = sessions_per_user
 
@@ -70,42 +66,7 @@ class Chat:
     def limits(self) -> Limits:
         return self._limits()
 
-    # -- publishing -------------------------------------------------------------------------------
-
-    async def publish(self, events: list[Event], prompt: tracing.Prompt | None = None) -> list[PubAck]:
-        """Store events in order (each awaited: the second must not overtake the first); a
-        traced ``prompt``'s context goes on its GenerationRequested event only."""
-        if not self.nc.is_connected:
-            # Refused before anything is written: while reconnecting, nats-py buffers a publish and
-            # sends it after the reconnect, so a send answered 503 could still store its first
-            # event (a user message with no answer requested).
-            metrics.ERRORS.labels("publish").inc()
-            raise Unavailable("NATS is reconnecting; nothing was stored, send again in a moment")
-        acks = []
-        started = time.perf_counter()
-        for event in events:
-            traced = prompt.headers if prompt is not None and isinstance(event, GenerationRequested) else None
-            try:
-                ack = await bus.publish(self.js, event, headers=traced)
-            except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
-                metrics.ERRORS.labels("publish").inc()
-                raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
-            if isinstance(event, SessionCreated) and not ack.duplicate:
-                # The owner of a session created here is known at once (before the projection has it).
-                self.access.remember(SessionRef(event.session_id, event.user_id, last_seq=ack.seq))
-            if self.quota is not None and not ack.duplicate:
-                self.quota.observe(event)  # counted now, not when the bridge echoes it back
-            acks.append(ack)
-        metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
-        return acks
-
-    async def _stored(self, seq: int) -> Any:
-        """The event stored at ``seq`` (what a deduplicated publish had stored first)."""
-        try:
-            msg = await self.js.get_msg(CHAT_STREAM, seq=seq, direct=True)
-            return codec.decode(msg.data, msg.subject)
-        except (NatsError, TimeoutError, JsError, EventDecodeError) as exc:
-            raise Unavailable(f"NATS: cannot read stored event {seq}: {exc}") from None
+    # -- reading ----------------------------------------------------------------------------------
 
     async def caught_up(self, seq: int) -> bool:
         """Wait (briefly) until the projection has applied stream sequence ``seq``."""
@@ -131,7 +92,7 @@ class Chat:
                     f"at most {self.sessions_per_user} sessions per user (PARLEY_SESSIONS_PER_USER); delete one first"
                 )
         (event,) = decide(CreateSession(session_id=codec.new_id(), **fields), user_id, self.limits)
-        (ack,) = await self.publish([event])
+        (ack,) = await self.journal.publish([event])
         log.info("session created", session_id=event.session_id, user_id=user_id, stream_seq=ack.seq)
         return await self._session_after(event.session_id, ack.seq, fallback=event)
 
@@ -169,14 +130,14 @@ class Chat:
         (event,) = decide(
             UpdateSession(session_id=session_id, current_provider=current, **fields), user_id, self.limits
         )
-        (ack,) = await self.publish([event])
+        (ack,) = await self.journal.publish([event])
         await db(queries.wait_for_seq(self.pool, ack.seq, READ_YOUR_WRITES_S))
         return await self.get_session(user_id, session_id)
 
     async def delete_session(self, user_id: str, session_id: str) -> int:
         session_id = (await self.access.session(user_id, session_id)).session_id
         (event,) = decide(DeleteSession(session_id=session_id), user_id, self.limits)
-        (ack,) = await self.publish([event])
+        (ack,) = await self.journal.publish([event])
         log.info("session deleted", session_id=session_id, user_id=user_id, stream_seq=ack.seq)
         await db(queries.wait_for_seq(self.pool, ack.seq, READ_YOUR_WRITES_S))
         return ack.seq
@@ -217,11 +178,11 @@ class Chat:
                 return existing, requested.message_id, max(existing["last_seq"] or 0, answer["last_seq"] or 0)
         self._check_send(user_id)  # after the retry check above: a retried send is no new send
         prompt = tracing.prompt(session_id, requested.message_id)
-        ack_message, ack_request = await self.publish([submitted, requested], prompt)
+        ack_message, ack_request = await self.journal.publish([submitted, requested], prompt)
         prompt.stored()
         message = frames.user_message(submitted, ack_message.seq)
         if ack_message.duplicate:
-            stored = await self._stored(ack_message.seq)
+            stored = await self.journal.stored(ack_message.seq)
             if isinstance(stored, MessageSubmitted):
                 message = frames.user_message(stored, ack_message.seq)
         log.info(
@@ -297,7 +258,7 @@ class Chat:
             user_id,
             self.limits,
         )
-        (ack,) = await self.publish([event])
+        (ack,) = await self.journal.publish([event])
         return event.message_id, prompt_id, ack.seq
 
     async def cancel(self, user_id: str, session_id: str, message_id: str) -> int:
@@ -308,7 +269,7 @@ class Chat:
             raise NotFound("no such answer in this session")
         message_id = ref.message_id
         (event,) = decide(Cancel(session_id=session_id, message_id=message_id), user_id, self.limits)
-        (ack,) = await self.publish([event])
+        (ack,) = await self.journal.publish([event])
         log.info("cancel requested", session_id=session_id, message_id=message_id, stream_seq=ack.seq)
         return ack.seq
 

@@ -85,7 +85,7 @@ async def import_session(request: Request, chat: ChatDep, user: User) -> Respons
     except BadExport as exc:
         raise Invalid(str(exc), "body") from None
     check_settings(events[0].settings, chat.limits)
-    acks = await chat.publish(events)
+    acks = await chat.journal.publish(events)
     session_id = events[0].session_id
     log.info("session imported", session_id=session_id, user_id=user, events=len(events), imported_from=doc.session.id)
     session = await chat._session_after(session_id, acks[-1].seq, fallback=events[0])
