@@ -11,3 +11,7 @@ class SettingsError(ParleyError):
 
 class StartupError(ParleyError):
     """A dependency (NATS, PostgreSQL, the local model) could not be started or reached."""
+
+
+class BackupError(ParleyError):
+    """A backup could not be written or read, or a restore target is not empty."""
