@@ -1,4 +1,4 @@
-"""The processes ``parley up`` keeps running, and when it gives up on one.
+"""The processes ``parley up`` keeps running, and when it gives up on one (``tick``, each 0.1 s).
 
 Each is a ``Unit``: an embedded server (NATS, PostgreSQL, the model; restarted on the same port
 and data) or a service (``parley edge|generation|projections``). One that exits is restarted
@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services import lifeline
+from services import lifeline, logs
 from services.embedded import log_tail
+from services.errors import StartupError
+
+log = logs.get("supervisor")  # the name `parley up` logs restarts under
 
 BACKOFF_S = (0.2, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 STABLE_S = 30.0  # a process that ran this long before failing starts its count afresh
@@ -177,6 +180,44 @@ class Service(Unit):
     def last_error(self) -> str:
         time.sleep(0.05)  # let the relay read the last lines the process wrote
         return error_line(list(self.tail))
+
+
+# -- the loop `parley up` runs -------------------------------------------------------------------
+
+
+def tick(servers: list[Server], services: list[Service]) -> Unit | None:
+    """Restart what exited, start what is due; the part given up on, when one keeps failing."""
+    now = time.monotonic()
+    for unit in [*servers, *services]:
+        exit_code = unit.exited()
+        if exit_code is not None:
+            failure = Failure(exit_code, describe(exit_code, unit.last_error()), now - unit.started_at)
+            # A service that failed while NATS or PostgreSQL was down or restarting is a symptom,
+            # not the cause: restarted, but not counted towards giving up.
+            settled = all(s.down_since is None and s.started_at <= unit.started_at for s in servers)
+            delay = unit.record(failure, now, counts=unit.kind == "server" or settled)
+            if unit.gave_up():
+                return unit
+            log.warning(
+                f"{unit.name} exited; restarting", part=unit.name, code=exit_code, error=failure.error, in_s=delay
+            )
+        elif unit.down_since is not None and now >= unit.next_start:
+            restart(unit)
+            if unit.gave_up():
+                return unit
+    return None
+
+
+def restart(unit: Unit) -> None:
+    try:
+        unit.start()
+    except StartupError as exc:
+        now = time.monotonic()
+        delay = unit.record(Failure(None, str(exc), 0.0), now)
+        log.warning(f"{unit.name} did not start; retrying", part=unit.name, error=str(exc), in_s=delay)
+        return
+    down = unit.started(time.monotonic())
+    log.info(f"{unit.name} restarted", part=unit.name, down_s=round(down or 0.0, 3))
 
 
 def _relay(stream, tail: collections.deque[str]) -> None:

@@ -30,7 +30,7 @@ from services.embedded import EmbeddedLlama, EmbeddedNats, EmbeddedPostgres, por
 from services.errors import StartupError
 from services.progress import Progress
 from services.settings import Settings
-from services.supervision import Failure, Server, Service, Unit, describe
+from services.supervision import Server, Service, Unit, tick
 
 log = logs.get("supervisor")
 
@@ -208,8 +208,8 @@ def _run(
         detail["started"] = ", ".join(s.name for s in services) or "none"
         while has_edge and settings.port and not port_open(host, settings.port):
             stopping.check()
-            if (code := _tick(progress, servers, services)) is not None:
-                return code
+            if (failed := tick(servers, services)) is not None:
+                return _give_up(progress, failed)
             time.sleep(TICK_S)
     if has_edge:
         progress.say(
@@ -224,44 +224,9 @@ def _run(
         progress.say("Parley is up (no edge service in this build)", services=[s.name for s in services])
     while True:
         stopping.check()
-        if (code := _tick(progress, servers, services)) is not None:
-            return code
+        if (failed := tick(servers, services)) is not None:
+            return _give_up(progress, failed)
         time.sleep(TICK_S)
-
-
-def _tick(progress: Progress, servers: list[Server], services: list[Service]) -> int | None:
-    """Restart what exited, start what is due; an exit code when a part keeps failing."""
-    now = time.monotonic()
-    for unit in [*servers, *services]:
-        exit_code = unit.exited()
-        if exit_code is not None:
-            failure = Failure(exit_code, describe(exit_code, unit.last_error()), now - unit.started_at)
-            # A service that failed while NATS or PostgreSQL was down or restarting is a symptom,
-            # not the cause: restarted, but not counted towards giving up.
-            settled = all(s.down_since is None and s.started_at <= unit.started_at for s in servers)
-            delay = unit.record(failure, now, counts=unit.kind == "server" or settled)
-            if unit.gave_up():
-                return _give_up(progress, unit)
-            log.warning(
-                f"{unit.name} exited; restarting", part=unit.name, code=exit_code, error=failure.error, in_s=delay
-            )
-        elif unit.down_since is not None and now >= unit.next_start:
-            _restart(progress, unit)
-            if unit.gave_up():
-                return _give_up(progress, unit)
-    return None
-
-
-def _restart(progress: Progress, unit: Unit) -> None:
-    try:
-        unit.start()
-    except StartupError as exc:
-        now = time.monotonic()
-        delay = unit.record(Failure(None, str(exc), 0.0), now)
-        log.warning(f"{unit.name} did not start; retrying", part=unit.name, error=str(exc), in_s=delay)
-        return
-    down = unit.started(time.monotonic())
-    log.info(f"{unit.name} restarted", part=unit.name, down_s=round(down or 0.0, 3))
 
 
 def _give_up(progress: Progress, unit: Unit) -> int:

@@ -1,10 +1,26 @@
-"""When ``parley up`` restarts a part, and when it gives up on it (pure policy, no processes)."""
+"""When ``parley up`` restarts a part, and when it gives up on it: the policy (pure), then its
+loop (``tick``) over real processes."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
-from services.supervision import BACKOFF_S, GIVE_UP_AFTER, STABLE_S, Failure, Unit, describe, error_line
+from services.supervision import (
+    BACKOFF_S,
+    GIVE_UP_AFTER,
+    STABLE_S,
+    Failure,
+    Server,
+    Service,
+    Unit,
+    describe,
+    error_line,
+    tick,
+)
 
 
 def _unit() -> Unit:
@@ -69,3 +85,56 @@ def test_describe_says_what_killed_a_silent_process():
     assert describe(-9, "") == "killed by SIGKILL"
     assert describe(3, "") == "exit code 3"
     assert describe(1, "boom") == "boom"
+
+
+class Crashing:
+    """A server whose real process fails at once, the same way every time."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+    def stop(self, force) -> None:
+        if self.proc is not None:
+            self.proc.wait(5)
+
+
+def until_given_up(servers: list[Server], services: list[Service], within_s: float) -> Unit | None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if (unit := tick(servers, services)) is not None:
+            return unit
+        time.sleep(0.02)
+    return None
+
+
+def test_the_loop_restarts_a_failing_part_and_gives_up_on_the_third_same_failure():
+    crashing = Crashing()
+    server = Server("model", crashing)
+    server.start()
+    server.started(time.monotonic())
+    assert until_given_up([server], [], within_s=20) is server
+    assert crashing.starts == GIVE_UP_AFTER  # started, then restarted after each of the first failures
+    assert [f.error for f in server.failures] == ["exit code 3"] * GIVE_UP_AFTER
+
+
+def test_a_service_failing_while_a_server_is_down_is_restarted_but_not_counted():
+    server = Server("nats", Crashing())
+    server.record(Failure(-9, "killed by SIGKILL", 5.0), time.monotonic())  # down, restarting later
+    server.next_start = time.monotonic() + 3600
+    service = Service("edge", 0, dict(os.environ), ["no-such-command"])  # a real `parley` that exits 2
+    service.start()
+    service.started(time.monotonic())
+    runs = {service.proc}
+    deadline = time.monotonic() + 30
+    while len(runs) < GIVE_UP_AFTER + 1 and time.monotonic() < deadline:
+        assert tick([server], [service]) is None
+        assert service.failures == []  # a symptom of the server being down: never counted
+        runs.add(service.proc)
+        time.sleep(0.02)
+    assert len(runs) == GIVE_UP_AFTER + 1, "restarted after each failure"
+    service.proc.wait(10)
