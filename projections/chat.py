@@ -8,6 +8,7 @@ Every value comes from the events, never from the clock, so a rebuild yields ide
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -99,12 +100,16 @@ MESSAGES = Table(
 _TYPES: dict[type, str] = {SessionRow: SESSIONS.name, MessageRow: MESSAGES.name}
 
 
+# The stored form: an id already in it is its own canonical form (what uuid.UUID would print).
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def canonical_id(value: str, what: str) -> str:
     """``value`` as a canonical UUID string; anything else cannot become a row key."""
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise Unappliable(f"{what} is not a UUID: {value!r}") from None
+    found = _safe_id(value)
+    if found is None:
+        raise Unappliable(f"{what} is not a UUID: {value!r}")
+    return found
 
 
 def keys(event: ChatEvent) -> dict[str, set[str]]:
@@ -117,6 +122,10 @@ def keys(event: ChatEvent) -> dict[str, set[str]]:
 
 
 def _safe_id(value: str | None) -> str | None:
+    """The canonical form of a UUID (any form ``uuid.UUID`` reads), or None. Every event carries
+    ids in the canonical form already: they skip the parse (a tenth of a rebuild's time)."""
+    if type(value) is str and _CANONICAL.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value)) if value is not None else None
     except (ValueError, TypeError, AttributeError):
