@@ -30,6 +30,7 @@ from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.errors import ProjectionError
 from projections.projection import Projection
+from projections.pull import Pull
 from services import logs
 
 log = logs.get("projections.worker")
@@ -86,7 +87,7 @@ class Worker:
         self.durable = projection.durable
         self.checkpoint = 0
         self.batches = 0  # non-empty batches committed by this process
-        self.sub: JetStreamContext.PullSubscription | None = None
+        self.sub: Pull | None = None
         self._consumer_seq = 0
         self.log = log.bind(projection=projection.name)
 
@@ -131,7 +132,7 @@ class Worker:
         """Read the checkpoint and make the consumer deliver exactly from checkpoint + 1."""
         if self.sub is not None:
             try:
-                await self.sub.unsubscribe()
+                await self.sub.stop()
             except Exception:  # the old subscription may already be gone with its connection
                 pass
             self.sub = None
@@ -165,17 +166,18 @@ class Worker:
                 await self.js.delete_consumer(CHAT_STREAM, self.durable)
             await self.js.add_consumer(CHAT_STREAM, self._config(self.checkpoint + 1))
             self._consumer_seq = 0
-        self.sub = await self.js.pull_subscribe_bind(self.durable, stream=CHAT_STREAM)
+        # A new inbox: whatever the old consumer still sends goes nowhere.
+        self.sub = await Pull(self.js._nc, CHAT_STREAM, self.durable).start()
         self.log.info("consumer in sync", checkpoint=self.checkpoint, recreated=not in_sync)
 
     # -- batches ---------------------------------------------------------------------------------
 
     async def fetch(self) -> list[Msg]:
         assert self.sub is not None
-        try:
-            return await self.sub.fetch(self.batch_size, timeout=self.flush_s)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
+        msgs = await self.sub.fetch(self.batch_size, self.flush_s)
+        if len(msgs) == self.batch_size:  # behind: the next batch comes in while this one is applied
+            await self.sub.ask(self.batch_size)
+        return msgs
 
     async def step(self) -> batch.Outcome | None:
         """Fetch and apply one batch; None when there was nothing to fetch."""
@@ -236,9 +238,8 @@ class Worker:
             if left <= 0:
                 break
             assert self.sub is not None
-            try:
-                more = await self.sub.fetch(self.batch_size - len(msgs), timeout=left)
-            except (TimeoutError, nats.errors.TimeoutError):
+            more = await self.sub.fetch(self.batch_size - len(msgs), left)
+            if not more:
                 break
             msgs += more
             streaming = all(m.subject.endswith(STREAMING) for m in more)
