@@ -19,6 +19,7 @@ from services.generation.errors import (
 )
 from services.generation.provider import Provider
 from services.scripted_llm import ScriptedLLM
+from tests.support.generation import collect, user
 
 
 @pytest.fixture
@@ -30,20 +31,6 @@ async def llm():
 def provider(url: str, **kwargs) -> Provider:
     kwargs.setdefault("retry_base_s", 0.01)
     return Provider("local", url, "scripted", **kwargs)
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-async def collect(p: Provider, text: str, **params) -> tuple[str, Done]:
-    out, done = [], None
-    async for item in p.stream(user(text), **params):
-        if isinstance(item, Delta):
-            out.append(item.text)
-        else:
-            done = item
-    return "".join(out), done
 
 
 async def test_streams_tokens_then_done_with_reported_usage(llm):

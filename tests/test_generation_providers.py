@@ -5,29 +5,16 @@ from __future__ import annotations
 import pytest
 
 from services.generation.errors import NotConfigured
-from services.generation.providers import Delta, Done, Provider, Providers, from_settings
+from services.generation.providers import Provider, Providers, from_settings
 from services.scripted_llm import ScriptedLLM
 from services.settings import load
+from tests.support.generation import collect
 
 
 @pytest.fixture
 async def llm():
     async with ScriptedLLM(rate=0) as server:
         yield server
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-async def collect(p: Provider, text: str, **params) -> tuple[str, Done]:
-    out, done = [], None
-    async for item in p.stream(user(text), **params):
-        if isinstance(item, Delta):
-            out.append(item.text)
-        else:
-            done = item
-    return "".join(out), done
 
 
 async def test_openrouter_sends_key_and_attribution_headers(llm):

@@ -115,3 +115,20 @@ async def wait_for(js: JetStreamContext, sid: str, predicate, within_s: float = 
 
 def chunks(events: list[ChatEvent], attempt: int | None = None) -> list[GenerationChunk]:
     return [e for e in events if isinstance(e, GenerationChunk) and (attempt is None or e.attempt == attempt)]
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+async def collect(provider: Any, text: str, **params: Any) -> tuple[str, Any]:
+    """One provider stream of ``text``: the answer's text and its ``Done``."""
+    from services.generation.completions import Delta
+
+    out, done = [], None
+    async for item in provider.stream(user(text), **params):
+        if isinstance(item, Delta):
+            out.append(item.text)
+        else:
+            done = item
+    return "".join(out), done
