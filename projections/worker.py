@@ -30,7 +30,7 @@ from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.errors import ProjectionError
 from projections.projection import Projection
-from projections.pull import Pull
+from projections.pull import Pull, sequences
 from services import logs
 
 log = logs.get("projections.worker")
@@ -193,17 +193,15 @@ class Worker:
         msgs = await self.gather(msgs)
         envelopes = []
         for msg in msgs:
-            meta = msg.metadata
-            if meta.sequence.consumer != self._consumer_seq + 1:
+            stream_seq, consumer_seq = sequences(msg)
+            if consumer_seq != self._consumer_seq + 1:
                 # A delivery went missing (e.g. arrived after a fetch gave up): applying on would
                 # reorder events. Start again from the checkpoint.
-                self.log.warning(
-                    "consumer sequence gap; re-syncing", expected=self._consumer_seq + 1, got=meta.sequence.consumer
-                )
+                self.log.warning("consumer sequence gap; re-syncing", expected=self._consumer_seq + 1, got=consumer_seq)
                 await self.sync()
                 return None
-            self._consumer_seq = meta.sequence.consumer
-            envelopes.append(batch.Envelope(meta.sequence.stream, msg.subject, msg.data))
+            self._consumer_seq = consumer_seq
+            envelopes.append(batch.Envelope(stream_seq, msg.subject, msg.data))
 
         number = self.batches + 1
 

@@ -14,6 +14,7 @@ from events.schema import MessageSubmitted
 from events.streams import CHAT_STREAM
 from projections.errors import PullError
 from projections.pull import Pull
+from projections.pull import sequences as read_sequences
 from services import bus
 
 DURABLE = "pull-test"
@@ -36,6 +37,7 @@ async def pull(nc, js):
 
 
 def sequences(msgs) -> list[tuple[int, int]]:
+    """(stream, consumer) sequences as nats-py reads them."""
     return [(m.metadata.sequence.stream, m.metadata.sequence.consumer) for m in msgs]
 
 
@@ -44,6 +46,7 @@ async def test_a_fetch_takes_what_is_there_without_waiting_for_a_full_batch(js, 
     # Waiting for a full batch would take the whole minute: the guard would fail the test.
     msgs = await asyncio.wait_for(pull.fetch(100, 60.0), 20.0)
     assert sequences(msgs) == [(i, i) for i in range(1, 6)]
+    assert [read_sequences(m) for m in msgs] == sequences(msgs)  # read from the ack subject, as nats-py does
     assert [codec.decode(m.data, m.subject).content for m in msgs] == ["0", "1", "2", "3", "4"]
 
 
