@@ -108,7 +108,13 @@ async def write(
 
 
 async def lock_checkpoint(conn: asyncpg.Connection, projection: str) -> int:
-    """The checkpoint, row-locked for this transaction (created at 0 if missing)."""
+    """The checkpoint, row-locked for this transaction (created at 0 if missing). One round trip
+    per batch once the row exists (it is created once per projection)."""
+    seq = await conn.fetchval(
+        "SELECT last_stream_seq FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", projection
+    )
+    if seq is not None:
+        return seq
     await conn.execute(
         "INSERT INTO projection_checkpoints (projection, last_stream_seq) VALUES ($1, 0)"
         " ON CONFLICT (projection) DO NOTHING",
@@ -125,15 +131,18 @@ async def read_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, projection: s
 
 
 async def save_checkpoint(conn: asyncpg.Connection, projection: str, seq: int, last_event_at: datetime | None) -> None:
+    # One statement: the update, and the NOTIFY (delivered at commit, so a waiter that wakes up
+    # reads rows that include ``seq``).
     await conn.execute(
-        "UPDATE projection_checkpoints SET last_stream_seq = $2, last_event_at = COALESCE($3, last_event_at),"
-        " updated_at = now() WHERE projection = $1",
+        "WITH saved AS (UPDATE projection_checkpoints SET last_stream_seq = $2,"
+        " last_event_at = COALESCE($3, last_event_at), updated_at = now() WHERE projection = $1 RETURNING 1)"
+        " SELECT pg_notify($4, $5) FROM saved",
         projection,
         seq,
         last_event_at,
+        CHANNEL,
+        f"{projection}:{seq}",
     )
-    # Delivered at commit, so a waiter that wakes up reads rows that include ``seq``.
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{projection}:{seq}")
 
 
 async def record_dead_letters(
