@@ -70,10 +70,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await asyncio.gather(*tasks)
     finally:
         # One projection failing ends the others before the connection closes under them (they
-        # would retry on a closed connection and keep the process from exiting).
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # would retry on a closed connection and keep the process from exiting). The stop event
+        # too, and the cancel repeated: Python 3.11's wait_for (in nats-py and asyncpg) swallows
+        # a cancel that comes as the result it awaits arrives, and the worker would go on.
+        stop.set()
+        pending = set(tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+        await asyncio.gather(*tasks, return_exceptions=True)  # retrieved: the first one is raised above
         await nc.close()
 
 

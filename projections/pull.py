@@ -107,7 +107,10 @@ class Pull:
         """Until something arrives or a request ends; False after ``seconds``."""
         self._moved.clear()
         try:
-            await asyncio.wait_for(self._moved.wait(), seconds)
+            # Not wait_for: in Python 3.11 it can swallow a cancel that comes as the event is set,
+            # and a worker told to stop would go on (the process never exits).
+            async with asyncio.timeout(seconds):
+                await self._moved.wait()
         except TimeoutError:
             return False
         return True
