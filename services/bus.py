@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -85,20 +82,3 @@ async def publish(
         timeout=ack_timeout,
         headers=own,
     )
-
-
-async def publish_in_order(
-    js: JetStreamContext, events: Sequence[tuple[Event, dict[str, str] | None]], *, ack_timeout: float = 5.0
-) -> list[PubAck]:
-    """Store events in order in one round trip: a ``publish`` per event, all started at once.
-    asyncio runs the tasks in the order they were made and each queues its PUB before its first
-    real wait, so every PUB is queued before nats-py's flusher runs: they leave in one socket
-    write, in order, and a lost connection loses a suffix of them, never an earlier one alone.
-    The acks in order, or the first failure. (Not nats-py's ``publish_async``: it never resolves
-    a publish that JetStream refuses, so a full stream would wait out the ack timeout.)"""
-    tasks = [asyncio.ensure_future(publish(js, event, ack_timeout=ack_timeout, headers=h)) for event, h in events]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()  # after a failure: the others' acks are no longer awaited

@@ -32,8 +32,7 @@ class Journal:
         self.quota = quota
 
     async def publish(self, events: list[Event], prompt: tracing.Prompt | None = None) -> list[PubAck]:
-        """Store events in order, in one round trip (``bus.publish_in_order``: a later event is
-        never stored without an earlier one, short of JetStream refusing the earlier alone); a
+        """Store events in order (each awaited: the second must not overtake the first); a
         traced ``prompt``'s context goes on its GenerationRequested event only."""
         if not self.nc.is_connected:
             # Refused before anything is written: while reconnecting, nats-py buffers a publish and
@@ -41,22 +40,21 @@ class Journal:
             # event (a user message with no answer requested).
             metrics.ERRORS.labels("publish").inc()
             raise Unavailable("NATS is reconnecting; nothing was stored, send again in a moment")
+        acks = []
         started = time.perf_counter()
-        traced = [
-            (event, prompt.headers if prompt is not None and isinstance(event, GenerationRequested) else None)
-            for event in events
-        ]
-        try:
-            acks = await bus.publish_in_order(self.js, traced)
-        except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
-            metrics.ERRORS.labels("publish").inc()
-            raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
-        for event, ack in zip(events, acks, strict=True):
+        for event in events:
+            traced = prompt.headers if prompt is not None and isinstance(event, GenerationRequested) else None
+            try:
+                ack = await bus.publish(self.js, event, headers=traced)
+            except (NatsTimeout, TimeoutError, NatsError, JsError) as exc:
+                metrics.ERRORS.labels("publish").inc()
+                raise Unavailable(f"NATS did not store the event: {exc or type(exc).__name__}") from None
             if isinstance(event, SessionCreated) and not ack.duplicate:
                 # The owner of a session created here is known at once (before the projection has it).
                 self.access.remember(SessionRef(event.session_id, event.user_id, last_seq=ack.seq))
             if self.quota is not None and not ack.duplicate:
                 self.quota.observe(event)  # counted now, not when the bridge echoes it back
+            acks.append(ack)
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         return acks
 
