@@ -30,17 +30,6 @@ _GRACE_S = 1.0  # a request not ended this long after it should have was lost (N
 _LATE_S = 0.001  # past the deadline, how long a no_wait request's answer may still take
 
 
-def sequences(msg: Msg) -> tuple[int, int]:
-    """(stream, consumer) sequence of a delivered message, read from its ack subject
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
-    (nats-py's ``metadata`` also builds a datetime and three objects per message)."""
-    tokens = msg.reply.split(".") if msg.reply else ()
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[5]), int(tokens[6])
-    meta = msg.metadata  # the longer form (with a domain and account): nats-py reads it
-    return meta.sequence.stream, meta.sequence.consumer
-
-
 class Pull:
     def __init__(self, nc: Client, stream: str, durable: str) -> None:
         self.nc, self.stream, self.durable = nc, stream, durable

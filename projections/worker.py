@@ -30,8 +30,9 @@ from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.errors import ProjectionError
 from projections.projection import Projection
-from projections.pull import Pull, sequences
+from projections.pull import Pull
 from services import logs
+from services.bus import sequences
 
 log = logs.get("projections.worker")
 

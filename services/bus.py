@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
@@ -82,3 +83,14 @@ async def publish(
         timeout=ack_timeout,
         headers=own,
     )
+
+
+def sequences(msg: Msg) -> tuple[int, int]:
+    """(stream, consumer) sequence of a delivered message, read from its ack subject
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
+    (nats-py's ``metadata`` also builds a datetime and three objects per message)."""
+    tokens = msg.reply.split(".") if msg.reply else ()
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return int(tokens[5]), int(tokens[6])
+    meta = msg.metadata  # the longer form (with a domain and account): nats-py reads it
+    return meta.sequence.stream, meta.sequence.consumer

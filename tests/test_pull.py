@@ -14,8 +14,8 @@ from events.schema import MessageSubmitted
 from events.streams import CHAT_STREAM
 from projections.errors import PullError
 from projections.pull import Pull
-from projections.pull import sequences as read_sequences
 from services import bus
+from services.bus import sequences as read_sequences
 
 DURABLE = "pull-test"
 

@@ -31,7 +31,7 @@ from events import codec, subjects
 from events.errors import EventDecodeError
 from events.schema import ChatEvent, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
-from services import logs, tracing
+from services import bus, logs, tracing
 from services.edge import frames, metrics
 from services.edge.continuity import Continuity
 from services.edge.outbox import Item
@@ -130,7 +130,7 @@ class Bridge:
 
     async def _on_event(self, msg: Msg) -> None:
         try:
-            seq = msg.metadata.sequence.stream
+            seq, _ = bus.sequences(msg)
         except Exception:  # not a JetStream message: nothing to place in order
             return
         if seq <= self.last_seq:
