@@ -143,6 +143,8 @@ def plot(points: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_xscale("log")
         ax.set_xticks(sorted({r["clients"] for r in points}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        # A log axis labels its minor ticks too (3 × 10^1 …), over the stream counts.
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
         if key != "tokens_per_s":
             ax.set_yscale("log")
         ax.set_xlabel(f"concurrent streams ({points[0]['rate']:g} tok/s each)")
