@@ -149,10 +149,7 @@ def split(growth: dict[str, dict[str, Any]], types: dict[str, dict[str, list[int
             "messages": g["messages"] - sum(v[0] for v in short),
             "bytes": g["bytes"] - sum(v[1] for v in short),
             "unaccounted": g["bytes"] - counted,
-            "types": {
-                k: {"messages": v[0], "bytes": v[1], **({"payload": v[2]} if len(v) > 2 else {})}
-                for k, v in sorted(kinds.items())
-            },
+            "types": {k: {"messages": v[0], "bytes": v[1], "payload": v[2]} for k, v in sorted(kinds.items())},
         }
         if short:
             out[f"{name}/short-lived"] = {

@@ -21,6 +21,7 @@ from events.schema import (
 )
 from events.streams import CHAT_STREAM
 from services import bus
+from services.generation.completions import Delta
 
 USER = "tester"
 
@@ -123,8 +124,6 @@ def user(text: str) -> list[dict]:
 
 async def collect(provider: Any, text: str, **params: Any) -> tuple[str, Any]:
     """One provider stream of ``text``: the answer's text and its ``Done``."""
-    from services.generation.completions import Delta
-
     out, done = [], None
     async for item in provider.stream(user(text), **params):
         if isinstance(item, Delta):
