@@ -14,7 +14,7 @@ import time
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 
 from events.streams import CONFIG_BUCKET
 from services import logs
@@ -97,10 +97,11 @@ async def publish(js: JetStreamContext, status: WorkerStatus) -> None:
 async def read(js: JetStreamContext) -> list[WorkerStatus]:
     """Every worker's latest report (undecodable ones are skipped)."""
     kv = await js.key_value(CONFIG_BUCKET)
-    try:
-        keys = [k for k in await kv.keys() if k.startswith(PREFIX)]
-    except NoKeysError:
-        return []
+    # The report keys from the bucket's stream, not ``kv.keys()``: nats-py's key watcher can say
+    # "no more keys" before the ones the server already sent are counted (seen under load).
+    subjects = f"$KV.{CONFIG_BUCKET}.{PREFIX}>"
+    info = await js.stream_info(f"KV_{CONFIG_BUCKET}", subjects_filter=subjects)
+    keys = sorted(subject.removeprefix(f"$KV.{CONFIG_BUCKET}.") for subject in info.state.subjects or {})
     reports = []
     for name in keys:
         try:
