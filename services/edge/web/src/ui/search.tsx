@@ -108,7 +108,17 @@ export function SearchDialog({ open, onClose }: { open: boolean; onClose: () => 
   };
 
   return (
-    <dialog ref={dialog} class="modal search-dialog" aria-labelledby="search-title" onClose={onClose}>
+    <dialog
+      ref={dialog}
+      class="modal search-dialog"
+      aria-labelledby="search-title"
+      // Escape: closed in our state at once (the cancel event), so a Ctrl+K right after reopens it.
+      // The close event comes a task later and must not close a dialog reopened meanwhile.
+      onCancel={onClose}
+      onClose={() => {
+        if (!dialog.current?.open) onClose();
+      }}
+    >
       <form method="dialog" class="search-form" onSubmit={(e) => e.preventDefault()}>
         <h2 id="search-title" class="sr-only">
           Search conversations
