@@ -10,6 +10,7 @@ import signal
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,20 @@ def delta(sid: str, mid: str, index: int) -> GenerationDelta:
     return GenerationDelta(
         session_id=sid, message_id=mid, index=index, token_index=index, delta=f"{index} ", occurred_at=datetime.now(UTC)
     )
+
+
+def stopped(pid: int) -> None:
+    """Wait until every thread of ``pid`` is stopped: the signal takes a moment to reach a thread
+    running on another core, and meanwhile the server could still store (and ack) the next event."""
+    for _ in range(1000):
+        states = [
+            Path(f"/proc/{pid}/task/{t}/stat").read_text().rpartition(")")[2].split()[0]
+            for t in os.listdir(f"/proc/{pid}/task")
+        ]
+        if all(state in "Tt" for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"nats-server {pid} did not stop: {states}")
 
 
 async def stored_indexes(js, sid: str) -> list[int]:
@@ -58,6 +73,7 @@ async def test_an_event_lost_with_the_connection_ends_the_attempt_at_once(nats, 
     await publisher.settle()
     # Frozen: the next event reaches the server's socket but is never stored, nor acked.
     os.kill(server.proc.pid, signal.SIGSTOP)
+    await asyncio.to_thread(stopped, server.proc.pid)
     await publisher.send(delta(sid, mid, 1))
     await asyncio.sleep(0.2)  # nats-py writes it to the socket at once
     await asyncio.to_thread(server.kill)  # a crash: nothing it held is stored
