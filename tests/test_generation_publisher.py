@@ -9,13 +9,16 @@ import os
 import signal
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from nats.js.api import DiscardPolicy
 
 from events import codec, subjects
 from events.schema import GenerationDelta
+from events.streams import CHAT_STREAM
 from services.generation.publisher import RECONNECT_GRACE_S, Publisher, PublishError
 
 
@@ -63,6 +66,20 @@ async def test_what_settles_is_stored_in_order(js):
     await publisher.settle()
     assert await stored_indexes(js, sid) == list(range(50))
     assert publisher.sent == 50
+
+
+async def test_a_chunk_jetstream_refuses_ends_the_attempt_when_it_settles(js):
+    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    publisher = Publisher(js, ack_timeout=30.0)
+    await publisher.send(delta(sid, mid, 0))
+    await publisher.settle()
+    config = (await js.stream_info(CHAT_STREAM)).config
+    full = (await js.stream_info(CHAT_STREAM)).state.messages
+    await js.update_stream(replace(config, max_msgs=full, discard=DiscardPolicy.NEW))  # full: refuses the next
+    await publisher.send(delta(sid, mid, 1))
+    with pytest.raises(PublishError, match="refused 1 events"):  # the refusal itself, not the 30 s ack timeout
+        await publisher.settle()
+    assert await stored_indexes(js, sid) == [0]
 
 
 async def test_an_event_lost_with_the_connection_ends_the_attempt_at_once(nats, nc, js):

@@ -1,5 +1,6 @@
-"""Pipelined publishing of one answer's events: chunks go out with ``publish_async`` (no wait per
-event, order kept by the one connection), and ``settle`` waits until JetStream acked every one.
+"""Pipelined publishing of one answer's events: chunks go out through the worker's
+``bus.Pipeline`` (no wait per event, order kept by the one connection), and ``settle`` waits
+until JetStream acked every one.
 The terminal event is published only after that, awaited, so it is never stored before a chunk.
 
 A lost connection voids what was in flight: nats-py does not resend what it had written to the
@@ -28,8 +29,9 @@ class PublishError(Exception):
 
 
 class Publisher:
-    def __init__(self, js: JetStreamContext, ack_timeout: float = 5.0) -> None:
+    def __init__(self, js: JetStreamContext, ack_timeout: float = 5.0, pipeline: bus.Pipeline | None = None) -> None:
         self.js, self.ack_timeout = js, ack_timeout
+        self.pipeline = pipeline or bus.Pipeline(js._nc)  # a worker passes its own: one ack inbox for all
         self.nc = js._nc  # nats-py's connection: its reconnect count tells a link that was lost
         self.pending: list[asyncio.Future] = []
         self.link = self._link()  # the link the pending events went out on
@@ -47,9 +49,7 @@ class Publisher:
             await self.settle()  # briefly: the lost link shortens the wait
         if not self.pending:
             self.link = self._link()
-        future = await self.js.publish_async(
-            subjects.for_event(event), codec.encode(event), headers=codec.headers(event)
-        )
+        future = await self.pipeline.publish(subjects.for_event(event), codec.encode(event), codec.headers(event))
         self.pending.append(future)
         self.sent += 1
         tracing.chunk_published(getattr(event, "index", -1), future)
@@ -69,7 +69,8 @@ class Publisher:
                 deadline = min(deadline, loop.time() + RECONNECT_GRACE_S)
             if loop.time() >= deadline:
                 for future in missing:
-                    future.cancel()  # nats-py keeps them otherwise
+                    future.cancel()
+                self.pipeline.forget()  # their acks will not come
                 lost = " (the NATS connection was lost meanwhile)" if self._link_lost() else ""
                 raise PublishError(f"JetStream did not ack {len(missing)} events in time{lost}")
         failed = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in done]

@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from events import codec
 from events.errors import EventDecodeError
 from events.schema import GenerationRequested
-from services import logs, tracing
+from services import bus, logs, tracing
 from services.generation import answer, context, policy, tokenizer
 from services.generation.answer import Answer, Command
 from services.generation.attempt import Attempt
@@ -69,6 +69,7 @@ class Responder:
         self.sessions = sessions or Sessions(js)  # not started: every read loads directly
         # not started: the lag stays 0, so chunks use the idle window
         self.pressure = pressure or Pressure(settings.chunk_flush_ms, settings.chunk_budget_ms)
+        self.pipeline = bus.Pipeline(nc)  # one ack inbox for every answer's chunks
         self.sizes = tokenizer.Sizes()  # context windows and tokenizers of the providers, cached
         # How long an answer waits for earlier unfinished answers of its session (its context).
         self.wait_limit_s = max(settings.request_timeout_s, settings.ack_wait_s) * 2
@@ -126,14 +127,14 @@ class Responder:
         if context.is_terminal(history, request.message_id):
             return
         message = f"given up after {deliveries} deliveries: the workers answering it stopped or could not store events"
-        attempt = Attempt(Answer.of(request, max(1, deliveries)), Publisher(self.js))
+        attempt = Attempt(Answer.of(request, max(1, deliveries)), Publisher(self.js, pipeline=self.pipeline))
         await attempt.apply(answer.Fail("internal", message), terminal=True)
         log.error(
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
-        await Attempt(Answer.of(request, 1), Publisher(self.js)).apply(command, terminal=True)
+        await Attempt(Answer.of(request, 1), Publisher(self.js, pipeline=self.pipeline)).apply(command, terminal=True)
         bound.info("answer ended before streaming", outcome=type(command).__name__.lower())
 
     # -- streaming ------------------------------------------------------------------------------------
@@ -152,7 +153,10 @@ class Responder:
         assert messages is not None  # the opening checked the prompt message is there
         call = policy.params(history.settings, cfg.limits)
         attempt = Attempt(
-            Answer.of(request, begin.attempt), Publisher(self.js), self.pressure, self.settings.chunk_max_tokens
+            Answer.of(request, begin.attempt),
+            Publisher(self.js, pipeline=self.pipeline),
+            self.pressure,
+            self.settings.chunk_max_tokens,
         )
         first_name, first_model = candidates[0]
         reason = f"delivery {begin.attempt}: an earlier worker did not finish" if begin.restarted else ""
