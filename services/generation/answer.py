@@ -8,8 +8,11 @@ Event ids derive from (answer, attempt, kind, index): a retried publish is store
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
+from msgspec.structs import replace
 
 from events import codec
 from events.model import TERMINAL, Status
@@ -76,8 +79,10 @@ def opening(history: History, request: GenerationRequested, num_delivered: int) 
 # -- one answer ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True):
+    """A msgspec struct, not a dataclass: every chunk replaces it, and ``dataclasses.replace`` of a
+    frozen dataclass of these fifteen fields costs ~5× more."""
+
     session_id: str
     user_id: str
     message_id: str
