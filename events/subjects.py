@@ -39,7 +39,7 @@ _FORBIDDEN = frozenset(".*> \t\r\n")
 
 def token(value: str) -> str:
     """Check that ``value`` can stand as one subject token (session ids are client-chosen)."""
-    if not value or any(ch in _FORBIDDEN for ch in value):
+    if not value or not _FORBIDDEN.isdisjoint(value):  # in C: this runs for every event published
         raise InvalidSubjectToken(f"not usable as a subject token: {value!r}")
     return value
 
