@@ -28,7 +28,7 @@ from events import codec, subjects
 from events.errors import EventDecodeError
 from events.schema import ChatEvent, utcnow
 from events.streams import CHAT_STREAM
-from services import logs
+from services import bus, logs
 from services.generation import context
 from services.generation.cancels import Cancel
 
@@ -81,7 +81,7 @@ class Sessions:
 
     async def _on_event(self, msg: Msg) -> None:
         try:
-            seq = msg.metadata.sequence.stream
+            seq = bus.sequences(msg)[0]  # from the ack subject: nats-py's metadata builds four objects
         except Exception:  # not a stream message (a heartbeat is handled by nats-py)
             return
         try:
