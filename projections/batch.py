@@ -49,6 +49,7 @@ class Outcome:
     applied: int = 0  # events applied (including those that changed no row)
     skipped: int = 0  # at or below the checkpoint already
     dead: dict[int, str] = field(default_factory=dict)  # seq -> reason
+    last_at: datetime | None = None  # occurred_at of the last event applied (not dead)
 
 
 def decode(envelope: Envelope) -> ChatEvent:
@@ -74,23 +75,26 @@ async def apply(
     *,
     expect: int | None = None,
     before_commit: Callable[[], Awaitable[None] | None] | None = None,
+    checkpoint_of: str | None = None,
 ) -> Outcome:
     """Apply ``envelopes`` (ascending seq) and move the checkpoint, in one transaction.
 
     ``expect``: the checkpoint this worker last committed; if the stored one differs, raise
     ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
-    everything is written (the fault-injection point "crash before commit").
+    everything is written (the fault-injection point "crash before commit"). ``checkpoint_of``:
+    the checkpoint row to use instead of the projection's own: a replay's progress (``replay.py``),
+    which skips nothing by sequence (it applies held-back deltas after later events).
     """
     name = projection.name
     async with conn.transaction():
-        checkpoint = await store.lock_checkpoint(conn, name)
+        checkpoint = await store.lock_checkpoint(conn, checkpoint_of or name)
         if expect is not None and checkpoint != expect:
             raise CheckpointMoved(f"checkpoint of {name!r} is {checkpoint}, this worker expected {expect}")
         outcome = Outcome(checkpoint=checkpoint)
         todo: list[tuple[Envelope, ChatEvent | None]] = []
         letters: dict[int, tuple[int, str, bytes, str]] = {}
         for env in sorted(envelopes, key=lambda e: e.seq):
-            if env.seq <= checkpoint:
+            if env.seq <= checkpoint and checkpoint_of is None:
                 outcome.skipped += 1
                 continue
             try:
@@ -135,7 +139,8 @@ async def apply(
         outcome.checkpoint = todo[-1][0].seq
         outcome.applied = len(todo) - len(letters)
         outcome.dead = {seq: letter[3] for seq, letter in letters.items()}
-        await store.save_checkpoint(conn, name, outcome.checkpoint, last_at)
+        outcome.last_at = last_at
+        await store.save_checkpoint(conn, checkpoint_of or name, outcome.checkpoint, last_at)
         if before_commit is not None:
             result = before_commit()
             if result is not None:

@@ -12,7 +12,8 @@ import asyncpg
 from tqdm import tqdm
 
 from events import streams
-from projections import migrate, registry, store
+from projections import migrate, registry, replay, store
+from projections.chat import CHAT
 from projections.errors import ProjectionError
 from projections.projection import Projection
 from projections.worker import Fault, Worker, catch_up, stream_last_seq
@@ -131,27 +132,46 @@ def main(settings: Settings) -> None:
         raise StartupError(str(exc)) from exc
 
 
-async def _rebuild(settings: Settings) -> str:
+async def _rebuild(settings: Settings, full: bool = False) -> str:
     rt, nc, js = await _connect(settings)
     conn = await asyncpg.connect(rt.database_url)
     try:
-        return "\n".join([await _rebuild_one(settings, js, conn, p) for p in _selected(settings)])
+        return "\n".join([await _rebuild_one(settings, js, conn, p, full) for p in _selected(settings)])
     finally:
         await conn.close()
         await nc.close()
 
 
-async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, projection: Projection) -> str:
+async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, projection: Projection, full: bool) -> str:
     name = projection.name
     worker = _worker(settings, js, conn, projection, max(settings.projection_batch, REBUILD_BATCH))
+    # Nothing streams in during a rebuild: an empty fetch is the stream's end, so it waits briefly
+    # (a filtered projection's last fetch waited the live flush interval for nothing).
+    worker.flush_s = min(worker.flush_s, 0.02)
     target = await stream_last_seq(js)
     leader = await worker.acquire_lock(wait=False)
     await store.reset(conn, projection)
     bar = tqdm(total=target, unit="ev", desc=f"rebuild {name}", file=sys.stderr, dynamic_ncols=True)
+    fell_back = ""
     with bar:
         if leader:
-            await worker.sync()
-            events, seconds = await catch_up(worker, target, bar)
+            started = time.perf_counter()
+            done = None
+            if not full and projection is CHAT:
+                done = await replay.replay(js, conn, projection, target, bar)
+                if isinstance(done, str):
+                    fell_back, done = done, None
+                    bar.reset()
+            if done is None:
+                await worker.sync()
+                read, _ = await catch_up(worker, target, bar)
+                if projection.filtered:  # over the events it never reads, to the stream's end
+                    await worker.skip_unread()
+                events = min(worker.checkpoint, target)
+                seconds = time.perf_counter() - started
+            else:
+                read, events, seconds = done.applied, target, time.perf_counter() - started
+                await worker.sync()  # the durable consumer from where the replay ended, for the live worker
         else:
             # A running worker holds the projection: it notices the reset and replays; we watch.
             started, seen, moved = time.perf_counter(), 0, time.monotonic()
@@ -166,13 +186,26 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
                         f"the running projection worker applied nothing for {STALL_S:.0f} s"
                         f" (checkpoint {seen} of {target}); see its log"
                     )
-            events, seconds = seen, time.perf_counter() - started
+            events, read, seconds = seen, None, time.perf_counter() - started
     if leader:  # the session lock must not outlive this projection's rebuild (the next one takes its own)
+        if worker.sub is not None:
+            await worker.sub.stop()
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", projection.lock_key)
     dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", name)
+    return _said(name, events, read, seconds, dead, leader, fell_back)
+
+
+def _said(name: str, events: int, read: int | None, seconds: float, dead: int, leader: bool, fell_back: str) -> str:
+    """The rate of stream positions covered (what ``parley bench`` reads) and of events applied
+    (the others: events a filtered projection never reads, token deltas of ended answers)."""
     rate = events / seconds if seconds > 0 else 0.0
-    who = "" if leader else " (replayed by the running worker)"
-    return f"rebuilt {name}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters{who}"
+    line = f"rebuilt {name}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters"
+    if not leader:
+        return line + " (replayed by the running worker)"
+    line += f"; {read:,} of them applied ({read / seconds if seconds > 0 else 0.0:,.0f}/s)"
+    if fell_back:
+        line += f"; every event replayed: {fell_back}"
+    return line
 
 
 def rebuild(settings: Settings) -> None:

@@ -157,12 +157,25 @@ async def record_dead_letters(
         )
 
 
+def replay_row(projection: str) -> str:
+    """The checkpoint row of a replay's progress (``projections/replay.py``)."""
+    return f"{projection}~replay"
+
+
+async def replay_left(conn: asyncpg.Connection, projection: str) -> bool:
+    """A replay's progress row: that replay was interrupted (its rows are partial)."""
+    return bool(
+        await conn.fetchval("SELECT 1 FROM projection_checkpoints WHERE projection = $1", replay_row(projection))
+    )
+
+
 async def reset(conn: asyncpg.Connection, projection: Projection) -> None:
     """Empty ``projection``'s tables, dead letters and checkpoint (one transaction)."""
     async with conn.transaction():
         # TRUNCATE waits for a running batch to commit; the worker then sees its checkpoint moved.
         await conn.execute(f"TRUNCATE {', '.join(t.name for t in reversed(projection.tables))}")
         await conn.execute("DELETE FROM projection_dead_letters WHERE projection = $1", projection.name)
+        await conn.execute("DELETE FROM projection_checkpoints WHERE projection = $1", replay_row(projection.name))
         await conn.execute(
             "INSERT INTO projection_checkpoints (projection, last_stream_seq) VALUES ($1, 0)"
             " ON CONFLICT (projection) DO UPDATE SET last_stream_seq = 0, last_event_at = NULL, updated_at = now()",

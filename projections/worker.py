@@ -138,6 +138,9 @@ class Worker:
                 pass
             self.sub = None
         self.checkpoint = await store.read_checkpoint(self.conn, self.name)
+        if not self.checkpoint and await store.replay_left(self.conn, self.name):
+            self.log.warning("a replay was interrupted; emptying its tables to start over")
+            await store.reset(self.conn, self.projection)
         stream = await self.js.stream_info(CHAT_STREAM)
         if self.checkpoint > stream.state.last_seq:
             raise CheckpointAhead(
