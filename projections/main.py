@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from events import streams
 from projections import migrate, registry, replay, store
-from projections.chat import CHAT
 from projections.errors import ProjectionError
 from projections.projection import Projection
 from projections.worker import Fault, Worker, catch_up, stream_last_seq
@@ -157,7 +156,7 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
         if leader:
             started = time.perf_counter()
             done = None
-            if not full and projection is CHAT:
+            if not full:
                 done = await replay.replay(js, conn, projection, target, bar)
                 if isinstance(done, str):
                     fell_back, done = done, None
