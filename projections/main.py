@@ -147,6 +147,7 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
     # Nothing streams in during a rebuild: an empty fetch is the stream's end, so it waits briefly
     # (a filtered projection's last fetch waited the live flush interval for nothing).
     worker.flush_s = min(worker.flush_s, 0.02)
+    worker.replay_from = None  # replayed here, with a progress bar, or every event when ``full``
     target = await stream_last_seq(js)
     leader = await worker.acquire_lock(wait=False)
     await store.reset(conn, projection)
@@ -176,7 +177,11 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
             started, seen, moved = time.perf_counter(), 0, time.monotonic()
             while seen < target:
                 await asyncio.sleep(0.2)
-                now = min(await store.read_checkpoint(conn, name), target)
+                # the checkpoint, or the progress of the worker's replay (the checkpoint moves at its end)
+                now = await store.read_checkpoint(conn, name) or await store.read_checkpoint(
+                    conn, store.replay_row(name)
+                )
+                now = min(now, target)
                 if now > seen:
                     bar.update(now - seen)
                     seen, moved = now, time.monotonic()

@@ -27,7 +27,7 @@ from nats.js import JetStreamContext, api
 
 from events.schema import GenerationChunk, GenerationDelta, type_tag
 from events.streams import CHAT_STREAM
-from projections import batch, store
+from projections import batch, replay, store
 from projections.errors import ProjectionError
 from projections.projection import Projection
 from projections.pull import Pull
@@ -39,6 +39,7 @@ log = logs.get("projections.worker")
 # Streaming content: token deltas (and the chunks of old streams), written at most every flush.
 STREAMING = tuple(f".{type_tag(t)}" for t in (GenerationDelta, GenerationChunk))
 ACK_WAIT_S = 120.0  # far above a batch's transaction time: a redelivery means the worker is gone
+REPLAY_FROM = 10_000  # a stream this long is replayed from nothing by ``replay`` (it skips ended answers' deltas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Worker:
         self.checkpoint = 0
         self.batches = 0  # non-empty batches committed by this process
         self.sub: Pull | None = None
+        self.replay_from: int | None = REPLAY_FROM  # None: never (the rebuild command replays itself)
         self._consumer_seq = 0
         self.log = log.bind(projection=projection.name)
 
@@ -148,6 +150,14 @@ class Worker:
                 f" {CHAT_STREAM} (last sequence {stream.state.last_seq}): the stream was replaced;"
                 " run `parley projections rebuild`"
             )
+        if not self.checkpoint and self.replay_from is not None and stream.state.last_seq >= self.replay_from:
+            # From nothing (a fresh database, a rebuild's reset): the replay, then the consumer from its end.
+            done = await replay.replay(self.js, self.conn, self.projection, stream.state.last_seq)
+            if isinstance(done, str):
+                self.log.warning("replaying every event", reason=done)
+            else:
+                self.checkpoint = done.positions
+                self.log.info("replayed", events=done.positions, applied=done.applied, seconds=round(done.seconds, 2))
         try:
             info = await self.js.consumer_info(CHAT_STREAM, self.durable)
         except nats.js.errors.NotFoundError:

@@ -20,7 +20,7 @@ from events.schema import (
     Usage,
 )
 from events.streams import CHAT_STREAM
-from projections import main, queries, store
+from projections import main, queries, store, worker
 from projections.chat import CHAT
 from services.generation import answer
 from services.generation.coalescer import Chunk
@@ -217,3 +217,28 @@ async def test_an_interrupted_replay_starts_over(nats, js, db, database_url, tmp
         assert await queries.wait_for_seq(db, last, 10)
     assert await dump(db) == full
     assert not await store.replay_left(db, CHAT.name)
+
+
+async def test_a_running_worker_replays_after_the_reset_and_goes_on(
+    nats, js, db, database_url, tmp_path, monkeypatch, capfd
+):
+    events, _ = history()
+    last = await publish(js, events)
+    _, full = await rebuilt(nats, database_url, tmp_path, db, full=True)
+    monkeypatch.setattr(worker, "REPLAY_FROM", 1)  # this short stream replayed as a long one would be
+    async with running(nats, database_url, tmp_path):
+        assert await queries.wait_for_seq(db, last, 10)
+        said = await main._rebuild(
+            load({"NATS_URL": nats.url, "DATABASE_URL": database_url, "PARLEY_DATA_DIR": str(tmp_path / "data")})
+        )
+        assert "rebuilt chat: " in said and "(replayed by the running worker)" in said, said
+        assert await dump(db) == full
+        more = Session("dave")
+        more.attempt(more.ask(), ["on"])
+        newest = await publish(js, more.events)
+        assert await queries.wait_for_seq(db, newest, 10)
+    live = await dump(db)
+    _, again = await rebuilt(nats, database_url, tmp_path, db, full=True)
+    assert live == again
+    logged = capfd.readouterr().out.splitlines()
+    assert [line for line in logged if "] replayed " in line and "projection=chat" in line], logged
