@@ -1,15 +1,18 @@
 """The two WebSocket endpoints. Authentication: ``?token=<JWT>``, an ``Authorization: Bearer``
 header, or a first frame ``{"type": "auth", "token": ...}`` within 5 s. Close codes: see
-``services.edge.connection`` and docs/protocol.md."""
+``services.edge.connection`` and docs/protocol.md.
+
+They are not FastAPI routes: ``app.Edge`` hands a socket to its endpoint (``find``) before
+FastAPI's middleware stack, since a socket would hold every layer of it for its whole life."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import msgspec
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 
 from services import logs
 from services.edge import inbound, inputs, metrics
@@ -27,7 +30,6 @@ from services.edge.connection import (
 )
 from services.edge.errors import BadFrame, NotFound, RateLimited, Unauthorized, Unavailable
 
-router = APIRouter(tags=["websocket"])
 log = logs.get("edge.socket")
 
 AUTH_FRAME_TIMEOUT_S = 5.0
@@ -107,7 +109,6 @@ def _after_seq(ws: WebSocket) -> int | None:
     return value
 
 
-@router.websocket("/chat/websocket/{session_id}")
 async def session_socket(ws: WebSocket, session_id: str) -> None:
     """Every event of one session: replay after ``after_seq``, then live. Client frames: send,
     cancel, regenerate, typing, ping."""
@@ -141,7 +142,6 @@ async def session_socket(ws: WebSocket, session_id: str) -> None:
 ANSWER_WAIT_S = 2.0
 
 
-@router.websocket("/chat/llm-stream/{message_id}")
 async def answer_socket(ws: WebSocket, message_id: str) -> None:
     """One answer from its request: replay, then live, closed with 1000 after its end."""
     state = ws.app.state
@@ -169,3 +169,18 @@ async def answer_socket(ws: WebSocket, message_id: str) -> None:
             queue_size=state.settings.ws_queue_size,
             message_id=ref.message_id,  # canonical form: frames carry only that
         ).run()
+
+
+Endpoint = Callable[[WebSocket, str], Awaitable[None]]
+
+# Path (below the API prefix) up to the one parameter, which is a whole path segment.
+ENDPOINTS: dict[str, Endpoint] = {"/chat/websocket/": session_socket, "/chat/llm-stream/": answer_socket}
+
+
+def find(path: str) -> tuple[Endpoint, str] | None:
+    """The endpoint of a socket path below the API prefix, with its parameter; None if none."""
+    for prefix, endpoint in ENDPOINTS.items():
+        if path.startswith(prefix):
+            value = path[len(prefix) :]
+            return (endpoint, value) if value and "/" not in value else None
+    return None
