@@ -1,9 +1,13 @@
 """One client socket: a session socket (``/chat/websocket/{session_id}``) or an answer socket
 (``/chat/llm-stream/{message_id}``).
 
-Four tasks per socket: the sender (replay, then the live queue), the receiver (client frames:
-``receiver.Receiver``), a watch on the queue's overflow and one on the token's expiry. The bridge only ever ``offer``s frames (never waits), so a
-slow client never stalls the others; its queue overflows and it is closed with 4008.
+An idle socket costs no task of its own: the task uvicorn runs the socket in reads the client's
+frames (``receiver.Receiver``); a sender task exists only while there are frames to send (the
+first one sends ``connected``, the replay and ``live``; later ones are started by ``offer`` and
+end once the queue is empty). The token's expiry is a timer. Whatever ends the socket (the
+sender's close code, an overflow, the expiry) decides the close code once (``_end``) and stops
+the reading. The bridge only ever ``offer``s frames (never waits), so a slow client never stalls
+the others; its queue overflows and it is closed with 4008.
 
 Lossless resume. With ``after_seq=N`` the socket registers with the bridge FIRST, so every
 event the bridge receives from then on is queued; THEN it replays the stored events of the
@@ -23,6 +27,7 @@ import time
 from contextlib import aclosing
 from typing import Any
 
+import structlog
 from starlette.websockets import WebSocket
 
 from events import codec, subjects
@@ -33,7 +38,7 @@ from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
 from services.edge.continuity import Continuity
 from services.edge.errors import Unavailable
-from services.edge.outbox import Item, Outbox, Overflow
+from services.edge.outbox import Item, Outbox
 from services.edge.receiver import Receiver
 
 log = logs.get("edge.socket")
@@ -61,7 +66,34 @@ async def close(ws: WebSocket, code: int, reason: str = "") -> None:
         pass
 
 
+TOO_SLOW = "too slow: send queue overflowed; resume with after_seq"
+TOKEN_EXPIRED = "token expired; send {type: auth} with a fresh one before it expires"
+
+
 class Connection:
+    # Slots: thousands of idle sockets each hold one (no attribute dict per socket).
+    __slots__ = (
+        "_last",
+        "_outcome",
+        "_reading",
+        "_sender",
+        "_task",
+        "_timer",
+        "after_seq",
+        "auth",
+        "bridge",
+        "chat",
+        "connection_id",
+        "endpoint",
+        "expires_at",
+        "message_id",
+        "outbox",
+        "receiver",
+        "session_id",
+        "user_id",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: WebSocket,
@@ -87,13 +119,8 @@ class Connection:
         self.auth = auth
         # When the token stops counting (its exp + leeway); an `auth` frame with a fresh one moves it.
         self.expires_at = expires_at
-        self._reauthenticated = asyncio.Event()
         self.outbox = Outbox(queue_size)
-        self._overflow = asyncio.Event()
         self.endpoint = "llm-stream" if message_id else "session"
-        self.log = log.bind(
-            session_id=session_id, connection_id=self.connection_id, user_id=user_id, message_id=message_id
-        )
         self.receiver = Receiver(
             ws,
             chat=chat,
@@ -104,7 +131,22 @@ class Connection:
             auth=auth,
             control=self._control,
             renew=self._renew,
-            log=self.log,
+            log=self._log,
+        )
+        self._task: asyncio.Task | None = None  # the socket's own: it reads the client's frames
+        self._sender: asyncio.Task | None = None  # only while there is something to send
+        self._outcome: tuple[int | None, str] | None = None  # (close code, reason) once decided
+        self._reading = False
+        self._timer: asyncio.TimerHandle | None = None  # the token's expiry
+        self._last = after_seq  # the newest stream sequence sent
+
+    def _log(self) -> structlog.stdlib.BoundLogger:
+        """Bound when something is logged, not held by every idle socket."""
+        return log.bind(
+            session_id=self.session_id,
+            connection_id=self.connection_id,
+            user_id=self.user_id,
+            message_id=self.message_id,
         )
 
     # -- called by the bridge (never awaits) ------------------------------------------------------
@@ -112,73 +154,91 @@ class Connection:
     def offer(self, item: Item) -> None:
         if self.message_id is not None and item.message_id != self.message_id and not item.ends_session:
             return
-        if not self.outbox.put(item) and not self._overflow.is_set():
-            self._overflow.set()
-            metrics.OVERFLOWS.inc()
+        self._queue(item)
 
     def _control(self, frame: dict[str, Any]) -> None:
         """Queue a frame with no event behind it (pong, error): same queue, so sends never interleave."""
-        if not self.outbox.put(Item(frames.encode(frame), kind=frame["type"])) and not self._overflow.is_set():
-            self._overflow.set()
-            metrics.OVERFLOWS.inc()
+        self._queue(Item(frames.encode(frame), kind=frame["type"]))
+
+    def _queue(self, item: Item) -> None:
+        if not self.outbox.put(item):
+            if self._outcome is None:
+                metrics.OVERFLOWS.inc()
+            self._end(CLOSE_TOO_SLOW, TOO_SLOW)
+        elif self._sender is None and self._outcome is None:
+            self._sender = asyncio.create_task(self._sending(opening=False))
+
+    def _end(self, code: int | None, reason: str = "") -> None:
+        """Decide how the socket closes (the first reason counts) and stop reading the client."""
+        if self._outcome is not None:
+            return
+        self._outcome = (code, reason)
+        if self._reading and self._task is not None:
+            self._task.cancel()
 
     # -- the socket's life ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         self.bridge.register(self)  # before the replay starts: see the module docstring
+        # No await from here to the reading: every offer from now on finds the sender running.
+        self._sender = asyncio.create_task(self._sending(opening=True))
+        self._renew(self.expires_at)
         metrics.WS_OPENED.labels(self.endpoint).inc()
         metrics.WS_CONNECTIONS.labels(self.endpoint).inc()
-        self.log.info("socket open", after_seq=self.after_seq)
-        sender = asyncio.create_task(self._sender())
-        receiver = asyncio.create_task(self.receiver.run())
-        overflow = asyncio.create_task(self._overflow.wait())
-        expiry = asyncio.create_task(self._expiry())
-        code: int | None = None
-        reason = ""
+        self._log().info("socket open", after_seq=self.after_seq)
         try:
-            done, _ = await asyncio.wait({sender, receiver, overflow, expiry}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                code, reason = CLOSE_TOO_SLOW, "too slow: send queue overflowed; resume with after_seq"
-            elif expiry in done:
-                code, reason = CLOSE_UNAUTHORIZED, "token expired; send {type: auth} with a fresh one before it expires"
-            elif sender in done:
-                code, reason = self._sender_outcome(sender)
+            self._reading = True
+            await self.receiver.run(stopped=lambda: self._outcome is not None)
+        except asyncio.CancelledError:
+            # Ours (_end) is taken back; one from outside (shutdown) goes on.
+            if self._outcome is None or self._task.uncancel() > 0:
+                raise
+        else:
+            self._end(None)  # the client left: nothing to close
         finally:
+            self._reading = False
             self.bridge.unregister(self)
             metrics.WS_CONNECTIONS.labels(self.endpoint).dec()
-            for task in (sender, receiver, overflow, expiry):
-                task.cancel()
-            await asyncio.gather(sender, receiver, overflow, expiry, return_exceptions=True)
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._sender is not None:
+                self._sender.cancel()
+                await asyncio.gather(self._sender, return_exceptions=True)
+        code, reason = self._outcome or (None, "")
         if code is not None:
             await close(self.ws, code, reason)
-        self.log.info("socket closed", code=code, reason=reason or None)
+        self._log().info("socket closed", code=code, reason=reason or None)
 
     def _renew(self, expires_at: float | None) -> None:
-        """A fresh token for the same user keeps the socket open past the old one's expiry."""
+        """(Re)arm the token's expiry; a fresh token for the same user keeps the socket open past
+        the old one's (never, for a token without one: auth off)."""
         self.expires_at = expires_at
-        self._reauthenticated.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if expires_at is not None:
+            left = max(0.0, expires_at - time.time())
+            self._timer = asyncio.get_running_loop().call_later(left, self._end, CLOSE_UNAUTHORIZED, TOKEN_EXPIRED)
 
-    async def _expiry(self) -> None:
-        """Return once the token has expired (never, for a token without one: auth off)."""
-        while self.expires_at is not None:
-            left = self.expires_at - time.time()
-            if left <= 0:
-                return
-            self._reauthenticated.clear()
-            try:
-                await asyncio.wait_for(self._reauthenticated.wait(), left)
-            except TimeoutError:
-                pass
-        await asyncio.Event().wait()
+    async def _sending(self, *, opening: bool) -> None:
+        """The sender: (the first one) ``connected``, the replay and ``live``; then the queue until
+        it is empty. A close code or a failure ends the socket."""
+        try:
+            code = await self._open() if opening else None
+            while code is None and (item := self.outbox.pop()) is not None:
+                code = await self._send_queued(item)
+        except Exception as exc:  # not a cancel: run cancels the sender only once the socket ends
+            self._end(*self._sender_outcome(exc))
+            return
+        if code is not None:
+            self._end(code)
+        else:
+            self._sender = None  # empty: the next frame queued starts another
 
-    def _sender_outcome(self, sender: asyncio.Task) -> tuple[int | None, str]:
-        exc = sender.exception()
-        if exc is None:
-            return sender.result(), ""
-        if isinstance(exc, Overflow):
-            return CLOSE_TOO_SLOW, "too slow: send queue overflowed; resume with after_seq"
+    def _sender_outcome(self, exc: Exception) -> tuple[int | None, str]:
         if isinstance(exc, Unavailable):
-            self.log.warning("replay failed", error=exc.detail)
+            self._log().warning("replay failed", error=exc.detail)
             return CLOSE_TRY_AGAIN, "NATS unavailable; reconnect with after_seq"
         if isinstance(exc, RuntimeError | OSError) or type(exc).__name__ in {
             "WebSocketDisconnect",
@@ -186,7 +246,7 @@ class Connection:
         }:
             return None, ""  # the peer went away mid-send
         metrics.ERRORS.labels("socket_sender").inc()
-        self.log.error("socket sender failed", error=repr(exc), exc_info=exc)
+        self._log().error("socket sender failed", error=repr(exc), exc_info=exc)
         return CLOSE_INTERNAL, "internal error; reconnect with after_seq"
 
     async def _send(self, item: Item) -> int | None:
@@ -203,30 +263,29 @@ class Connection:
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         await self._send(Item(frames.encode(frame), kind=frame["type"]))
 
-    async def _sender(self) -> int | None:
+    async def _open(self) -> int | None:
+        """``connected``, the replay after ``after_seq`` and ``live``; a close code if one is due."""
         mid = self.message_id or ""
         last_seq = await self.chat.access.last_seq(self.session_id)
         await self._send_frame(
             frames.connected(self.session_id, self.connection_id, self.user_id, self.after_seq, last_seq, mid)
         )
-        last = self.after_seq
         if self.after_seq is not None:
             # An after_seq past the session's newest event (a stale or foreign number) would drop
             # the session's next events as "already seen": there is nothing of this session
             # between its newest event and after_seq, so starting from the newest loses nothing.
-            last, code = await self._replay(min(self.after_seq, last_seq or 0))
+            self._last, code = await self._replay(min(self.after_seq, last_seq or 0))
             if code is not None:
                 return code
-        await self._send_frame(frames.live(self.session_id, last, mid))
-        while True:
-            item = await self.outbox.get()
-            if item.seq is not None:
-                if last is not None and item.seq <= last:
-                    continue  # already sent by the replay
-                last = item.seq
-            code = await self._send(item)
-            if code is not None:
-                return code
+        await self._send_frame(frames.live(self.session_id, self._last, mid))
+        return None
+
+    async def _send_queued(self, item: Item) -> int | None:
+        if item.seq is not None:
+            if self._last is not None and item.seq <= self._last:
+                return None  # already sent by the replay
+            self._last = item.seq
+        return await self._send(item)
 
     async def _replay(self, after_seq: int) -> tuple[int, int | None]:
         """Send the stored events after ``after_seq``: (last seq sent, close code if one is due)."""

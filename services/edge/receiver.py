@@ -18,6 +18,19 @@ from services.edge.errors import BadFrame, EdgeError, Unauthorized
 
 
 class Receiver:
+    __slots__ = (
+        "auth",
+        "chat",
+        "connection_id",
+        "control",
+        "log",
+        "message_id",
+        "renew",
+        "session_id",
+        "user_id",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: WebSocket,
@@ -30,7 +43,7 @@ class Receiver:
         auth: Authenticator | None,
         control: Callable[[dict[str, Any]], None],
         renew: Callable[[float | None], None],
-        log: structlog.stdlib.BoundLogger,
+        log: Callable[[], structlog.stdlib.BoundLogger],
     ) -> None:
         self.ws = ws
         self.chat = chat
@@ -41,11 +54,11 @@ class Receiver:
         self.auth = auth
         self.control = control  # queue a frame with no event behind it (pong, error)
         self.renew = renew  # a fresh token's expiry
-        self.log = log
+        self.log = log  # the socket's logger, bound when something is logged
 
-    async def run(self) -> None:
-        """Apply the client's frames until it disconnects."""
-        while True:
+    async def run(self, stopped: Callable[[], bool] = lambda: False) -> None:
+        """Apply the client's frames until it disconnects (or ``stopped``: the socket is ending)."""
+        while not stopped():
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
@@ -82,7 +95,7 @@ class Receiver:
     def _internal_error(self, cmid: str | None) -> None:
         """Report a bug in handling a frame (called from an ``except``) and tell the client."""
         metrics.ERRORS.labels("socket_handler").inc()
-        self.log.exception("client frame handler failed")
+        self.log().exception("client frame handler failed")
         detail = "internal error; the frame was not applied"
         self.control(frames.error(self.session_id, "internal", detail, client_message_id=cmid))
 
