@@ -7,6 +7,9 @@
 
 The pings themselves are uvicorn's (``ws_ping_interval``): WebSocket control frames, answered
 by every browser and client library without application code.
+
+Once the handshake is answered, its request and response are dropped: uvicorn keeps both (with
+their header objects, ~3 KiB) for the socket's whole life and reads neither again.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ CLOSE_HEARTBEAT = 4002
 
 
 class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    def start_keepalive(self) -> None:
+        # Called once, right after the handshake's response is written.
+        self.request = self.response = None
+        super().start_keepalive()
+
     def keepalive_timeout(self) -> None:
         self.pong_timer = None
         self.pending_ping_payload = None
