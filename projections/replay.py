@@ -26,6 +26,7 @@ checkpoint 0 beside that row: ``Worker.sync`` empties the tables before starting
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ async def _read(js: JetStreamContext, applying: _Applying, target: int, progress
     todo: list[batch.Envelope] = []
     dropped: list[_Dropped] = []
     try:
+        # One batch applied while the next is read: PostgreSQL's work overlaps this process's.
         while True:
             msgs = await pull.fetch(BATCH, _WAIT_S)
             if len(msgs) == BATCH:
@@ -155,7 +157,8 @@ async def _read(js: JetStreamContext, applying: _Applying, target: int, progress
                     else:  # the end folds onto what another attempt's deltas built: apply them first
                         todo += [e for e, _ in group]
             if len(todo) >= BATCH or (todo and (not msgs or seq >= target or pending == 0)):
-                await applying.apply(todo, dropped)
+                await applying.done_with()
+                applying.start(todo, dropped)
                 todo, dropped = [], []
                 if progress is not None:
                     progress.update(max(0, min(seq, target) - progress.n))
@@ -163,10 +166,12 @@ async def _read(js: JetStreamContext, applying: _Applying, target: int, progress
                 break
             if not msgs and not (await pull.consumer_info()).num_pending:
                 break
+        await applying.done_with()
         if todo:
             await applying.apply(todo, dropped)
         return held
     finally:
+        await applying.done_with(cancel=True)
         await pull.stop()
         try:
             await js.delete_consumer(CHAT_STREAM, info.name)
@@ -177,6 +182,21 @@ async def _read(js: JetStreamContext, applying: _Applying, target: int, progress
 class _Applying:
     def __init__(self, conn: asyncpg.Connection, projection: Projection, row: str, done: Replayed) -> None:
         self.conn, self.projection, self.row, self.done = conn, projection, row, done
+        self._task: asyncio.Task | None = None
+
+    def start(self, envelopes: list[batch.Envelope], dropped: list[_Dropped]) -> None:
+        self._task = asyncio.create_task(self.apply(envelopes, dropped))
+
+    async def done_with(self, *, cancel: bool = False) -> None:
+        """Wait for the batch started last (its error raised here); ``cancel``: stop it instead."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if cancel:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            await task
 
     async def apply(self, envelopes: list[batch.Envelope], dropped: list[_Dropped]) -> None:
         outcome = await batch.apply(self.conn, self.projection, envelopes, checkpoint_of=self.row)
