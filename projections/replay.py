@@ -43,7 +43,7 @@ from projections.errors import Unappliable
 from projections.projection import Projection
 from projections.pull import Pull
 
-BATCH = 5000  # bigger than the live worker's: an answer's events meet in fewer batches, its row written fewer times
+BATCH = 10000  # bigger than the live worker's: an answer's events meet in fewer batches, its row written fewer times
 _WAIT_S = 1.0
 _DELTA = f".{type_tag(GenerationDelta)}"
 _ENDS = tuple(f".{type_tag(t)}" for t in TERMINAL_TYPES)
