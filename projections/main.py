@@ -45,6 +45,7 @@ def _worker(
         projection=projection,
         batch_size=batch_size or settings.projection_batch,
         flush_s=settings.projection_flush_ms / 1000.0,
+        settle_s=settings.projection_settle_ms / 1000.0,
         fault=Fault.parse(settings.projection_fault),
     )
 

@@ -1,7 +1,9 @@
 """The projection worker: a durable pull consumer on the whole stream, applied in batches.
 
 Fetch up to N events, apply them in one transaction with the checkpoint, commit, then ack.
-Token deltas alone wait up to the flush interval for more (``gather``); other events go at once.
+Token deltas alone wait up to the flush interval for more (``gather``); any other event waits at
+most the settle interval, a few ms: a send's events come close together, so an answer costs
+fewer transactions (each is a round of Postgres work, a NOTIFY and an ack).
 
 Postgres's checkpoint is the truth about progress; the consumer is flow control. On start (and
 whenever something looks off) the worker re-syncs: if the consumer is not exactly at the
@@ -77,6 +79,7 @@ class Worker:
         projection: Projection,
         batch_size: int = 500,
         flush_s: float = 0.25,
+        settle_s: float = 0.0,
         fault: Fault | None = None,
     ) -> None:
         self.js = js
@@ -84,6 +87,7 @@ class Worker:
         self.projection = projection
         self.batch_size = batch_size
         self.flush_s = flush_s
+        self.settle_s = min(settle_s, flush_s)
         self.fault = fault
         self.name = projection.name
         self.durable = projection.durable
@@ -242,10 +246,14 @@ class Worker:
 
     async def gather(self, msgs: list[Msg]) -> list[Msg]:
         """Token deltas wait up to ``flush_s`` for more before they are applied (a streaming answer
-        costs one transaction per flush, not one per few tokens); any other event goes at once."""
-        deadline = time.monotonic() + self.flush_s
-        streaming = all(m.subject.endswith(STREAMING) for m in msgs)
-        while streaming and len(msgs) < self.batch_size:
+        costs one transaction per flush, not one per few tokens); once any other event is in the
+        batch, it waits at most ``settle_s`` from that event's arrival (read-your-writes waits no
+        longer than that)."""
+        now = time.monotonic()
+        deadline = now + self.flush_s
+        if not all(m.subject.endswith(STREAMING) for m in msgs):
+            deadline = now + self.settle_s
+        while len(msgs) < self.batch_size:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -254,7 +262,8 @@ class Worker:
             if not more:
                 break
             msgs += more
-            streaming = all(m.subject.endswith(STREAMING) for m in more)
+            if not all(m.subject.endswith(STREAMING) for m in more):
+                deadline = min(deadline, time.monotonic() + self.settle_s)
         return msgs
 
     async def skip_unread(self) -> None:

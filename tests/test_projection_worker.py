@@ -379,3 +379,31 @@ async def test_token_chunks_are_gathered_for_a_flush_and_anything_else_goes_at_o
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await conn.close()
+
+
+async def test_a_send_s_events_settle_into_one_transaction(nats, js, db, database_url):
+    import asyncpg
+
+    c = Conversation()
+    user = c.submitted("q")
+    answer = c.requested(user.message_id)
+    conn = await asyncpg.connect(database_url)
+    # A settle window far longer than this test's gaps: only the settling can keep them together.
+    worker = Worker(js, conn, projection=CHAT, flush_s=30.0, settle_s=2.0)
+    await worker.sync()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await publish(js, [c.created(), user])
+        await asyncio.sleep(0.1)
+        last = await publish(js, [answer, c.started(answer.message_id)])
+        assert await queries.wait_for_seq(db, last, 10)
+        assert worker.batches == 1
+        page, _ = await queries.list_messages(db, c.sid)
+        assert [m["content"] for m in page] == ["q", ""]
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()

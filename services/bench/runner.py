@@ -155,6 +155,7 @@ class Run:
             "PARLEY_CHUNK_FLUSH_MS": str(self.settings.chunk_flush_ms),
             "PARLEY_CHUNK_MAX_TOKENS": str(self.settings.chunk_max_tokens),
             "PARLEY_PROJECTION_FLUSH_MS": str(self.settings.projection_flush_ms),
+            "PARLEY_PROJECTION_SETTLE_MS": str(self.settings.projection_settle_ms),
             "PARLEY_PROJECTION_BATCH": str(self.settings.projection_batch),
             "PARLEY_WS_QUEUE_SIZE": str(self.settings.ws_queue_size),
             "PARLEY_LOG_LEVEL": self.settings.log_level,

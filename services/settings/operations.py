@@ -16,6 +16,13 @@ class Projections(Area):
     projection_flush_ms: float = env(
         "PARLEY_PROJECTION_FLUSH_MS", "How often streaming content is written to Postgres.", default=250.0, gt=0
     )
+    projection_settle_ms: float = env(
+        "PARLEY_PROJECTION_SETTLE_MS",
+        "How long any other event (a message, an answer's start or end) waits for the events that"
+        " follow it before it is written to Postgres: reads after a write wait at most this much longer.",
+        default=5.0,
+        ge=0,
+    )
     projections: CommaList = env(
         "PARLEY_PROJECTIONS",
         "Projections `parley projections` runs and rebuilds, comma separated (chat, usage). Unset: all.",
