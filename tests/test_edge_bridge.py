@@ -346,6 +346,16 @@ async def test_heartbeat_closes_a_silent_peer_4002_and_keeps_a_live_one(js, edge
         assert (await until(alive, lambda f: f["data"].get("status") == "pong"))["type"] == "connectionStatus"
 
 
+async def test_a_browser_s_offer_of_compression_is_declined(js, edge_factory):
+    # A browser always offers permessage-deflate; its zlib state would cost ~300 KiB per socket.
+    url = edge_factory()
+    sid, _ = await new_session(js)
+    async with websockets.connect(ws_url(url, f"/api/v1/chat/websocket/{sid}"), compression="deflate") as ws:
+        assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert (await until(ws, lambda f: f["data"].get("status") == "live"))["type"] == "connectionStatus"
+
+
 async def test_shutdown_closes_sockets_1001(js, edge_factory):
     url = edge_factory()
     sid, _ = await new_session(js)
