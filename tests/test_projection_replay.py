@@ -5,6 +5,7 @@ deltas; it falls back to a full replay where skipping could differ; the worker g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -160,6 +161,7 @@ async def test_the_replay_equals_a_full_one_and_reads_no_delta_of_an_ended_answe
     newest = await publish(js, more.events)
     async with running(nats, database_url, tmp_path):
         assert await queries.wait_for_seq(db, newest, 10)
+        assert await queries.wait_for_seq(db, newest, 10, projection="usage")  # the dump holds its checkpoint
     live = await dump(db)
     _, again = await rebuilt(nats, database_url, tmp_path, db, full=True)
     assert live == again
@@ -215,6 +217,7 @@ async def test_an_interrupted_replay_starts_over(nats, js, db, database_url, tmp
     )
     async with running(nats, database_url, tmp_path):
         assert await queries.wait_for_seq(db, last, 10)
+        assert await queries.wait_for_seq(db, last, 10, projection="usage")  # the dump holds its checkpoint
     assert await dump(db) == full
     assert not await store.replay_left(db, CHAT.name)
 
@@ -228,17 +231,48 @@ async def test_a_running_worker_replays_after_the_reset_and_goes_on(
     monkeypatch.setattr(worker, "REPLAY_FROM", 1)  # this short stream replayed as a long one would be
     async with running(nats, database_url, tmp_path):
         assert await queries.wait_for_seq(db, last, 10)
+        # The checkpoint is there already: wait until the running workers hold their projections,
+        # or the rebuild takes chat's lock first and replays it itself.
+        assert await _locks_held(db, 2)
         said = await main._rebuild(
             load({"NATS_URL": nats.url, "DATABASE_URL": database_url, "PARLEY_DATA_DIR": str(tmp_path / "data")})
         )
-        assert "rebuilt chat: " in said and "(replayed by the running worker)" in said, said
+        chat_said = next(line for line in said.splitlines() if line.startswith("rebuilt chat: "))
+        assert "(replayed by the running worker)" in chat_said, said
         assert await dump(db) == full
         more = Session("dave")
         more.attempt(more.ask(), ["on"])
         newest = await publish(js, more.events)
+        # both projections: the dump holds usage's checkpoint too (it moves over what it never
+        # reads only once idle)
         assert await queries.wait_for_seq(db, newest, 10)
+        assert await queries.wait_for_seq(db, newest, 10, projection="usage")
     live = await dump(db)
     _, again = await rebuilt(nats, database_url, tmp_path, db, full=True)
     assert live == again
-    logged = capfd.readouterr().out.splitlines()
-    assert [line for line in logged if "] replayed " in line and "projection=chat" in line], logged
+    captured = capfd.readouterr()
+    logged = (captured.out + captured.err).splitlines()
+    assert [line for line in logged if _says_replayed(line)], logged
+
+
+async def _locks_held(db, count: int, timeout: float = 10.0) -> bool:  # noqa: ASYNC109
+    """Until ``count`` projection locks (session advisory locks) are held; False after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") >= count:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+
+
+def _says_replayed(line: str) -> bool:
+    """The worker's "replayed" line, as structlog's console (unconfigured: stdout) or JSON
+    (``services.logs`` configured by an earlier test: stderr) writes it."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return record.get("event") == "replayed" and record.get("projection") == "chat"
+    return "] replayed " in line and "projection=chat" in line
