@@ -81,6 +81,19 @@ class Session:
                 self.events.append(event)
         return state
 
+    def early_delta(self, request: GenerationRequested) -> None:
+        """A delta of ``request``'s answer stored before the request (right after the session's
+        creation): in order, a dead letter ("unknown message")."""
+        delta = GenerationDelta(
+            session_id=self.sid,
+            message_id=request.message_id,
+            index=0,
+            token_index=0,
+            delta="?",
+            occurred_at=request.occurred_at,
+        )
+        self.events.insert(1, delta)
+
 
 def interleaved(*sessions: Session) -> list:
     """The sessions' events one by one in turn, as concurrent streams store them."""
@@ -108,16 +121,7 @@ def history() -> tuple[list, Session]:
     c.attempt(reopened, ["first"])
     c.attempt(reopened, ["sec", "ond"], attempt=2)  # taken over, still open
     c.ask()  # requested, never started
-    # A delta stored before its answer was requested: a dead letter (read: its session has open answers).
-    early = GenerationDelta(
-        session_id=c.sid,
-        message_id=reopened.message_id,
-        index=0,
-        token_index=0,
-        delta="?",
-        occurred_at=reopened.occurred_at,
-    )
-    c.events.insert(1, early)
+    c.early_delta(reopened)  # a dead letter (read: its session has open answers)
     return interleaved(a, b, c), c
 
 
@@ -189,15 +193,7 @@ async def test_deltas_that_would_be_dead_letters_in_order_make_it_replay_every_e
 ):
     a = Session()
     request = a.ask()
-    early = GenerationDelta(
-        session_id=a.sid,
-        message_id=request.message_id,
-        index=0,
-        token_index=0,
-        delta="?",
-        occurred_at=request.occurred_at,
-    )
-    a.events.insert(1, early)  # before its answer was requested: in order, "unknown message"
+    a.early_delta(request)
     a.attempt(request, [], "completed")
     await publish(js, a.events)
     _, full = await rebuilt(nats, database_url, tmp_path, db, full=True)

@@ -81,6 +81,26 @@ async def running(nats, database_url, tmp_path, **env):
         await asyncio.wait_for(task, 10)
 
 
+@asynccontextmanager
+async def worker_running(js, database_url: str, **options):
+    """One chat ``Worker`` (``options``: flush_s, settle_s, …) applying in this process."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    worker = Worker(js, conn, projection=CHAT, **options)
+    await worker.sync()
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await conn.close()
+
+
 def start_process(nats, database_url: str, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
     """``parley projections`` as a real process, as an operator runs it."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "NATS_URL", "DATABASE_URL"))}
@@ -348,19 +368,12 @@ async def test_the_worker_survives_a_database_outage(nats, js, db, database_url,
 
 
 async def test_token_chunks_are_gathered_for_a_flush_and_anything_else_goes_at_once(nats, js, db, database_url):
-    import asyncpg
-
     c = Conversation()
     user = c.submitted("q")
     answer = c.requested(user.message_id)
     mid = answer.message_id
-    conn = await asyncpg.connect(database_url)
     # A flush far longer than this test may take: only the gathering can keep the chunks together.
-    worker = Worker(js, conn, projection=CHAT, flush_s=30.0)
-    await worker.sync()
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
+    async with worker_running(js, database_url, flush_s=30.0) as worker:
         opening = await publish(js, [c.created(), user, answer, c.started(mid)])
         assert await queries.wait_for_seq(db, opening, 10)  # no chunk among them: applied at once
         opened = worker.batches
@@ -373,27 +386,14 @@ async def test_token_chunks_are_gathered_for_a_flush_and_anything_else_goes_at_o
         assert worker.batches - opened <= 2
         page, _ = await queries.list_messages(db, c.sid)
         assert [m["content"] for m in page] == ["q", "".join(f"t{i} " for i in range(12))]
-    finally:
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await conn.close()
 
 
 async def test_a_send_s_events_settle_into_one_transaction(nats, js, db, database_url):
-    import asyncpg
-
     c = Conversation()
     user = c.submitted("q")
     answer = c.requested(user.message_id)
-    conn = await asyncpg.connect(database_url)
     # A settle window far longer than this test's gaps: only the settling can keep them together.
-    worker = Worker(js, conn, projection=CHAT, flush_s=30.0, settle_s=2.0)
-    await worker.sync()
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
+    async with worker_running(js, database_url, flush_s=30.0, settle_s=2.0) as worker:
         await publish(js, [c.created(), user])
         await asyncio.sleep(0.1)
         last = await publish(js, [answer, c.started(answer.message_id)])
@@ -401,9 +401,3 @@ async def test_a_send_s_events_settle_into_one_transaction(nats, js, db, databas
         assert worker.batches == 1
         page, _ = await queries.list_messages(db, c.sid)
         assert [m["content"] for m in page] == ["q", ""]
-    finally:
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await conn.close()
