@@ -249,10 +249,7 @@ class Worker:
         costs one transaction per flush, not one per few tokens); once any other event is in the
         batch, it waits at most ``settle_s`` from that event's arrival (read-your-writes waits no
         longer than that)."""
-        now = time.monotonic()
-        deadline = now + self.flush_s
-        if not all(m.subject.endswith(STREAMING) for m in msgs):
-            deadline = now + self.settle_s
+        deadline = self._settle(msgs, time.monotonic() + self.flush_s)
         while len(msgs) < self.batch_size:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -262,9 +259,15 @@ class Worker:
             if not more:
                 break
             msgs += more
-            if not all(m.subject.endswith(STREAMING) for m in more):
-                deadline = min(deadline, time.monotonic() + self.settle_s)
+            deadline = self._settle(more, deadline)
         return msgs
+
+    def _settle(self, arrived: list[Msg], deadline: float) -> float:
+        """The batch's deadline once ``arrived`` is in it: at most ``settle_s`` from now if any of
+        it is not a token delta (``settle_s`` <= ``flush_s``, so this only ever shortens it)."""
+        if all(m.subject.endswith(STREAMING) for m in arrived):
+            return deadline
+        return min(deadline, time.monotonic() + self.settle_s)
 
     async def skip_unread(self) -> None:
         """Idle and filtered: move the checkpoint over the events this projection never reads (so
