@@ -1,8 +1,9 @@
 """Full-text search over one user's conversations: session titles and message content.
 
-PostgreSQL full text (migration 070): each row carries a generated ``search_vector`` with both
-English stems and the plain words, so "running" finds "run" and a word of any language still
-matches itself. Queries use ``websearch_to_tsquery`` (quotes, ``or``, ``-word``, never a syntax
+PostgreSQL full text (migrations 070, 180): each row carries a generated ``search_vector`` with
+both English stems and the plain words, so "running" finds "run" and a word of any language still
+matches itself. A message's vector is computed once it has ended (NULL while pending or
+streaming: a streaming answer's rewrites stay cheap), so an answer is found once it ends. Queries use ``websearch_to_tsquery`` (quotes, ``or``, ``-word``, never a syntax
 error), ranked by ``ts_rank``; snippets come from ``ts_headline`` on the page's rows only.
 
 A snippet is a list of segments, ``(text, matched)``: no markup to sanitize and no character

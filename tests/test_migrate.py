@@ -59,3 +59,52 @@ async def test_reads_are_index_scans(db):
             )
         )
         assert "Index Scan" in plan and "Seq Scan" not in plan, plan
+
+
+async def test_a_database_from_before_search_on_end_keeps_its_search_results(postgres):
+    # Migration 180 computes a message's search vector at its end: an older database's ended
+    # messages keep the vector (and search results) they had; a streaming answer has none yet.
+    from projections import batch, search
+    from projections.chat import CHAT
+    from tests.conftest import _drop_database
+    from tests.test_batch import envelopes
+    from tests.test_chat import Conversation
+
+    name = postgres.new_database_name()
+    admin = await asyncpg.connect(postgres.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(postgres.dsn_for(name))
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        for m in migrate.available():
+            if m.version < 180:
+                await conn.execute(m.sql)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", m.version, m.name)
+        c = Conversation("erin")
+        events, _, answer = c.exchange("How do zebras sleep?", ["Standing ", "up, ", "mostly."])
+        q = c.submitted("And giraffes?")
+        open_ = c.requested(q.message_id)
+        events += [q, open_, c.started(open_.message_id), *c.chunks(open_.message_id, ["Giraffes ", "nap"])]
+        await batch.apply(conn, CHAT, envelopes([c.created(title="Sleep"), *events]))
+        vectors = "SELECT id, search_vector::text FROM messages ORDER BY id"
+        before = {r["id"]: r["search_vector"] for r in await conn.fetch(vectors)}
+        found = {q: await search.search(conn, "erin", q) for q in ("zebras", "standing", "sleep", "giraffes")}
+        assert [h.message_id for h in found["standing"]] == [answer]
+
+        assert [m.version for m in await migrate.apply(conn)] == [
+            m.version for m in migrate.available() if m.version >= 180
+        ]
+        after = {r["id"]: r["search_vector"] for r in await conn.fetch(vectors)}
+        streaming = await conn.fetchval("SELECT id FROM messages WHERE status = 'streaming'")
+        assert after.pop(streaming) is None and before.pop(streaming) is not None
+        assert after == before
+        # Search finds what it found before but the streaming answer (until it ends).
+        assert open_.message_id in {h.message_id for h in found["giraffes"]}
+        for q, hits in found.items():
+            assert await search.search(conn, "erin", q) == [h for h in hits if h.message_id != open_.message_id]
+    finally:
+        await conn.close()
+        await _drop_database(postgres.admin_dsn, name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import search
+from projections import queries, search
 from projections.search import Segment, segments
 from tests.test_batch import apply, envelopes
 from tests.test_chat import Conversation
@@ -76,3 +76,27 @@ async def test_paging(db):
     second = await search.search(db, "carol", "needle", page=2, page_size=5)
     assert len(first) == 5 and len(second) == 2
     assert not {h.message_id for h in first} & {h.message_id for h in second}
+
+
+async def test_an_answer_is_searchable_once_it_has_ended(db):
+    # Its search vector is computed at its end (migration 180), not at every flush of its text.
+    c = Conversation("dave")
+    q = c.submitted("Tell me about zebras")
+    streaming, failed = c.requested(q.message_id), c.requested(q.message_id)
+    s, f = streaming.message_id, failed.message_id
+    events = [c.created(title="Animals"), q, streaming, failed, c.started(s), c.started(f)]
+    events += [*c.chunks(s, ["Striped ", "quagga ", "facts"]), *c.chunks(f, ["okapi ", "notes"])]
+    await apply(db, envelopes(events))
+
+    # Mid-stream, a reload shows the text so far; search does not find it until the answer ends.
+    reloaded = await queries.get_message(db, s)
+    assert reloaded["content"] == "Striped quagga facts" and reloaded["status"] == "streaming"
+    assert await search.search(db, "dave", "quagga") == []
+    assert await search.search(db, "dave", "okapi") == []
+
+    ends = [c.completed(s, "Striped quagga facts, all of them."), c.failed(f, partial="okapi notes")]
+    await apply(db, envelopes(ends, first_seq=len(events) + 1))
+    (hit,) = await search.search(db, "dave", "quagga")
+    assert hit.message_id == s and "".join(x.text for x in hit.snippet) == "Striped quagga facts, all of them."
+    (hit,) = await search.search(db, "dave", "okapi")
+    assert hit.message_id == f
