@@ -14,8 +14,9 @@ from tqdm import tqdm
 from events import streams
 from projections import migrate, registry, replay, store
 from projections.errors import ProjectionError
+from projections.fault import Fault
 from projections.projection import Projection
-from projections.worker import Fault, Worker, catch_up, stream_last_seq
+from projections.worker import Worker, catch_up, stream_last_seq
 from services import bus, eventloop, logs, runtime
 from services.errors import StartupError
 from services.settings import Settings

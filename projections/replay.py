@@ -21,7 +21,7 @@ check fails, the replay gives up (``str``: the caller replays every event).
 
 Progress goes to a checkpoint row of its own (``store.replay_row``); the projection's checkpoint
 stays 0 until the end, then moves to the target in one transaction. An interrupted replay leaves
-checkpoint 0 beside that row: ``Worker.sync`` empties the tables before starting over.
+checkpoint 0 beside that row: ``start`` (a live worker's entry) empties the tables before starting over.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from projections.errors import Unappliable
 from projections.projection import Projection
 from projections.pull import Pull
 
+REPLAY_FROM = 10_000  # a live worker from nothing replays a stream this long (shorter: every event, in order)
 BATCH = 10000  # bigger than the live worker's: an answer's events meet in fewer batches, its row written fewer times
 _WAIT_S = 1.0
 _DELTA = f".{type_tag(GenerationDelta)}"
@@ -103,6 +104,26 @@ async def replay(
         progress.update(max(0, target - progress.n))
     done.seconds = time.perf_counter() - started
     return done
+
+
+async def start(
+    js: JetStreamContext, conn: asyncpg.Connection, projection: Projection, last_seq: int, replay_from: int | None, log
+) -> int:
+    """A live worker at checkpoint 0 (it holds the projection's lock): the checkpoint its consumer
+    starts from. An interrupted replay's partial tables are emptied first; a stream of at least
+    ``replay_from`` events (None: never) is replayed, and the consumer goes on from its end (or
+    from 0 when the replay gave up: every event is then applied in order)."""
+    if await store.replay_left(conn, projection.name):
+        log.warning("a replay was interrupted; emptying its tables to start over")
+        await store.reset(conn, projection)
+    if replay_from is None or last_seq < replay_from:
+        return 0
+    done = await replay(js, conn, projection, last_seq)
+    if isinstance(done, str):
+        log.warning("replaying every event", reason=done)
+        return 0
+    log.info("replayed", events=done.positions, applied=done.applied, seconds=round(done.seconds, 2))
+    return done.positions
 
 
 async def _read(js: JetStreamContext, applying: _Applying, target: int, progress, reads) -> dict:

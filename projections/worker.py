@@ -16,10 +16,7 @@ re-syncs too. Only one worker applies per projection (a Postgres advisory lock);
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
-from dataclasses import dataclass
 
 import asyncpg
 import nats.errors
@@ -31,6 +28,7 @@ from events.schema import GenerationChunk, GenerationDelta, type_tag
 from events.streams import CHAT_STREAM
 from projections import batch, replay, store
 from projections.errors import ProjectionError
+from projections.fault import Fault
 from projections.projection import Projection
 from projections.pull import Pull
 from services import logs
@@ -41,27 +39,6 @@ log = logs.get("projections.worker")
 # Streaming content: token deltas (and the chunks of old streams), written at most every flush.
 STREAMING = tuple(f".{type_tag(t)}" for t in (GenerationDelta, GenerationChunk))
 ACK_WAIT_S = 120.0  # far above a batch's transaction time: a redelivery means the worker is gone
-REPLAY_FROM = 10_000  # a stream this long is replayed from nothing by ``replay`` (it skips ended answers' deltas)
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """Test-only crash point (PARLEY_PROJECTION_FAULT): SIGKILL this process at ``point`` of batch ``batch``."""
-
-    point: str  # after_apply (rows written, not committed) | after_commit (committed, not acked)
-    batch: int
-
-    @classmethod
-    def parse(cls, text: str | None) -> Fault | None:
-        if not text:
-            return None
-        point, _, n = text.partition(":")
-        return cls(point, int(n))
-
-    def hit(self, point: str, batch_number: int) -> None:
-        if point == self.point and batch_number == self.batch:
-            log.warning("fault injected: killing this process", point=point, batch=batch_number)
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class CheckpointAhead(ProjectionError):
@@ -94,7 +71,7 @@ class Worker:
         self.checkpoint = 0
         self.batches = 0  # non-empty batches committed by this process
         self.sub: Pull | None = None
-        self.replay_from: int | None = REPLAY_FROM  # None: never (the rebuild command replays itself)
+        self.replay_from: int | None = replay.REPLAY_FROM  # None: never (the rebuild command replays itself)
         self._consumer_seq = 0
         self.log = log.bind(projection=projection.name)
 
@@ -144,9 +121,6 @@ class Worker:
                 pass
             self.sub = None
         self.checkpoint = await store.read_checkpoint(self.conn, self.name)
-        if not self.checkpoint and await store.replay_left(self.conn, self.name):
-            self.log.warning("a replay was interrupted; emptying its tables to start over")
-            await store.reset(self.conn, self.projection)
         stream = await self.js.stream_info(CHAT_STREAM)
         if self.checkpoint > stream.state.last_seq:
             raise CheckpointAhead(
@@ -154,14 +128,10 @@ class Worker:
                 f" {CHAT_STREAM} (last sequence {stream.state.last_seq}): the stream was replaced;"
                 " run `parley projections rebuild`"
             )
-        if not self.checkpoint and self.replay_from is not None and stream.state.last_seq >= self.replay_from:
-            # From nothing (a fresh database, a rebuild's reset): the replay, then the consumer from its end.
-            done = await replay.replay(self.js, self.conn, self.projection, stream.state.last_seq)
-            if isinstance(done, str):
-                self.log.warning("replaying every event", reason=done)
-            else:
-                self.checkpoint = done.positions
-                self.log.info("replayed", events=done.positions, applied=done.applied, seconds=round(done.seconds, 2))
+        if not self.checkpoint:  # from nothing (a fresh database, a rebuild's reset): maybe a replay first
+            self.checkpoint = await replay.start(
+                self.js, self.conn, self.projection, stream.state.last_seq, self.replay_from, self.log
+            )
         try:
             info = await self.js.consumer_info(CHAT_STREAM, self.durable)
         except nats.js.errors.NotFoundError:

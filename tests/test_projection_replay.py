@@ -21,7 +21,7 @@ from events.schema import (
     Usage,
 )
 from events.streams import CHAT_STREAM
-from projections import main, queries, store, worker
+from projections import main, queries, replay, store
 from projections.chat import CHAT
 from services.generation import answer
 from services.generation.coalescer import Chunk
@@ -224,7 +224,7 @@ async def test_a_running_worker_replays_after_the_reset_and_goes_on(
     events, _ = history()
     last = await publish(js, events)
     _, full = await rebuilt(nats, database_url, tmp_path, db, full=True)
-    monkeypatch.setattr(worker, "REPLAY_FROM", 1)  # this short stream replayed as a long one would be
+    monkeypatch.setattr(replay, "REPLAY_FROM", 1)  # this short stream replayed as a long one would be
     async with running(nats, database_url, tmp_path):
         assert await queries.wait_for_seq(db, last, 10)
         # The checkpoint is there already: wait until the running workers hold their projections,
