@@ -21,9 +21,9 @@ async def submitted(js, sid: str, text: str) -> int:
 
 
 async def test_a_session_is_loaded_once_then_followed(js):
+    sid = await new_session(js)  # created before the worker started: loaded at first sight
     cache = await Sessions(js).start()
     try:
-        sid = await new_session(js)
         _, aid = await send(js, sid, "first")
         first = await cache.history(sid, at_least=0)
         assert [c for _, c in first.user_messages] == ["first"] and cache.loads == 1
@@ -47,6 +47,8 @@ async def test_a_session_is_loaded_once_then_followed(js):
 
 
 async def test_events_stored_while_a_session_loads_are_not_lost(js, monkeypatch):
+    sid = await new_session(js)
+    await submitted(js, sid, "early")
     cache = await Sessions(js).start()
     real_load = context.load
     late: list[int] = []
@@ -59,8 +61,6 @@ async def test_events_stored_while_a_session_loads_are_not_lost(js, monkeypatch)
 
     monkeypatch.setattr(context, "load", load_then_more_arrive)
     try:
-        sid = await new_session(js)
-        await submitted(js, sid, "early")
         history = await cache.history(sid, at_least=0)
         assert [c for _, c in history.user_messages] == ["early", "late0", "late1", "late2"]
         assert history.last_seq == late[-1] and cache.loads == 1
@@ -70,8 +70,8 @@ async def test_events_stored_while_a_session_loads_are_not_lost(js, monkeypatch)
 
 async def test_a_feed_that_lags_falls_back_to_a_direct_read(js, monkeypatch):
     monkeypatch.setattr(sessions_module, "FEED_WAIT_S", 0.2)
-    cache = await Sessions(js).start()
     sid = await new_session(js)
+    cache = await Sessions(js).start()
     await cache.history(sid, at_least=0)
     await cache.stop()  # the feed stops: the copy goes stale
     cache._sub = object()  # ...while the cache believes it runs
@@ -133,9 +133,9 @@ async def test_an_answer_reads_its_history_once_the_earlier_answers_ended(js):
 async def test_an_old_prompt_is_answered_from_a_full_load_when_the_cache_compacted_it(js, monkeypatch):
     # A redelivery after a restore can name a prompt the cached copy no longer holds.
     monkeypatch.setattr(context, "CONTEXT_USER_MESSAGES", 2)
+    sid = await new_session(js)
     cache = await Sessions(js).start()
     try:
-        sid = await new_session(js)
         _, first_answer = await send(js, sid, "first")
         for i in range(5):
             await send(js, sid, f"later {i}")
@@ -147,5 +147,48 @@ async def test_an_old_prompt_is_answered_from_a_full_load_when_the_cache_compact
         loads = cache.loads
         full = await cache.history(sid, at_least=last_seq, answer_id=first_answer)
         assert not full.compacted and first_answer in full.answers and cache.loads == loads + 1
+    finally:
+        await cache.stop()
+
+
+async def test_a_session_created_while_the_feed_runs_is_followed_from_its_start_never_loaded(js):
+    cache = await Sessions(js).start()
+    try:
+        sid = await new_session(js, system_prompt="be brief")
+        _, first = await send(js, sid, "first")
+        done = codec.make(
+            GenerationCompleted,
+            session_id=sid,
+            user_id=USER,
+            message_id=first,
+            content="one",
+            llm_provider="local",
+            llm_model="m",
+        )
+        await bus.publish(js, done)
+        _, second = await send(js, sid, "second")
+        seq = await submitted(js, sid, "third")
+        followed = await cache.history(sid, at_least=seq)
+        assert cache.loads == 0
+        # the same history a full load folds
+        assert followed == context.fold(sid, await context.load(js, sid))
+        assert followed.settings.system_prompt == "be brief" and followed.answers[first].content == "one"
+        assert followed.answer_order == (first, second)
+    finally:
+        await cache.stop()
+
+
+async def test_the_copies_are_bounded_and_a_session_being_loaded_is_kept(js):
+    sid = await new_session(js)  # older than the cache: loaded
+    cache = await Sessions(js, capacity=3).start()
+    try:
+        loading = sessions_module._Loading()
+        cache._known["being-loaded"] = loading
+        created = [await new_session(js) for _ in range(4)]
+        assert await cache._reach(await submitted(js, created[-1], "x"))
+        await cache.history(sid, at_least=0)
+        assert cache.loads == 1
+        assert "being-loaded" in cache._known and len(cache._known) == 3
+        assert sid in cache._known and created[-1] in cache._known  # the newest are kept
     finally:
         await cache.stop()

@@ -2,10 +2,11 @@
 API call when its session was seen before.
 
 One ordered push consumer per worker follows the context subjects of every session (the
-``CONTEXT_TYPES``; never deltas) from the moment the worker starts. A session met for the first
-time is loaded once with ``context.load``; events the feed delivers while that load runs are held
-and applied after it, so none falls between the two (the feed began before the load, so anything
-it delivered earlier is also in the load). A prompt's history is ready when the feed has passed
+``CONTEXT_TYPES``; never deltas) from the moment the worker starts. A session created meanwhile
+is followed from its ``session.created`` (its first event): never loaded. Any other session met
+for the first time is loaded once with ``context.load``; events the feed delivers while that load
+runs are held and applied after it, so none falls between the two (the feed began before the
+load, so anything it delivered earlier is also in the load). A prompt's history is ready when the feed has passed
 the prompt's own sequence. If the feed lags too long, the answer falls back to a direct load.
 Bounded: least recently used sessions are dropped and loaded again when needed.
 
@@ -15,6 +16,7 @@ Bounded: least recently used sessions are dropped and loaded again when needed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -26,7 +28,7 @@ from nats.js import JetStreamContext, api
 
 from events import codec, subjects
 from events.errors import EventDecodeError
-from events.schema import ChatEvent, utcnow
+from events.schema import ChatEvent, SessionCreated, utcnow
 from events.streams import CHAT_STREAM
 from services import bus, logs
 from services.generation import context
@@ -96,7 +98,12 @@ class Sessions:
 
     def _apply(self, sid: str, seq: int, event: ChatEvent) -> None:
         known = self._known.get(sid)
-        if isinstance(known, _Loading):
+        if known is None and isinstance(event, SessionCreated):
+            # A session's first event (its id is new, minted by the edge or an import): the feed
+            # has seen all of it, so the copy starts here and its first prompt needs no load.
+            self._known[sid] = context.fold(sid, [(seq, event)])
+            self._bound()
+        elif isinstance(known, _Loading):
             known.held.append((seq, event))
         elif known is not None and seq > known.last_seq:
             self._known[sid] = context.compact(replace(context.evolve(known, event), last_seq=seq))
@@ -149,14 +156,22 @@ class Sessions:
                 if seq > history.last_seq:
                     history = replace(context.evolve(history, event), last_seq=seq)
             self._known[sid] = context.compact(history)
-            while len(self._known) > self.capacity:
-                self._known.popitem(last=False)
+            self._bound()
             return history
         except BaseException:
             self._known.pop(sid, None)
             raise
         finally:
             loading.done.set()
+
+    def _bound(self) -> None:
+        """Drop the least recently used sessions beyond the capacity; one being loaded stays (its
+        load holds the feed's events for it)."""
+        excess = len(self._known) - self.capacity
+        if excess > 0:
+            oldest = (sid for sid, v in self._known.items() if not isinstance(v, _Loading))
+            for sid in list(itertools.islice(oldest, excess)):
+                del self._known[sid]
 
     async def settled(
         self,
