@@ -17,7 +17,7 @@ import pytest
 from nats.js.api import DiscardPolicy
 
 from events import codec, subjects
-from events.schema import GenerationDelta
+from events.schema import GenerationCompleted, GenerationDelta
 from events.streams import CHAT_STREAM
 from services.generation.publisher import RECONNECT_GRACE_S, Publisher, PublishError
 
@@ -79,6 +79,60 @@ async def test_a_chunk_jetstream_refuses_ends_the_attempt_when_it_settles(js):
     await publisher.send(delta(sid, mid, 1))
     with pytest.raises(PublishError, match="refused 1 events"):  # the refusal itself, not the 30 s ack timeout
         await publisher.settle()
+    assert await stored_indexes(js, sid) == [0]
+
+
+def completed(sid: str, mid: str) -> GenerationCompleted:
+    return codec.make(
+        GenerationCompleted,
+        event_id=codec.derived_id("test", mid, "completed"),
+        session_id=sid,
+        user_id="u",
+        message_id=mid,
+        content="done",
+        llm_provider="local",
+        llm_model="m",
+    )
+
+
+async def stored_types(js, sid: str) -> list[str]:
+    sub = await js.subscribe(subjects.session(sid), ordered_consumer=True)
+    try:
+        found = []
+        while True:
+            msg = await sub.next_msg(timeout=1.0)
+            found.append(msg.subject.rsplit(".", 2)[-2] + "." + msg.subject.rsplit(".", 1)[-1])
+            if msg.metadata.num_pending == 0:
+                return found
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_the_terminal_event_is_stored_after_every_chunk_and_waited_for(js):
+    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    publisher = Publisher(js)
+    for i in range(20):
+        await publisher.send(delta(sid, mid, i))
+    await publisher.finish(completed(sid, mid))
+    assert not publisher.pending  # acked when finish returns
+    assert await stored_types(js, sid) == ["generation.delta"] * 20 + ["generation.completed"]
+    assert publisher.sent == 21
+    await publisher.finish(completed(sid, mid))  # a republished end (same id) is stored once
+    assert await stored_types(js, sid) == ["generation.delta"] * 20 + ["generation.completed"]
+
+
+async def test_a_terminal_event_jetstream_refuses_fails_at_once(js):
+    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
+    publisher = Publisher(js, ack_timeout=30.0)
+    await publisher.send(delta(sid, mid, 0))
+    await publisher.settle()
+    config = (await js.stream_info(CHAT_STREAM)).config
+    full = (await js.stream_info(CHAT_STREAM)).state.messages
+    await js.update_stream(replace(config, max_msgs=full, discard=DiscardPolicy.NEW))  # full: refuses the next
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="refused 1 events"):
+        await publisher.finish(completed(sid, mid))
+    assert time.monotonic() - started < 5.0  # the refusal itself, not the 30 s ack timeout
     assert await stored_indexes(js, sid) == [0]
 
 

@@ -1,7 +1,8 @@
 """Pipelined publishing of one answer's events: chunks go out through the worker's
 ``bus.Pipeline`` (no wait per event, order kept by the one connection), and ``settle`` waits
 until JetStream acked every one.
-The terminal event is published only after that, awaited, so it is never stored before a chunk.
+The terminal event is published only after that, and awaited the same way, so it is never stored
+before a chunk.
 
 A lost connection voids what was in flight: nats-py does not resend what it had written to the
 old socket, so an event sent before a reconnect may never be stored while later ones are. Such
@@ -79,10 +80,9 @@ class Publisher:
             raise PublishError(f"JetStream refused {len(failed)} events: {failed[0]!r}")
 
     async def finish(self, event: Event) -> None:
-        """Publish a terminal event after every earlier one is stored, and wait for its ack."""
+        """Publish a terminal event after every earlier one is stored, and wait for its ack.
+        Through the pipeline too, so its ack is read and waited for like a chunk's (nats-py's
+        request drew a random inbox token, armed a timer and parsed the PubAck, once per answer)."""
         await self.settle()
-        try:
-            await bus.publish(self.js, event, ack_timeout=self.ack_timeout)
-        except Exception as exc:  # nats-py raises timeouts, no-responders and API errors
-            raise PublishError(f"JetStream did not store {type(event).__name__}: {exc!r}") from exc
-        self.sent += 1
+        await self.send(event)
+        await self.settle()
