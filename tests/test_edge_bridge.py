@@ -322,6 +322,53 @@ async def test_slow_client_is_closed_4008_without_stalling_others(js, edge_facto
     assert 0 < opcodes.count(0x1) < len(events), "the slow client got part of the stream, then the close"
 
 
+async def test_a_client_that_stops_reading_a_while_gets_every_frame_once_in_order(js, edge_factory):
+    """Its socket's write buffer fills, so frames wait in its queue for a sender that waits for the
+    socket to drain; then it reads on: every frame once, in order, and later frames are written
+    at once again."""
+    url = edge_factory(PARLEY_WS_QUEUE_SIZE="2000")
+    sid, _ = await new_session(js)
+    path = f"/api/v1/chat/websocket/{sid}"
+    reader, writer = await raw_socket(url, path, rcvbuf=4096)
+
+    async def token_indices(count: int) -> list[int]:
+        found = []
+        async with asyncio.timeout(30):
+            while len(found) < count:
+                opcode, payload = await raw_frame(reader)
+                data = json.loads(payload)["data"] if opcode == 0x1 else {}
+                if data.get("event") == "token":
+                    found.append(data["index"])
+        return found
+
+    def chunks(first: int, count: int, delta: str) -> list[GenerationChunk]:
+        return [
+            codec.make(
+                GenerationChunk,
+                session_id=sid,
+                user_id="local",
+                message_id=aid,
+                attempt=1,
+                index=i,
+                token_index=i,
+                token_count=1,
+                delta=delta,
+            )
+            for i in range(first, first + count)
+        ]
+
+    aid = codec.new_id()
+    async with websockets.connect(ws_url(url, path), max_size=None) as witness:
+        await until(witness, lambda f: f["data"].get("status") == "live")
+        await _publish_all(js, chunks(0, 600, "x" * 16_000))  # ~9.6 MB: far more than the socket buffers
+        # The witness has the last one: the bridge has offered every frame to the stalled socket too.
+        await until(witness, lambda f: f["data"].get("index") == 599, wait=20)
+        assert await token_indices(600) == list(range(600))
+        await _publish_all(js, chunks(600, 10, "y"))
+        assert await token_indices(10) == list(range(600, 610))
+    writer.close()
+
+
 async def _publish_all(js, events, pause: float = 0.0) -> None:
     for event in events:
         await bus.publish(js, event)

@@ -2,9 +2,11 @@
 (``/chat/llm-stream/{message_id}``).
 
 An idle socket costs no task of its own: the task uvicorn runs the socket in reads the client's
-frames (``receiver.Receiver``); a sender task exists only while there are frames to send (the
-first one sends ``connected``, the replay and ``live``; later ones are started by ``offer`` and
-end once the queue is empty). The token's expiry is a timer. Whatever ends the socket (the
+frames (``receiver.Receiver``); the first sender task sends ``connected``, the replay and
+``live``. After that, frames the bridge offers are written by a callback (``_flush``), all that
+queued in one write, straight to uvicorn's protocol (``wsprotocol.write_texts``): no task per
+frame. Only when the socket cannot take them at once (its write buffer is full) does a sender task
+send them through ASGI's ``send``, which waits; it ends once the queue is empty. The token's expiry is a timer. Whatever ends the socket (the
 sender's close code, an overflow, the expiry) decides the close code once (``_end``) and stops
 the reading. The bridge only ever ``offer``s frames (never waits), so a slow client never stalls
 the others; its queue overflows and it is closed with 4008.
@@ -32,7 +34,7 @@ from starlette.websockets import WebSocket
 
 from events import codec, subjects
 from services import logs, tracing
-from services.edge import frames, metrics, replay
+from services.edge import frames, metrics, replay, wsprotocol
 from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
@@ -73,6 +75,7 @@ TOKEN_EXPIRED = "token expired; send {type: auth} with a fresh one before it exp
 class Connection:
     # Slots: thousands of idle sockets each hold one (no attribute dict per socket).
     __slots__ = (
+        "_flush_due",
         "_last",
         "_outcome",
         "_reading",
@@ -134,7 +137,8 @@ class Connection:
             log=self._log,
         )
         self._task: asyncio.Task | None = None  # the socket's own: it reads the client's frames
-        self._sender: asyncio.Task | None = None  # only while there is something to send
+        self._sender: asyncio.Task | None = None  # the opening, or frames waiting for the socket to drain
+        self._flush_due = False  # a _flush is scheduled
         self._outcome: tuple[int | None, str] | None = None  # (close code, reason) once decided
         self._reading = False
         self._timer: asyncio.TimerHandle | None = None  # the token's expiry
@@ -165,8 +169,35 @@ class Connection:
             if self._outcome is None:
                 metrics.OVERFLOWS.inc()
             self._end(CLOSE_TOO_SLOW, TOO_SLOW)
-        elif self._sender is None and self._outcome is None:
+        elif self._sender is None and self._outcome is None and not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write every queued frame now, in one write (the frames the bridge offered in one go meet
+        here); a close code the frames call for ends the socket. When the socket cannot take
+        them at once, a sender task sends them through ``send``, which waits for it to drain."""
+        self._flush_due = False
+        if self._sender is not None or self._outcome is not None or not len(self.outbox):
+            return
+        writer = wsprotocol.writer_of(getattr(self.ws, "_send", None))
+        if writer is None or not writer.ready():
             self._sender = asyncio.create_task(self._sending(opening=False))
+            return
+        texts: list[str] = []
+        code = None
+        try:
+            while code is None and (item := self.outbox.pop()) is not None:
+                if self._fresh(item):
+                    texts.append(item.text)
+                    code = self._sent(item)
+            if texts:
+                writer.write_texts(texts)
+        except Exception as exc:
+            self._end(*self._sender_outcome(exc))
+            return
+        if code is not None:
+            self._end(code)
 
     def _end(self, code: int | None, reason: str = "") -> None:
         """Decide how the socket closes (the first reason counts) and stop reading the client."""
@@ -198,6 +229,8 @@ class Connection:
             self._end(None)  # the client left: nothing to close
         finally:
             self._reading = False
+            if self._outcome is None:  # cancelled from outside: nothing more is sent
+                self._outcome = (None, "")
             self.bridge.unregister(self)
             metrics.WS_CONNECTIONS.labels(self.endpoint).dec()
             if self._timer is not None:
@@ -252,6 +285,10 @@ class Connection:
     async def _send(self, item: Item) -> int | None:
         """Send one frame; the close code it calls for, if any."""
         await self.ws.send_text(item.text)
+        return self._sent(item)
+
+    def _sent(self, item: Item) -> int | None:
+        """Account a frame sent (or being written); the close code it calls for, if any."""
         tracing.frame_sent(item.seq)
         metrics.count_frame(item.kind)
         if item.ends_session:
@@ -280,12 +317,16 @@ class Connection:
         await self._send_frame(frames.live(self.session_id, self._last, mid))
         return None
 
-    async def _send_queued(self, item: Item) -> int | None:
+    def _fresh(self, item: Item) -> bool:
+        """False for an event the replay sent already; the newest sequence sent moves on."""
         if item.seq is not None:
             if self._last is not None and item.seq <= self._last:
-                return None  # already sent by the replay
+                return False
             self._last = item.seq
-        return await self._send(item)
+        return True
+
+    async def _send_queued(self, item: Item) -> int | None:
+        return await self._send(item) if self._fresh(item) else None
 
     async def _replay(self, after_seq: int) -> tuple[int, int | None]:
         """Send the stored events after ``after_seq``: (last seq sent, close code if one is due)."""

@@ -10,11 +10,18 @@ by every browser and client library without application code.
 
 Once the handshake is answered, its request and response are dropped: uvicorn keeps both (with
 their header objects, ~3 KiB) for the socket's whole life and reads neither again.
+
+``write_texts`` writes text frames at once, in one write, without ASGI's awaited ``send`` (a
+message dict, Starlette's and uvicorn's checks, and a task to await it in): a socket's frames are
+written from a callback after the bridge's fan-out, when ``ready`` says ``send`` would not wait.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from services.edge import metrics
 
@@ -27,6 +34,26 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
         # Called once, right after the handshake's response is written.
         self.request = self.response = None
         super().start_keepalive()
+
+    def ready(self) -> bool:
+        """Whether ``write_texts`` may write now: ``send`` would write at once (the write buffer
+        is under its high-water mark, the socket open, its handshake answered)."""
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and self.writable.is_set()
+            and self.conn.state is State.OPEN
+            and not self.transport.is_closing()
+        )
+
+    def write_texts(self, texts: list[str]) -> None:
+        """Write ``texts`` as text frames, in one write (call only when ``ready``)."""
+        conn = self.conn
+        for text in texts:
+            conn.send_text(text.encode())
+        self.transport.write(b"".join(conn.data_to_send()))
 
     def keepalive_timeout(self) -> None:
         self.pong_timer = None
@@ -51,3 +78,9 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         super().shutdown()
+
+
+def writer_of(send: Any) -> EdgeWebSocketProtocol | None:
+    """The protocol behind an ASGI ``send`` (uvicorn passes its bound ``send``), if it is ours."""
+    protocol = getattr(send, "__self__", None)
+    return protocol if isinstance(protocol, EdgeWebSocketProtocol) else None
