@@ -76,6 +76,7 @@ async def apply(
     expect: int | None = None,
     before_commit: Callable[[], Awaitable[None] | None] | None = None,
     checkpoint_of: str | None = None,
+    cache: store.Cache | None = None,
 ) -> Outcome:
     """Apply ``envelopes`` (ascending seq) and move the checkpoint, in one transaction.
 
@@ -83,7 +84,9 @@ async def apply(
     ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
     everything is written (the fault-injection point "crash before commit"). ``checkpoint_of``:
     the checkpoint row to use instead of the projection's own: a replay's progress (``replay.py``),
-    which skips nothing by sequence (it applies held-back deltas after later events).
+    which skips nothing by sequence (it applies held-back deltas after later events). ``cache``:
+    the live worker's rows of earlier batches (``store.Cache``), read instead of the database and
+    given this batch's rows once it has committed.
     """
     name = projection.name
     async with conn.transaction():
@@ -110,7 +113,7 @@ async def apply(
         for _, event in events:
             for table, wanted in projection.keys(event).items():
                 keys.setdefault(table, set()).update(wanted)
-        loaded = await store.load(conn, projection, keys)
+        loaded = await store.load(conn, projection, keys, cache)
 
         rows = loaded.copy()
         for env, event in events:
@@ -122,6 +125,9 @@ async def apply(
                 await store.write(conn, projection, rows)
         except _DATA_ERRORS as exc:
             log.warning("batch refused by the database; applying event by event", error=str(exc))
+            if cache is not None:  # rare: read every row again after this
+                cache.clear()
+                cache = None
             rows = loaded.copy()
             for env, event in events:
                 if env.seq in letters:
@@ -145,6 +151,8 @@ async def apply(
             result = before_commit()
             if result is not None:
                 await result
+    if cache is not None:
+        cache.keep(rows)
     decoded = {env.seq: event for env, event in todo}
     for seq, reason in outcome.dead.items():
         event = decoded.get(seq)

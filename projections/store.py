@@ -85,13 +85,50 @@ def _key(table: Table, key: str) -> Any:
     return uuid.UUID(key) if table.key_type == "uuid" else key
 
 
-async def load(conn: asyncpg.Connection, projection: Projection, keys: dict[str, Iterable[str]]) -> Rows:
-    """The rows with these keys (per table) that exist."""
+class Cache:
+    """Rows a live worker committed or read, kept between its batches, so a streaming answer's row
+    (its whole text so far) is not read back at every flush. The worker is its projection's only
+    writer (the advisory lock), so the row it last committed is the stored one, as the rows evolved
+    earlier in one batch are for the events after them. Each table keeps its ``size`` most recently
+    used rows; the worker empties it whenever it re-syncs or a batch fails."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.tables: dict[str, dict[str, Any]] = {}
+
+    def clear(self) -> None:
+        self.tables.clear()
+
+    def keep(self, rows: Rows) -> None:
+        """After a commit: ``rows`` (loaded and written) are the stored ones."""
+        for name, batch in rows.tables.items():
+            held = self.tables.setdefault(name, {})
+            for key, row in batch.items():
+                held.pop(key, None)
+                held[key] = row  # the most recently used last
+            for key in list(held)[: max(0, len(held) - self.size)]:
+                del held[key]
+
+
+async def load(
+    conn: asyncpg.Connection, projection: Projection, keys: dict[str, Iterable[str]], cache: Cache | None = None
+) -> Rows:
+    """The rows with these keys (per table) that exist; those in ``cache`` are not read."""
     loaded: dict[str, dict[str, Any]] = {}
     for table in projection.tables:
-        wanted = [_key(table, k) for k in set(keys.get(table.name, ()))]
-        found = await conn.fetch(_select(table), wanted) if wanted else []
-        loaded[table.name] = {row.id: row for row in (_from_db(table, r) for r in found)}
+        held = cache.tables.get(table.name, {}) if cache is not None else {}
+        found = {}
+        wanted = []
+        for k in set(keys.get(table.name, ())):
+            if k in held:
+                found[k] = held[k]
+            else:
+                wanted.append(_key(table, k))
+        if wanted:
+            found.update(
+                (row.id, row) for row in (_from_db(table, r) for r in await conn.fetch(_select(table), wanted))
+            )
+        loaded[table.name] = found
     return projection.new_rows(loaded)
 
 

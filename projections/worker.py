@@ -73,6 +73,7 @@ class Worker:
         self.sub: Pull | None = None
         self.replay_from: int | None = replay.REPLAY_FROM  # None: never (the rebuild command replays itself)
         self._consumer_seq = 0
+        self.cache = store.Cache()  # rows of earlier batches; emptied by sync and by a failed batch
         self.log = log.bind(projection=projection.name)
 
     # -- leadership ------------------------------------------------------------------------------
@@ -120,6 +121,7 @@ class Worker:
             except Exception:  # the old subscription may already be gone with its connection
                 pass
             self.sub = None
+        self.cache.clear()
         self.checkpoint = await store.read_checkpoint(self.conn, self.name)
         stream = await self.js.stream_info(CHAT_STREAM)
         if self.checkpoint > stream.state.last_seq:
@@ -199,12 +201,20 @@ class Worker:
 
         try:
             outcome = await batch.apply(
-                self.conn, self.projection, envelopes, expect=self.checkpoint, before_commit=before_commit
+                self.conn,
+                self.projection,
+                envelopes,
+                expect=self.checkpoint,
+                before_commit=before_commit,
+                cache=self.cache,
             )
         except batch.CheckpointMoved as exc:
             self.log.info("re-syncing", reason=str(exc))
             await self.sync()
             return None
+        except BaseException:  # committed or not: the rows are read again
+            self.cache.clear()
+            raise
         if outcome.applied or outcome.dead:
             self.batches += 1
             if self.fault is not None:

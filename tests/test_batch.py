@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from events import codec, subjects
-from projections import batch, queries
+from projections import batch, queries, store
 from projections.chat import CHAT
 from tests.test_chat import Conversation
 
@@ -141,3 +143,58 @@ async def test_a_moved_checkpoint_stops_the_batch(db):
         await apply(db, envs[1:], expect=0)
     assert await queries.checkpoint(db) == 1
     assert (await queries.get_session(db, c.sid))["message_count"] == 0
+
+
+async def test_a_cache_across_batches_equals_one_batch(db):
+    # The live worker keeps the rows of its batches (store.Cache) instead of reading them back.
+    c, other = Conversation(), Conversation()
+    events, _, _ = c.exchange("hello\x00", ["a\x00", "b", "c", "d"])  # NUL is stored as U+FFFD either way
+    more, _, _ = c.exchange("again", ["e"])
+    envs = envelopes([c.created(), other.created(), *events, other.submitted("hi"), *more, c.updated(title="t")])
+    cache = store.Cache()
+    for i in range(0, len(envs), 3):
+        await apply(db, envs[i : i + 3], cache=cache)
+    cached = await dump(db)
+    assert c.sid in cache.tables["chat_sessions"] and len(cache.tables["messages"]) == 5
+    async with db.acquire() as conn:
+        await conn.execute("TRUNCATE messages, chat_sessions, projection_checkpoints")
+    await apply(db, envs)
+    assert await dump(db) == cached
+
+
+async def test_a_cached_row_is_not_read_again(db):
+    # What the cache holds is what this worker last committed: a row changed behind it (which
+    # only a second writer could do; the advisory lock prevents that) is not read.
+    c = Conversation()
+    q = c.submitted("q")
+    a = c.requested(q.message_id)
+    envs = envelopes([c.created(), q, a, c.started(a.message_id), *c.chunks(a.message_id, ["x", "y"])])
+    cache = store.Cache()
+    await apply(db, envs[:5], cache=cache)
+    await db.execute("UPDATE messages SET content = 'behind' WHERE id = $1", uuid.UUID(a.message_id))
+    await apply(db, envs[5:], cache=cache)
+    assert (await queries.get_message(db, a.message_id))["content"] == "xy"
+    cache.clear()  # as the worker does on a re-sync: read again
+    await db.execute("UPDATE messages SET content = 'behind' WHERE id = $1", uuid.UUID(a.message_id))
+    await apply(db, envelopes(c.chunks(a.message_id, ["z"], first=2), first_seq=len(envs) + 1), cache=cache)
+    assert (await queries.get_message(db, a.message_id))["content"] == "behindz"
+
+
+async def test_a_refused_batch_empties_the_cache(db):
+    c = Conversation()
+    events, _, _ = c.exchange("q", ["a", "b"])
+    envs = envelopes([c.created(), *events, c.updated(llm_model="m" * 300), c.updated(title="after")])
+    cache = store.Cache()
+    await apply(db, envs[:2], cache=cache)
+    assert cache.tables["chat_sessions"]
+    outcome = await apply(db, envs[2:], cache=cache)
+    assert list(outcome.dead) == [len(envs) - 1] and cache.tables == {}
+    assert (await queries.get_session(db, c.sid))["title"] == "after"
+
+
+def test_the_cache_keeps_the_most_recently_used_rows():
+    cache = store.Cache(size=2)
+    for key in ("a", "b", "c", "a"):
+        rows = CHAT.new_rows({"chat_sessions": {key: key}, "messages": {}})
+        cache.keep(rows)
+    assert list(cache.tables["chat_sessions"]) == ["c", "a"]
