@@ -186,7 +186,8 @@ def bridged(event: Any, seq: int, msg: Any) -> None:
         return
     if isinstance(event, GenerationRequested):
         prompt_seen(event.message_id, msg.headers)
-    elif isinstance(event, GenerationChunk):
+    elif isinstance(event, GenerationChunk) and event.index == 0 and event.message_id in _waiting:
+        # Only then the stored time: nats-py parses a message's metadata into four objects.
         chunk_seen(event.message_id, event.index, seq, msg.metadata.timestamp)
 
 

@@ -62,22 +62,26 @@ DELTAS_HELD_BACK = Counter(
 )
 
 
-_event_counters: dict[str, object] = {}
-_frame_counters: dict[str, object] = {}
+_children: dict[tuple[Counter, str], Counter] = {}
+
+
+def _count(counter: Counter, label: str) -> None:
+    child = _children.get((counter, label))
+    if child is None:
+        child = _children[(counter, label)] = counter.labels(label)
+    child.inc()
 
 
 def count_event(kind: str) -> None:
-    counter = _event_counters.get(kind)
-    if counter is None:
-        counter = _event_counters[kind] = EVENTS.labels(kind)
-    counter.inc()
+    _count(EVENTS, kind)
 
 
 def count_frame(kind: str) -> None:
-    counter = _frame_counters.get(kind)
-    if counter is None:
-        counter = _frame_counters[kind] = FRAMES_SENT.labels(kind)
-    counter.inc()
+    _count(FRAMES_SENT, kind)
+
+
+def count_received(kind: str) -> None:
+    _count(FRAMES_RECEIVED, kind)
 
 
 def render() -> tuple[bytes, str]:

@@ -76,13 +76,12 @@ class Receiver:
         try:
             frame = inbound.parse(raw)
         except BadFrame as exc:
-            metrics.FRAMES_RECEIVED.labels("invalid").inc()
+            metrics.count_received("invalid")
             metrics.FRAME_ERRORS.labels(exc.code).inc()
             cmid = inbound.client_message_id_of(raw) if exc.code != "bad_json" else None
             self.control(frames.error(self.session_id, exc.code, exc.detail, client_message_id=cmid))
             return
-        kind = type(frame).__struct_config__.tag
-        metrics.FRAMES_RECEIVED.labels(kind).inc()
+        metrics.count_received(type(frame).__struct_config__.tag)
         cmid = frame.client_message_id if isinstance(frame, inbound.Send) else None
         try:
             await self._apply(frame)
