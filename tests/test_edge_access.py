@@ -14,7 +14,7 @@ import jwt
 import pytest
 import websockets
 
-from services.edge.access import db
+from services.edge.access import db, open_pool
 from services.edge.errors import Unavailable
 from services.embedded import EmbeddedPostgres
 from tests.support.sockets import closed_with, until, ws_url
@@ -250,3 +250,28 @@ async def test_a_stopped_postgresql_is_unavailable_then_back(tmp_path):
             pool.terminate()
     finally:
         server.stop()
+
+
+async def test_the_pool_skips_asyncpg_s_reset_query_unless_the_connection_listened(database_url):
+    """Released, a connection runs no reset query (a second round trip per read); one that listened
+    still gets it, so it stops listening even when its listener was never removed."""
+    pool = await open_pool(database_url, max_size=1)  # one connection: every acquire gets it
+    ran: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda q: ran.append(q.query))
+            pid = conn.get_server_pid()
+            await conn.fetchval("SELECT 1")
+        assert ran == ["SELECT 1"], "released without a reset query"
+        with pytest.warns(asyncpg.InterfaceWarning, match="notification listener"):  # asyncpg's own
+            async with pool.acquire() as conn:
+                assert conn.get_server_pid() == pid
+                await conn.add_listener("parley_test_channel", lambda *_: None)  # never removed
+        assert any("UNLISTEN *" in q for q in ran), ran
+        ran.clear()
+        async with pool.acquire() as conn:
+            assert conn.get_server_pid() == pid
+            assert await conn.fetch("SELECT pg_listening_channels()") == []
+        assert ran == ["SELECT pg_listening_channels()"], "no reset once it listens no more"
+    finally:
+        await pool.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from nats.errors import Error as NatsError
@@ -39,6 +39,29 @@ POSTGRES_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyn
 NO_SESSION = "no such session"
 NO_MESSAGE = "no such message in this session"
 OWNERS_CACHED = 100_000
+
+
+class Pooled(asyncpg.Connection):
+    """The edge's pooled connection: released without asyncpg's reset query (advisory unlock,
+    CLOSE ALL, UNLISTEN *, RESET ALL: a second round trip for every read) unless it listened.
+    The edge's reads set no session setting, take no advisory lock and hold no cursor; asyncpg
+    still rolls back an open transaction and drops the listeners' callbacks on release."""
+
+    _listened = False
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self._listened = True  # UNLISTEN on release, even if remove_listener never ran
+        await super().add_listener(channel, callback)
+
+    def get_reset_query(self) -> str:
+        if not self._listened:
+            return ""
+        self._listened = False
+        return super().get_reset_query()
+
+
+async def open_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=1, max_size=max_size, command_timeout=10, connection_class=Pooled)
 
 
 async def db(awaitable: Awaitable[T]) -> T:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from events import streams
 from services import bus, logs, runtime, tracing
-from services.edge import metrics
+from services.edge import access, metrics
 from services.edge.auth import LOCAL_USER, Authenticator
 from services.edge.bridge import Bridge
 from services.edge.chat import Chat
@@ -121,7 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception as exc:  # another process may be creating it at the same moment
             log.warning("stream check failed; using it as it is", error=str(exc))
         try:
-            pool = await asyncpg.create_pool(rt.database_url, min_size=1, max_size=10, command_timeout=10)
+            pool = await access.open_pool(rt.database_url)
         except (OSError, asyncpg.PostgresError) as exc:
             await nc.close()
             raise StartupError(f"cannot connect to PostgreSQL: {exc}") from exc
