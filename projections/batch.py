@@ -87,12 +87,45 @@ async def apply(
     which skips nothing by sequence (it applies held-back deltas after later events). ``cache``:
     the live worker's rows of earlier batches (``store.Cache``), read instead of the database and
     given this batch's rows once it has committed.
+
+    The rows are written without a savepoint (two statements and a subtransaction less per
+    batch); if the database refuses them, the transaction is rolled back and the batch redone
+    event by event, each under a savepoint.
     """
+    try:
+        outcome, todo = await _apply(conn, projection, envelopes, expect, before_commit, checkpoint_of, cache)
+    except _DATA_ERRORS as exc:
+        log.warning("batch refused by the database; applying event by event", error=str(exc))
+        if cache is not None:  # rare: every row is read again after this
+            cache.clear()
+        outcome, todo = await _apply(conn, projection, envelopes, expect, before_commit, checkpoint_of, None, True)
+    decoded = {env.seq: event for env, event in todo}
+    for seq, reason in outcome.dead.items():
+        event = decoded.get(seq)
+        sid, mid = ids_of(event) if event is not None else (None, None)
+        log.warning(
+            "dead letter", projection=projection.name, stream_seq=seq, session_id=sid, message_id=mid, reason=reason
+        )
+    return outcome
+
+
+async def _apply(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    envelopes: Sequence[Envelope],
+    expect: int | None,
+    before_commit: Callable[[], Awaitable[None] | None] | None,
+    checkpoint_of: str | None,
+    cache: store.Cache | None,
+    one_by_one: bool = False,
+) -> tuple[Outcome, list[tuple[Envelope, ChatEvent | None]]]:
     name = projection.name
+    row = checkpoint_of or name
     async with conn.transaction():
-        checkpoint = await store.lock_checkpoint(conn, checkpoint_of or name)
-        if expect is not None and checkpoint != expect:
-            raise CheckpointMoved(f"checkpoint of {name!r} is {checkpoint}, this worker expected {expect}")
+        if expect is not None:
+            checkpoint = expect  # checked where it moves, at the end: a statement less per batch
+        else:
+            checkpoint = await store.lock_checkpoint(conn, row)
         outcome = Outcome(checkpoint=checkpoint)
         todo: list[tuple[Envelope, ChatEvent | None]] = []
         letters: dict[int, tuple[int, str, bytes, str]] = {}
@@ -106,7 +139,9 @@ async def apply(
                 letters[env.seq] = (env.seq, env.subject, env.data, str(exc))
                 todo.append((env, None))
         if not todo:
-            return outcome
+            if expect is not None:
+                await _check(conn, name, row, expect)
+            return outcome, todo
 
         events = [(env, event) for env, event in todo if event is not None]
         keys: dict[str, set[str]] = {}
@@ -116,19 +151,13 @@ async def apply(
         loaded = await store.load(conn, projection, keys, cache)
 
         rows = loaded.copy()
-        for env, event in events:
-            reason = _evolve(projection, rows, env, event)
-            if reason is not None:
-                letters[env.seq] = (env.seq, env.subject, env.data, reason)
-        try:
-            async with conn.transaction():  # a savepoint: a refused row must not end the batch
-                await store.write(conn, projection, rows)
-        except _DATA_ERRORS as exc:
-            log.warning("batch refused by the database; applying event by event", error=str(exc))
-            if cache is not None:  # rare: read every row again after this
-                cache.clear()
-                cache = None
-            rows = loaded.copy()
+        if not one_by_one:
+            for env, event in events:
+                reason = _evolve(projection, rows, env, event)
+                if reason is not None:
+                    letters[env.seq] = (env.seq, env.subject, env.data, reason)
+            await store.write(conn, projection, rows)  # refused: the caller redoes the batch one by one
+        else:
             for env, event in events:
                 if env.seq in letters:
                     continue
@@ -146,19 +175,23 @@ async def apply(
         outcome.applied = len(todo) - len(letters)
         outcome.dead = {seq: letter[3] for seq, letter in letters.items()}
         outcome.last_at = last_at
-        await store.save_checkpoint(conn, checkpoint_of or name, outcome.checkpoint, last_at)
+        if expect is None or not await store.move_checkpoint(conn, row, expect, outcome.checkpoint, last_at):
+            if expect is not None:  # not where this worker left it (or no row yet: created at 0)
+                await _check(conn, name, row, expect)
+            await store.save_checkpoint(conn, row, outcome.checkpoint, last_at)
         if before_commit is not None:
             result = before_commit()
             if result is not None:
                 await result
     if cache is not None:
         cache.keep(rows)
-    decoded = {env.seq: event for env, event in todo}
-    for seq, reason in outcome.dead.items():
-        event = decoded.get(seq)
-        sid, mid = ids_of(event) if event is not None else (None, None)
-        log.warning("dead letter", projection=name, stream_seq=seq, session_id=sid, message_id=mid, reason=reason)
-    return outcome
+    return outcome, todo
+
+
+async def _check(conn: asyncpg.Connection, name: str, row: str, expect: int) -> None:
+    checkpoint = await store.lock_checkpoint(conn, row)
+    if checkpoint != expect:
+        raise CheckpointMoved(f"checkpoint of {name!r} is {checkpoint}, this worker expected {expect}")
 
 
 def _evolve(projection: Projection, rows: Rows, env: Envelope, event: ChatEvent) -> str | None:

@@ -182,6 +182,26 @@ async def save_checkpoint(conn: asyncpg.Connection, projection: str, seq: int, l
     )
 
 
+async def move_checkpoint(
+    conn: asyncpg.Connection, projection: str, expect: int, seq: int, last_event_at: datetime | None
+) -> bool:
+    """``save_checkpoint`` if the checkpoint is ``expect`` (False, and nothing changed, if not,
+    or if there is no row yet): the live worker's check and move in one statement."""
+    saved = await conn.fetchrow(
+        "WITH saved AS (UPDATE projection_checkpoints SET last_stream_seq = $3,"
+        " last_event_at = COALESCE($4, last_event_at), updated_at = now()"
+        " WHERE projection = $1 AND last_stream_seq = $2 RETURNING 1)"
+        " SELECT pg_notify($5, $6) FROM saved",
+        projection,
+        expect,
+        seq,
+        last_event_at,
+        CHANNEL,
+        f"{projection}:{seq}",
+    )
+    return saved is not None
+
+
 async def record_dead_letters(
     conn: asyncpg.Connection, projection: str, letters: list[tuple[int, str, bytes, str]]
 ) -> None:

@@ -198,3 +198,17 @@ def test_the_cache_keeps_the_most_recently_used_rows():
         rows = CHAT.new_rows({"chat_sessions": {key: key}, "messages": {}})
         cache.keep(rows)
     assert list(cache.tables["chat_sessions"]) == ["c", "a"]
+
+
+async def test_the_checkpoint_is_checked_where_it_moves(db):
+    # The live worker's batch checks ``expect`` in the statement that moves the checkpoint.
+    c = Conversation()
+    envs = envelopes([c.created(), c.submitted("q"), c.submitted("r")])
+    assert (await apply(db, envs[:1], expect=0)).checkpoint == 1  # no row yet: created, then moved
+    assert (await apply(db, envs[1:2], expect=1)).checkpoint == 2
+    with pytest.raises(batch.CheckpointMoved):
+        await apply(db, envs[2:], expect=1)  # moved under it: nothing written
+    with pytest.raises(batch.CheckpointMoved):
+        await apply(db, envs[:1], expect=1)  # only redeliveries: still checked
+    assert await queries.checkpoint(db) == 2
+    assert (await queries.get_session(db, c.sid))["message_count"] == 1
