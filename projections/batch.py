@@ -156,7 +156,7 @@ async def _apply(
                 reason = _evolve(projection, rows, env, event)
                 if reason is not None:
                     letters[env.seq] = (env.seq, env.subject, env.data, reason)
-            await store.write(conn, projection, rows)  # refused: the caller redoes the batch one by one
+            await store.write(conn, projection, rows, stored=loaded)  # refused: redone one by one by the caller
         else:
             for env, event in events:
                 if env.seq in letters:

@@ -30,6 +30,18 @@ def _upsert(table: Table) -> str:
 
 
 @cache
+def _update(table: Table) -> str:
+    """The upsert's parameters, as an UPDATE of an existing row."""
+    key = table.fields.index("id") + 1
+    sets = ", ".join(
+        f"{table.column(f)} = ${i}::jsonb" if f in table.json_fields else f"{table.column(f)} = ${i}"
+        for i, f in enumerate(table.fields, 1)
+        if f != "id"
+    )
+    return f"UPDATE {table.name} SET {sets} WHERE id = ${key}"
+
+
+@cache
 def _select(table: Table) -> str:
     return f"SELECT {columns(table)} FROM {table.name} WHERE id = ANY($1::{table.key_type}[])"
 
@@ -133,15 +145,31 @@ async def load(
 
 
 async def write(
-    conn: asyncpg.Connection, projection: Projection, rows: Rows, only: dict[str, set[str]] | None = None
+    conn: asyncpg.Connection,
+    projection: Projection,
+    rows: Rows,
+    only: dict[str, set[str]] | None = None,
+    stored: Rows | None = None,
 ) -> None:
-    """Upsert the changed rows (or just the keys in ``only``), tables in declaration order."""
+    """Write the changed rows (or just the keys in ``only``), tables in declaration order: an
+    UPDATE for those in ``stored`` (the rows the batch read: they exist), else an upsert. A
+    plain UPDATE costs PostgreSQL ~20 % less per row than INSERT ... ON CONFLICT DO UPDATE, and
+    a streaming answer's row is written at nearly every token under load."""
     for table in projection.tables:
         keys = sorted((rows.changed if only is None else only).get(table.name, ()))
-        if keys:
-            fields = table.fields
-            params = [tuple(_to_db(table, f, getattr(rows.tables[table.name][k], f)) for f in fields) for k in keys]
-            await conn.executemany(_upsert(table), params)
+        if not keys:
+            continue
+        fields = table.fields
+        held = stored.tables.get(table.name, {}) if stored is not None else {}
+        for statement, chosen in (
+            (_update(table), [k for k in keys if k in held]),
+            (_upsert(table), [k for k in keys if k not in held]),
+        ):
+            if chosen:
+                params = [
+                    tuple(_to_db(table, f, getattr(rows.tables[table.name][k], f)) for f in fields) for k in chosen
+                ]
+                await conn.executemany(statement, params)
 
 
 async def lock_checkpoint(conn: asyncpg.Connection, projection: str) -> int:
