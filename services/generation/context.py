@@ -8,11 +8,12 @@ sees the first answer. ``load`` reads a session's events except chunks (a server
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+from msgspec.structs import replace
 from nats.js import JetStreamContext, api
 
 from events import codec, lifecycle, subjects, tree
@@ -54,23 +55,24 @@ CONTEXT_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class History:
-    """What a session's events say, as far as generation cares."""
+class History(msgspec.Struct, frozen=True):
+    """What a session's events say, as far as generation cares. A msgspec struct, not a frozen
+    dataclass: every worker's feed replaces it for every context event of every session, and
+    ``dataclasses.replace`` of these thirteen fields was most of that cost."""
 
     session_id: str
     exists: bool = False
     deleted: bool = False
     llm_provider: str | None = None
     llm_model: str | None = None
-    settings: SessionSettings = field(default_factory=SessionSettings)
+    settings: SessionSettings = msgspec.field(default_factory=SessionSettings)
     user_messages: tuple[tuple[str, str], ...] = ()  # (message_id, content), in order
-    answers: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # answer id -> ChatMessage
+    answers: MappingProxyType = msgspec.field(default_factory=lambda: MappingProxyType({}))  # id -> ChatMessage
     answer_order: tuple[str, ...] = ()  # answer ids in request order
     cancel_requested: frozenset[str] = frozenset()
     last_seq: int = 0
     # The conversation tree (events/tree.py): every message's parent, and the newest message.
-    parents: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    parents: MappingProxyType = msgspec.field(default_factory=lambda: MappingProxyType({}))
     head: str | None = None
     compacted: bool = False  # older messages were left out (``compact``): a full load has them
 

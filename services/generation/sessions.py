@@ -20,9 +20,9 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import replace
 from datetime import timedelta
 
+from msgspec.structs import replace
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
