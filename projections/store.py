@@ -6,7 +6,6 @@ statement derives from the ``Projection`` value (its tables and row Structs).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
@@ -46,20 +45,40 @@ def _select(table: Table) -> str:
     return f"SELECT {columns(table)} FROM {table.name} WHERE id = ANY($1::{table.key_type}[])"
 
 
-def _to_db(table: Table, name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in table.uuid_fields:
-        return uuid.UUID(value)
+def _json(value: Any) -> str:
     if isinstance(value, msgspec.Struct):  # stored without its unset keys, as the event had them
         value = {k: v for k, v in msgspec.to_builtins(value).items() if v is not None}
+    # sort_keys: the same dict is always the same text (rebuild compares whole tables).
+    return json.dumps(value, sort_keys=True).replace("\\u0000", "\\ufffd")
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; a model can emit one. Stored as U+FFFD, never lost silently.
+    return value.replace("\x00", "\ufffd")
+
+
+def _converter(table: Table, name: str):
+    """How a field's value becomes a query argument (None: as it is). UUID fields go as their
+    string: asyncpg parses it (a malformed one is a DataError, so a dead letter)."""
     if name in table.json_fields:
-        # sort_keys: the same dict is always the same text (rebuild compares whole tables).
-        return json.dumps(value, sort_keys=True).replace("\\u0000", "\\ufffd")
+        return _json
     if name in table.text_fields:
-        # PostgreSQL text cannot hold NUL; a model can emit one. Stored as U+FFFD, never lost silently.
-        return value.replace("\x00", "\ufffd")
-    return value
+        return _text
+    return None
+
+
+@cache
+def _plan(table: Table) -> tuple[tuple[int, Any], ...]:
+    """For each stored field in order: its position in the row Struct and its converter."""
+    positions = {f: i for i, f in enumerate(table.row.__struct_fields__)}
+    return tuple((positions[f], _converter(table, f)) for f in table.fields)
+
+
+def _args(table: Table, row: msgspec.Struct) -> tuple:
+    values = msgspec.structs.astuple(row)
+    return tuple(
+        values[i] if convert is None or values[i] is None else convert(values[i]) for i, convert in _plan(table)
+    )
 
 
 @cache
@@ -94,7 +113,7 @@ def read(table: Table, record: asyncpg.Record, into: type[msgspec.Struct]) -> di
 
 
 def _key(table: Table, key: str) -> Any:
-    return uuid.UUID(key) if table.key_type == "uuid" else key
+    return key  # a UUID key as its string: asyncpg parses it
 
 
 class Cache:
@@ -159,16 +178,13 @@ async def write(
         keys = sorted((rows.changed if only is None else only).get(table.name, ()))
         if not keys:
             continue
-        fields = table.fields
         held = stored.tables.get(table.name, {}) if stored is not None else {}
         for statement, chosen in (
             (_update(table), [k for k in keys if k in held]),
             (_upsert(table), [k for k in keys if k not in held]),
         ):
             if chosen:
-                params = [
-                    tuple(_to_db(table, f, getattr(rows.tables[table.name][k], f)) for f in fields) for k in chosen
-                ]
+                params = [_args(table, rows.tables[table.name][k]) for k in chosen]
                 await conn.executemany(statement, params)
 
 
