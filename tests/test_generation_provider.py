@@ -45,6 +45,20 @@ async def test_streams_tokens_then_done_with_reported_usage(llm):
     await p.aclose()
 
 
+async def test_the_request_is_json_with_its_conversation_intact(llm):
+    p = provider(llm.base_url)
+    messages = [
+        {"role": "system", "content": "réponds brièvement ✓"},
+        {"role": "user", "content": 'quote " backslash \\ tab \t newline \n 日本 [[tokens:2]]'},
+    ]
+    async for _ in p.stream(messages, temperature=0.5):
+        pass
+    (record,) = llm.records
+    assert record.headers["content-type"] == "application/json"
+    assert record.messages == messages and record.params["temperature"] == 0.5 and record.stream is True
+    await p.aclose()
+
+
 async def test_no_usage_reported_gives_none(llm):
     p = provider(llm.base_url)
     _, done = await collect(p, "[[tokens:2]] [[no_usage]]")

@@ -111,7 +111,14 @@ class Provider:
                 connector=aiohttp.TCPConnector(
                     limit=0, limit_per_host=0, ssl=ssl.create_default_context(cafile=certifi.where())
                 ),
-                headers={**self.headers, "Accept": "text/event-stream", "Cache-Control": "no-store"},
+                # The body is JSON encoded here (msgspec), not by aiohttp's json.dumps: a conversation of
+                # 15 / 100 turns took 31 / 192 us per answer that way, 3 / 21 with msgspec.
+                headers={
+                    **self.headers,
+                    "Accept": "text/event-stream",
+                    "Cache-Control": "no-store",
+                    "Content-Type": "application/json",
+                },
                 timeout=self.timeout,
             )
         return self._session
@@ -217,7 +224,7 @@ class Provider:
             # Leaving this block before the body's end (cancel, error, [DONE] read early) closes
             # the connection at once: the provider stops generating.
             url = f"{self.base_url}/chat/completions"
-            async with self._answers().post(url, json=body, proxy=self._proxy) as response:
+            async with self._answers().post(url, data=msgspec.json.encode(body), proxy=self._proxy) as response:
                 if response.status != 200:
                     raise completions.failure(
                         self.name,
