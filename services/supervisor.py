@@ -125,6 +125,7 @@ def up(settings: Settings, open_browser: bool = False) -> int:
                 password=keys.nats_password,
                 die_with_parent=True,
                 sync=settings.nats_sync,
+                procs=settings.nats_procs,
             )
             with progress.step("NATS (JetStream)") as detail:
                 servers.append(Server("nats", nats))  # before start: a Ctrl-C meanwhile still stops it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import httpx
 import pytest
@@ -78,6 +80,19 @@ def test_a_data_dir_postgres_cannot_use_fails_with_a_clear_startup_error(tmp_pat
     (data / "somebody-elses-file").write_text("x")
     with pytest.raises(StartupError, match="initdb failed"):
         EmbeddedPostgres(data).start()
+
+
+def test_the_go_runtime_of_the_embedded_nats_server_gets_the_cores_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOMAXPROCS", "7")  # a stray one in our environment must not decide it
+    one = EmbeddedNats(tmp_path / "one", procs=1).start()
+    every = EmbeddedNats(tmp_path / "every").start()
+    try:
+        environ = {s: Path(f"/proc/{s.proc.pid}/environ").read_bytes().split(b"\0") for s in (one, every)}
+    finally:
+        one.stop()
+        every.stop()
+    assert b"GOMAXPROCS=1" in environ[one]
+    assert not any(v.startswith(b"GOMAXPROCS=") for v in environ[every])  # 0: Go's own choice
 
 
 async def test_the_fsync_policy_reaches_the_embedded_server(tmp_path):

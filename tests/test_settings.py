@@ -59,6 +59,7 @@ def test_blank_means_unset():
         ("PARLEY_CHUNK_MAX_TOKENS", "0"),
         ("PARLEY_NATS_SYNC", "sometimes"),
         ("PARLEY_NATS_SYNC", "5"),
+        ("PARLEY_NATS_PROCS", "-1"),
     ],
 )
 def test_bad_value_names_the_variable(variable, value):

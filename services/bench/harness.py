@@ -182,6 +182,7 @@ class Infra:
 
     root: Path
     nats_sync: str | None = None  # PARLEY_NATS_SYNC for the embedded NATS (None: nats-server's 2 min)
+    nats_procs: int = 0  # PARLEY_NATS_PROCS (GOMAXPROCS; 0: every core)
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
 
@@ -198,7 +199,7 @@ class Infra:
     async def start(self) -> Infra:
         self.root.mkdir(parents=True, exist_ok=True)
         # With its profiling port open: the benchmark reads nats-server's own CPU profile.
-        self.nats = EmbeddedNats(self.root / "nats", prof_port=free_port(), sync=self.nats_sync).start()
+        self.nats = EmbeddedNats(self.root / "nats", prof_port=free_port(), sync=self.nats_sync, procs=self.nats_procs).start()
         self.postgres = EmbeddedPostgres(self.root / "postgres", durable=True).start()
         await migrate.migrate(self.database_url)
         nc = await bus.connect(self.nats_url, "parley-bench-setup")

@@ -118,7 +118,8 @@ def markdown(results: dict[str, Any]) -> str:
             else []
         ),
         f"System under test: 1 edge, {settings.get('generation_workers', '?')} generation workers (concurrency "
-        f"{settings.get('PARLEY_GENERATION_CONCURRENCY', '?')} each), 1 projection worker, NATS (file store) and "
+        f"{settings.get('PARLEY_GENERATION_CONCURRENCY', '?')} each), 1 projection worker, NATS (file store, "
+        f"GOMAXPROCS {settings.get('PARLEY_NATS_PROCS', '?')}) and "
         f"PostgreSQL (fsync on) on the same machine; chunk flush {settings.get('PARLEY_CHUNK_FLUSH_MS', '?')} ms "
         f"(≤ {settings.get('PARLEY_CHUNK_MAX_TOKENS', '?')} tokens), projection flush "
         f"{settings.get('PARLEY_PROJECTION_FLUSH_MS', '?')} ms. Baseline: one FastAPI/uvicorn process streaming from "

@@ -169,7 +169,9 @@ class Run:
         _say(f"starting NATS and PostgreSQL in {self.work}")
         if self.options.trace_sample > 0:
             self.receiver = await spans.Receiver().__aenter__()
-        self.infra = await Infra(self.work / "infra", nats_sync=self.settings.nats_sync).start()
+        self.infra = await Infra(
+            self.work / "infra", nats_sync=self.settings.nats_sync, nats_procs=self.settings.nats_procs
+        ).start()
         self.nc = await bus.connect(self.infra.nats_url, "parley-bench-storage")
         self.system = System(
             self.infra.nats_url,
@@ -638,6 +640,7 @@ class Run:
             results["settings"] = {
                 "edges": 1,
                 "generation_workers": options.generation_workers,
+                "PARLEY_NATS_PROCS": str(self.settings.nats_procs),
                 **{k: v for k, v in self.env().items()},
             }
             _say("idle connections")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,7 @@ class EmbeddedNats:
         prof_port: int = 0,
         die_with_parent: bool = False,
         sync: str | None = None,
+        procs: int = 0,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -45,6 +47,7 @@ class EmbeddedNats:
         self.prof_port = prof_port  # nats-server's own pprof HTTP port (the benchmark reads it); 0: off
         self.die_with_parent = die_with_parent  # `parley up`: see services/lifeline.py
         self.sync = sync  # jetstream sync_interval: "always" or a duration (PARLEY_NATS_SYNC); None: 2m
+        self.procs = procs  # GOMAXPROCS (PARLEY_NATS_PROCS); 0: the Go runtime's own choice (every core)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -89,6 +92,13 @@ class EmbeddedNats:
             ]
         return "\n".join(lines) + "\n"
 
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("GOMAXPROCS", None)  # ours to set, from the setting: a stray one must not decide it
+        if self.procs:
+            env["GOMAXPROCS"] = str(self.procs)
+        return env
+
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         if port_open(self.host, self.port):
             raise StartupError(f"port {self.port} is already in use; set PARLEY_NATS_PORT or NATS_URL")
@@ -103,6 +113,7 @@ class EmbeddedNats:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
             preexec_fn=preexec(self.die_with_parent),
+            env=self.environment(),
         )
         wait_ready(lambda: port_open(self.host, self.port), timeout, "nats-server", self.proc, log)
         return self

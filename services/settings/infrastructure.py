@@ -69,6 +69,14 @@ class Infrastructure(Area):
         default="1s",
         pattern=r"^(always|[0-9]+(ms|s|m|h))$",
     )
+    nats_procs: int = env(
+        "PARLEY_NATS_PROCS",
+        "Cores the embedded nats-server's Go runtime may run on at once (GOMAXPROCS; 0: all of them)."
+        " One spends ~30 % less CPU per event beside Parley's own processes on a small machine: Go's"
+        " idle threads spin looking for work on every other core. See README: Benchmarks.",
+        default=1,
+        ge=0,
+    )
     delta_retention_s: float = env(
         "PARLEY_DELTA_RETENTION_S",
         "How long token deltas stay in the stream for live delivery and resume; terminal events keep the"
