@@ -64,3 +64,7 @@ wire:
     python -m services.edge.wire
     python -m tests.support.lifecycle_cases
     cd services/edge/web && npm run --silent wire
+
+# nats-server's own CPU per stored event with Parley's consumers (GOMAXPROCS compared); ~1 minute
+bench-floor *args:
+    python -m services.bench.floor "$@"

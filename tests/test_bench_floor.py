@@ -1,0 +1,23 @@
+"""The nats-server floor measurement (services/bench/floor.py), in a quick mode: every event
+published is stored, acked and read by the readers it is for, on a real nats-server."""
+
+from __future__ import annotations
+
+from services.bench import floor
+
+
+async def test_every_event_is_stored_acked_and_read_by_the_readers_it_is_for():
+    found = await floor.measure(rate=200.0, seconds=1.0, procs=1)
+    assert found.events >= 150
+    assert found.acked == found.events
+    assert found.delivered["edge"] == found.events
+    assert found.delivered["chat"] == found.events
+    # deltas are none of the session feeds', the usage projection's or the prompt queue's
+    assert not any(found.delivered.get(name) for name in ("feed", "usage", "prompts"))
+    assert found.nats_cpu_s > 0 and found.us_per_event > 0
+
+
+def test_the_command_prints_one_row_per_measurement(capsys):
+    floor.main(["--rate", "100", "--seconds", "0.5", "--procs", "0,1", "--rounds", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 100 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["all", "1"]
