@@ -199,7 +199,9 @@ class Infra:
     async def start(self) -> Infra:
         self.root.mkdir(parents=True, exist_ok=True)
         # With its profiling port open: the benchmark reads nats-server's own CPU profile.
-        self.nats = EmbeddedNats(self.root / "nats", prof_port=free_port(), sync=self.nats_sync, procs=self.nats_procs).start()
+        self.nats = EmbeddedNats(
+            self.root / "nats", prof_port=free_port(), sync=self.nats_sync, procs=self.nats_procs
+        ).start()
         self.postgres = EmbeddedPostgres(self.root / "postgres", durable=True).start()
         await migrate.migrate(self.database_url)
         nc = await bus.connect(self.nats_url, "parley-bench-setup")
