@@ -284,6 +284,24 @@ async def raw_close_code(reader, wait: float) -> tuple[int, list[int]]:
             seen.append(opcode)
 
 
+def chunks(sid: str, aid: str, first: int, count: int, delta: str) -> list[GenerationChunk]:
+    """One-token chunks ``first`` … ``first + count - 1`` of answer ``aid``, each carrying ``delta``."""
+    return [
+        codec.make(
+            GenerationChunk,
+            session_id=sid,
+            user_id="local",
+            message_id=aid,
+            attempt=1,
+            index=i,
+            token_index=i,
+            token_count=1,
+            delta=delta,
+        )
+        for i in range(first, first + count)
+    ]
+
+
 async def test_slow_client_is_closed_4008_without_stalling_others(js, edge_factory):
     url = edge_factory(PARLEY_WS_QUEUE_SIZE="64")
     sid, _ = await new_session(js)
@@ -292,22 +310,8 @@ async def test_slow_client_is_closed_4008_without_stalling_others(js, edge_facto
     slow_reader, slow_writer = await raw_socket(url, path, rcvbuf=4096)
     async with websockets.connect(ws_url(url, path)) as fast:
         await until(fast, lambda f: f["data"].get("status") == "live")
-        big = "x" * 16_000
         aid = codec.new_id()
-        events = [
-            codec.make(
-                GenerationChunk,
-                session_id=sid,
-                user_id="local",
-                message_id=aid,
-                attempt=1,
-                index=i,
-                token_index=i,
-                token_count=1,
-                delta=big,
-            )
-            for i in range(600)
-        ]
+        events = chunks(sid, aid, 0, 600, "x" * 16_000)
         publishing = asyncio.create_task(_publish_all(js, events, pause=0.002))
         indices = []
         while len(indices) < len(events):
@@ -341,30 +345,14 @@ async def test_a_client_that_stops_reading_a_while_gets_every_frame_once_in_orde
                     found.append(data["index"])
         return found
 
-    def chunks(first: int, count: int, delta: str) -> list[GenerationChunk]:
-        return [
-            codec.make(
-                GenerationChunk,
-                session_id=sid,
-                user_id="local",
-                message_id=aid,
-                attempt=1,
-                index=i,
-                token_index=i,
-                token_count=1,
-                delta=delta,
-            )
-            for i in range(first, first + count)
-        ]
-
     aid = codec.new_id()
     async with websockets.connect(ws_url(url, path), max_size=None) as witness:
         await until(witness, lambda f: f["data"].get("status") == "live")
-        await _publish_all(js, chunks(0, 600, "x" * 16_000))  # ~9.6 MB: far more than the socket buffers
+        await _publish_all(js, chunks(sid, aid, 0, 600, "x" * 16_000))  # ~9.6 MB: far more than the socket buffers
         # The witness has the last one: the bridge has offered every frame to the stalled socket too.
         await until(witness, lambda f: f["data"].get("index") == 599, wait=20)
         assert await token_indices(600) == list(range(600))
-        await _publish_all(js, chunks(600, 10, "y"))
+        await _publish_all(js, chunks(sid, aid, 600, 10, "y"))
         assert await token_indices(10) == list(range(600, 610))
     writer.close()
 

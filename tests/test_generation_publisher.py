@@ -42,7 +42,8 @@ def stopped(pid: int) -> None:
     raise AssertionError(f"nats-server {pid} did not stop: {states}")
 
 
-async def stored_indexes(js, sid: str) -> list[int]:
+async def stored(js, sid: str) -> list:
+    """Every message stored for session ``sid``, in stream order."""
     sub = await js.subscribe(subjects.session(sid), ordered_consumer=True)
     found = []
     try:
@@ -51,11 +52,15 @@ async def stored_indexes(js, sid: str) -> list[int]:
                 msg = await sub.next_msg(timeout=1.0)
             except TimeoutError:
                 return found
-            found.append(codec.decode(msg.data, msg.subject).index)
+            found.append(msg)
             if msg.metadata.num_pending == 0:
                 return found
     finally:
         await sub.unsubscribe()
+
+
+async def stored_indexes(js, sid: str) -> list[int]:
+    return [codec.decode(msg.data, msg.subject).index for msg in await stored(js, sid)]
 
 
 async def test_what_settles_is_stored_in_order(js):
@@ -96,16 +101,7 @@ def completed(sid: str, mid: str) -> GenerationCompleted:
 
 
 async def stored_types(js, sid: str) -> list[str]:
-    sub = await js.subscribe(subjects.session(sid), ordered_consumer=True)
-    try:
-        found = []
-        while True:
-            msg = await sub.next_msg(timeout=1.0)
-            found.append(msg.subject.rsplit(".", 2)[-2] + "." + msg.subject.rsplit(".", 1)[-1])
-            if msg.metadata.num_pending == 0:
-                return found
-    finally:
-        await sub.unsubscribe()
+    return [".".join(msg.subject.rsplit(".", 2)[-2:]) for msg in await stored(js, sid)]
 
 
 async def test_the_terminal_event_is_stored_after_every_chunk_and_waited_for(js):
