@@ -19,10 +19,15 @@ from projections.projection import Projection, Rows, Table
 CHANNEL = "parley_projection"  # NOTIFY channel; payload "<projection>:<last applied seq>"
 
 
+def _param(table: Table, i: int, field: str) -> str:
+    """The i-th query parameter, cast for its column (JSON goes as text to a jsonb column)."""
+    return f"${i}::jsonb" if field in table.json_fields else f"${i}"
+
+
 @cache
 def _upsert(table: Table) -> str:
     fields = table.fields
-    params = ", ".join(f"${i}::jsonb" if f in table.json_fields else f"${i}" for i, f in enumerate(fields, 1))
+    params = ", ".join(_param(table, i, f) for i, f in enumerate(fields, 1))
     columns = [table.column(f) for f in fields]
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -32,11 +37,7 @@ def _upsert(table: Table) -> str:
 def _update(table: Table) -> str:
     """The upsert's parameters, as an UPDATE of an existing row."""
     key = table.fields.index("id") + 1
-    sets = ", ".join(
-        f"{table.column(f)} = ${i}::jsonb" if f in table.json_fields else f"{table.column(f)} = ${i}"
-        for i, f in enumerate(table.fields, 1)
-        if f != "id"
-    )
+    sets = ", ".join(f"{table.column(f)} = {_param(table, i, f)}" for i, f in enumerate(table.fields, 1) if f != "id")
     return f"UPDATE {table.name} SET {sets} WHERE id = ${key}"
 
 
@@ -112,10 +113,6 @@ def read(table: Table, record: asyncpg.Record, into: type[msgspec.Struct]) -> di
     return msgspec.to_builtins(_from_db(table, record, into), builtin_types=(datetime,))
 
 
-def _key(table: Table, key: str) -> Any:
-    return key  # a UUID key as its string: asyncpg parses it
-
-
 class Cache:
     """Rows a live worker committed or read, kept between its batches, so a streaming answer's row
     (its whole text so far) is not read back at every flush. The worker is its projection's only
@@ -154,7 +151,7 @@ async def load(
             if k in held:
                 found[k] = held[k]
             else:
-                wanted.append(_key(table, k))
+                wanted.append(k)  # a UUID key as its string: asyncpg parses it
         if wanted:
             found.update(
                 (row.id, row) for row in (_from_db(table, r) for r in await conn.fetch(_select(table), wanted))

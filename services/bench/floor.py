@@ -27,19 +27,13 @@ from pathlib import Path
 from nats.js import api
 
 from events import streams, subjects
-from events.schema import (
-    GenerationCancelled,
-    GenerationCompleted,
-    GenerationDelta,
-    GenerationFailed,
-    GenerationRequested,
-)
+from events.schema import GenerationDelta
+from projections.usage import USAGE
 from services import bus
 from services.bench.usage import cpu_seconds
 from services.embedded import EmbeddedNats
 from services.generation.context import CONTEXT_TYPES
 
-USAGE_READS = (GenerationRequested, GenerationCompleted, GenerationFailed, GenerationCancelled)
 # A delta as generation stores it: one token, its answer, attempt and position.
 DELTA = b'{"answer_id":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0","attempt":1,"seq":17,"text":" token"}'
 
@@ -89,7 +83,7 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyn
             idle_heartbeat=2.0,
             config=feed,
         )
-    usage = [subjects.of_type(t) for t in USAGE_READS]
+    usage = list(USAGE.filter_subjects)  # the usage projection's own filters
     pulls = {
         "chat": await js.pull_subscribe(
             subjects.ALL,
