@@ -51,16 +51,22 @@ def postgres(tmp_path_factory) -> PostgresUnderTest:
 @pytest.fixture
 async def database_url(postgres):
     """A fresh, migrated database for this test; dropped afterwards."""
+    name = await _create_database(postgres)
+    dsn = postgres.dsn_for(name)
+    await migrate.migrate(dsn)
+    yield dsn
+    await _drop_database(postgres.admin_dsn, name)
+
+
+async def _create_database(postgres) -> str:
+    """A new, empty database on the test server (not migrated); its name."""
     name = postgres.new_database_name()
     admin = await asyncpg.connect(postgres.admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    dsn = postgres.dsn_for(name)
-    await migrate.migrate(dsn)
-    yield dsn
-    await _drop_database(postgres.admin_dsn, name)
+    return name
 
 
 async def _drop_database(admin_dsn: str, name: str) -> None:

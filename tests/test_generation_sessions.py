@@ -15,6 +15,19 @@ from services.generation.sessions import Sessions
 from tests.support.generation import USER, new_session, send
 
 
+async def completed(js, sid: str, answer_id: str, content: str) -> None:
+    event = codec.make(
+        GenerationCompleted,
+        session_id=sid,
+        user_id=USER,
+        message_id=answer_id,
+        content=content,
+        llm_provider="local",
+        llm_model="m",
+    )
+    await bus.publish(js, event)
+
+
 async def submitted(js, sid: str, text: str) -> int:
     event = codec.make(MessageSubmitted, session_id=sid, user_id=USER, message_id=codec.new_id(), content=text)
     return (await bus.publish(js, event)).seq
@@ -27,16 +40,7 @@ async def test_a_session_is_loaded_once_then_followed(js):
         _, aid = await send(js, sid, "first")
         first = await cache.history(sid, at_least=0)
         assert [c for _, c in first.user_messages] == ["first"] and cache.loads == 1
-        done = codec.make(
-            GenerationCompleted,
-            session_id=sid,
-            user_id=USER,
-            message_id=aid,
-            content="an answer",
-            llm_provider="local",
-            llm_model="m",
-        )
-        await bus.publish(js, done)
+        await completed(js, sid, aid, "an answer")
         seq = await submitted(js, sid, "second")
         later = await cache.history(sid, at_least=seq)
         assert [c for _, c in later.user_messages] == ["first", "second"]
@@ -105,16 +109,7 @@ async def test_an_answer_reads_its_history_once_the_earlier_answers_ended(js):
         reading = asyncio.create_task(cache.settled(sid, seq, second, Cancel(), limit_s=10, idle=idle))
         await asyncio.sleep(0.3)
         assert not reading.done() and lent == [True]  # the first answer is still to come; the slot is lent
-        done = codec.make(
-            GenerationCompleted,
-            session_id=sid,
-            user_id=USER,
-            message_id=first,
-            content="one",
-            llm_provider="local",
-            llm_model="m",
-        )
-        await bus.publish(js, done)
+        await completed(js, sid, first, "one")
         history = await asyncio.wait_for(reading, 2)
         assert history.answers[first].content == "one"
         # the first answer itself waits for nothing; a cancel ends a wait at once
@@ -156,16 +151,7 @@ async def test_a_session_created_while_the_feed_runs_is_followed_from_its_start_
     try:
         sid = await new_session(js, system_prompt="be brief")
         _, first = await send(js, sid, "first")
-        done = codec.make(
-            GenerationCompleted,
-            session_id=sid,
-            user_id=USER,
-            message_id=first,
-            content="one",
-            llm_provider="local",
-            llm_model="m",
-        )
-        await bus.publish(js, done)
+        await completed(js, sid, first, "one")
         _, second = await send(js, sid, "second")
         seq = await submitted(js, sid, "third")
         followed = await cache.history(sid, at_least=seq)

@@ -66,16 +66,11 @@ async def test_a_database_from_before_search_on_end_keeps_its_search_results(pos
     # messages keep the vector (and search results) they had; a streaming answer has none yet.
     from projections import batch, search
     from projections.chat import CHAT
-    from tests.conftest import _drop_database
+    from tests.conftest import _create_database, _drop_database
     from tests.test_batch import envelopes
     from tests.test_chat import Conversation
 
-    name = postgres.new_database_name()
-    admin = await asyncpg.connect(postgres.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    name = await _create_database(postgres)
     conn = await asyncpg.connect(postgres.dsn_for(name))
     try:
         await conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)")
