@@ -22,6 +22,9 @@ from events.schema import (
 )
 
 TRACKED = 100_000  # answers streaming at once that one edge follows; more is cheap to forget
+# Tuples, not unions: isinstance with a tuple is several times faster, and this runs per event.
+_ENDS = (GenerationCompleted, GenerationFailed, GenerationCancelled)
+_STARTS = (GenerationRestarted, GenerationStarted)
 
 
 class Continuity:
@@ -30,16 +33,18 @@ class Continuity:
 
     def admit(self, event: ChatEvent) -> bool:
         """Whether ``event`` may be passed on; every event of the stream goes through, in order."""
-        if isinstance(event, GenerationCompleted | GenerationFailed | GenerationCancelled):
+        if isinstance(event, GenerationChunk):
+            return self._admit_delta(event)
+        if isinstance(event, _ENDS):
             self._next.pop(event.message_id, None)
             return True
-        if isinstance(event, GenerationRestarted | GenerationStarted):
+        if isinstance(event, _STARTS):
             known = self._next.get(event.message_id)
             if known is None or event.attempt > known[0]:  # a new attempt starts from its first delta
                 self._remember(event.message_id, event.attempt, 0)
-            return True
-        if not isinstance(event, GenerationChunk):
-            return True
+        return True
+
+    def _admit_delta(self, event: GenerationChunk) -> bool:
         known = self._next.get(event.message_id)
         if known is not None:
             attempt, expected = known
@@ -49,6 +54,8 @@ class Continuity:
             if event.index != expected:
                 self._next[event.message_id] = (event.attempt, expected)
                 return False
+            self._next[event.message_id] = (event.attempt, event.index + 1)
+            return True
         # Unknown answer: this reader joined it midway, so its first delta is where it starts.
         self._remember(event.message_id, event.attempt, event.index + 1)
         return True
