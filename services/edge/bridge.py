@@ -178,10 +178,10 @@ class Bridge:
         subs = self._sessions.get(indicator.session_id)
         if not subs:
             return
-        text = frames.encode(
+        data = frames.to_bytes(
             frames.typing(indicator.session_id, indicator.user_id, indicator.typing, indicator.connection_id)
         )
-        item = Item(text, kind=frames.TYPING)
+        item = Item(data, kind=frames.TYPING)
         for sub in list(subs):
             # Not back to the socket that typed, and not to llm-stream sockets (one answer only).
             if sub.connection_id != indicator.connection_id and sub.message_id is None:
@@ -192,7 +192,7 @@ def item_for(event: ChatEvent, seq: int) -> Item:
     message_id = frames.message_id_of(event)
     frame = frames.frame_of(event, seq)
     return Item(
-        frames.encode(frame),
+        frames.to_bytes(frame),
         seq=seq,
         message_id=message_id,
         kind=frames.kind(frame),

@@ -2,14 +2,13 @@
 (``/chat/llm-stream/{message_id}``).
 
 An idle socket costs no task of its own: the task uvicorn runs the socket in reads the client's
-frames (``receiver.Receiver``); the first sender task sends ``connected``, the replay and
-``live``. After that, frames the bridge offers are written by a callback (``_flush``), all that
-queued in one write, straight to uvicorn's protocol (``wsprotocol.write_texts``): no task per
-frame. Only when the socket cannot take them at once (its write buffer is full) does a sender task
-send them through ASGI's ``send``, which waits; it ends once the queue is empty. The token's expiry is a timer. Whatever ends the socket (the
-sender's close code, an overflow, the expiry) decides the close code once (``_end``) and stops
-the reading. The bridge only ever ``offer``s frames (never waits), so a slow client never stalls
-the others; its queue overflows and it is closed with 4008.
+frames (``receiver.Receiver``); its writing half (``sender.Sender``) runs ``connected``, the
+replay and ``live`` in its first task, and after that writes the frames the bridge offers from a
+callback, with a task only while the socket cannot take them at once. The token's expiry is a
+timer. Whatever ends the socket (a close code a frame calls for, an overflow, the expiry) decides
+the close code once (``_end``) and stops the reading. The bridge only ever ``offer``s frames
+(never waits), so a slow client never stalls the others; its queue overflows and it is closed
+with 4008.
 
 Lossless resume. With ``after_seq=N`` the socket registers with the bridge FIRST, so every
 event the bridge receives from then on is queued; THEN it replays the stored events of the
@@ -33,29 +32,25 @@ import structlog
 from starlette.websockets import WebSocket
 
 from events import codec, subjects
-from services import logs, tracing
-from services.edge import frames, metrics, replay, wsprotocol
+from services import logs
+from services.edge import frames, metrics, replay
 from services.edge.auth import Authenticator
 from services.edge.bridge import Bridge, item_for
 from services.edge.chat import Chat
 from services.edge.continuity import Continuity
-from services.edge.errors import Unavailable
-from services.edge.outbox import Item, Outbox
+from services.edge.outbox import Item
 from services.edge.receiver import Receiver
+from services.edge.sender import Sender
 
 log = logs.get("edge.socket")
 
-CLOSE_NORMAL = 1000
+# Close codes (docs/protocol.md); those the writing half decides are in services/edge/sender.py.
 CLOSE_GOING_AWAY = 1001
-CLOSE_INTERNAL = 1011
-CLOSE_TRY_AGAIN = 1013
 CLOSE_HEARTBEAT = 4002
-CLOSE_TOO_SLOW = 4008
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY = 4429  # a fair-use limit (docs/protocol.md)
-CLOSE_DELETED = 4410
 
 
 async def close(ws: WebSocket, code: int, reason: str = "") -> None:
@@ -68,18 +63,14 @@ async def close(ws: WebSocket, code: int, reason: str = "") -> None:
         pass
 
 
-TOO_SLOW = "too slow: send queue overflowed; resume with after_seq"
 TOKEN_EXPIRED = "token expired; send {type: auth} with a fresh one before it expires"
 
 
 class Connection:
     # Slots: thousands of idle sockets each hold one (no attribute dict per socket).
     __slots__ = (
-        "_flush_due",
-        "_last",
         "_outcome",
         "_reading",
-        "_sender",
         "_task",
         "_timer",
         "after_seq",
@@ -90,8 +81,8 @@ class Connection:
         "endpoint",
         "expires_at",
         "message_id",
-        "outbox",
         "receiver",
+        "sender",
         "session_id",
         "user_id",
         "ws",
@@ -122,8 +113,10 @@ class Connection:
         self.auth = auth
         # When the token stops counting (its exp + leeway); an `auth` frame with a fresh one moves it.
         self.expires_at = expires_at
-        self.outbox = Outbox(queue_size)
         self.endpoint = "llm-stream" if message_id else "session"
+        self.sender = Sender(
+            ws, queue_size=queue_size, message_id=message_id, after_seq=after_seq, end=self._end, log=self._log
+        )
         self.receiver = Receiver(
             ws,
             chat=chat,
@@ -137,12 +130,9 @@ class Connection:
             log=self._log,
         )
         self._task: asyncio.Task | None = None  # the socket's own: it reads the client's frames
-        self._sender: asyncio.Task | None = None  # the opening, or frames waiting for the socket to drain
-        self._flush_due = False  # a _flush is scheduled
         self._outcome: tuple[int | None, str] | None = None  # (close code, reason) once decided
         self._reading = False
         self._timer: asyncio.TimerHandle | None = None  # the token's expiry
-        self._last = after_seq  # the newest stream sequence sent
 
     def _log(self) -> structlog.stdlib.BoundLogger:
         """Bound when something is logged, not held by every idle socket."""
@@ -158,52 +148,18 @@ class Connection:
     def offer(self, item: Item) -> None:
         if self.message_id is not None and item.message_id != self.message_id and not item.ends_session:
             return
-        self._queue(item)
+        self.sender.queue(item)
 
     def _control(self, frame: dict[str, Any]) -> None:
         """Queue a frame with no event behind it (pong, error): same queue, so sends never interleave."""
-        self._queue(Item(frames.encode(frame), kind=frame["type"]))
-
-    def _queue(self, item: Item) -> None:
-        if not self.outbox.put(item):
-            if self._outcome is None:
-                metrics.OVERFLOWS.inc()
-            self._end(CLOSE_TOO_SLOW, TOO_SLOW)
-        elif self._sender is None and self._outcome is None and not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write every queued frame now, in one write (the frames the bridge offered in one go meet
-        here); a close code the frames call for ends the socket. When the socket cannot take
-        them at once, a sender task sends them through ``send``, which waits for it to drain."""
-        self._flush_due = False
-        if self._sender is not None or self._outcome is not None or not len(self.outbox):
-            return
-        writer = wsprotocol.writer_of(getattr(self.ws, "_send", None))
-        if writer is None or not writer.ready():
-            self._sender = asyncio.create_task(self._sending(opening=False))
-            return
-        texts: list[str] = []
-        code = None
-        try:
-            while code is None and (item := self.outbox.pop()) is not None:
-                if self._fresh(item):
-                    texts.append(item.text)
-                    code = self._sent(item)
-            if texts:
-                writer.write_texts(texts)
-        except Exception as exc:
-            self._end(*self._sender_outcome(exc))
-            return
-        if code is not None:
-            self._end(code)
+        self.sender.queue(Item(frames.to_bytes(frame), kind=frame["type"]))
 
     def _end(self, code: int | None, reason: str = "") -> None:
         """Decide how the socket closes (the first reason counts) and stop reading the client."""
         if self._outcome is not None:
             return
         self._outcome = (code, reason)
+        self.sender.ended = True
         if self._reading and self._task is not None:
             self._task.cancel()
 
@@ -213,7 +169,7 @@ class Connection:
         self._task = asyncio.current_task()
         self.bridge.register(self)  # before the replay starts: see the module docstring
         # No await from here to the reading: every offer from now on finds the sender running.
-        self._sender = asyncio.create_task(self._sending(opening=True))
+        self.sender.start(self._open)
         self._renew(self.expires_at)
         metrics.WS_OPENED.labels(self.endpoint).inc()
         metrics.WS_CONNECTIONS.labels(self.endpoint).inc()
@@ -231,13 +187,12 @@ class Connection:
             self._reading = False
             if self._outcome is None:  # cancelled from outside: nothing more is sent
                 self._outcome = (None, "")
+                self.sender.ended = True
             self.bridge.unregister(self)
             metrics.WS_CONNECTIONS.labels(self.endpoint).dec()
             if self._timer is not None:
                 self._timer.cancel()
-            if self._sender is not None:
-                self._sender.cancel()
-                await asyncio.gather(self._sender, return_exceptions=True)
+            await self.sender.stop()
         code, reason = self._outcome or (None, "")
         if code is not None:
             await close(self.ws, code, reason)
@@ -254,51 +209,8 @@ class Connection:
             left = max(0.0, expires_at - time.time())
             self._timer = asyncio.get_running_loop().call_later(left, self._end, CLOSE_UNAUTHORIZED, TOKEN_EXPIRED)
 
-    async def _sending(self, *, opening: bool) -> None:
-        """The sender: (the first one) ``connected``, the replay and ``live``; then the queue until
-        it is empty. A close code or a failure ends the socket."""
-        try:
-            code = await self._open() if opening else None
-            while code is None and (item := self.outbox.pop()) is not None:
-                code = await self._send_queued(item)
-        except Exception as exc:  # not a cancel: run cancels the sender only once the socket ends
-            self._end(*self._sender_outcome(exc))
-            return
-        if code is not None:
-            self._end(code)
-        else:
-            self._sender = None  # empty: the next frame queued starts another
-
-    def _sender_outcome(self, exc: Exception) -> tuple[int | None, str]:
-        if isinstance(exc, Unavailable):
-            self._log().warning("replay failed", error=exc.detail)
-            return CLOSE_TRY_AGAIN, "NATS unavailable; reconnect with after_seq"
-        if isinstance(exc, RuntimeError | OSError) or type(exc).__name__ in {
-            "WebSocketDisconnect",
-            "ClientDisconnected",
-        }:
-            return None, ""  # the peer went away mid-send
-        metrics.ERRORS.labels("socket_sender").inc()
-        self._log().error("socket sender failed", error=repr(exc), exc_info=exc)
-        return CLOSE_INTERNAL, "internal error; reconnect with after_seq"
-
-    async def _send(self, item: Item) -> int | None:
-        """Send one frame; the close code it calls for, if any."""
-        await self.ws.send_text(item.text)
-        return self._sent(item)
-
-    def _sent(self, item: Item) -> int | None:
-        """Account a frame sent (or being written); the close code it calls for, if any."""
-        tracing.frame_sent(item.seq)
-        metrics.count_frame(item.kind)
-        if item.ends_session:
-            return CLOSE_DELETED
-        if self.message_id is not None and item.terminal and item.message_id == self.message_id:
-            return CLOSE_NORMAL
-        return None
-
     async def _send_frame(self, frame: dict[str, Any]) -> None:
-        await self._send(Item(frames.encode(frame), kind=frame["type"]))
+        await self.sender.send(Item(frames.to_bytes(frame), kind=frame["type"]))
 
     async def _open(self) -> int | None:
         """``connected``, the replay after ``after_seq`` and ``live``; a close code if one is due."""
@@ -311,22 +223,11 @@ class Connection:
             # An after_seq past the session's newest event (a stale or foreign number) would drop
             # the session's next events as "already seen": there is nothing of this session
             # between its newest event and after_seq, so starting from the newest loses nothing.
-            self._last, code = await self._replay(min(self.after_seq, last_seq or 0))
+            self.sender.last, code = await self._replay(min(self.after_seq, last_seq or 0))
             if code is not None:
                 return code
-        await self._send_frame(frames.live(self.session_id, self._last, mid))
+        await self._send_frame(frames.live(self.session_id, self.sender.last, mid))
         return None
-
-    def _fresh(self, item: Item) -> bool:
-        """False for an event the replay sent already; the newest sequence sent moves on."""
-        if item.seq is not None:
-            if self._last is not None and item.seq <= self._last:
-                return False
-            self._last = item.seq
-        return True
-
-    async def _send_queued(self, item: Item) -> int | None:
-        return await self._send(item) if self._fresh(item) else None
 
     async def _replay(self, after_seq: int) -> tuple[int, int | None]:
         """Send the stored events after ``after_seq``: (last seq sent, close code if one is due)."""
@@ -340,7 +241,7 @@ class Connection:
             self.session_id,
             after_seq,
             filter_subject=filter_subject if self.message_id else None,
-            stop_at=self.outbox.first_seq,
+            stop_at=self.sender.outbox.first_seq,
         )
         continuity = Continuity()
         try:
@@ -353,7 +254,7 @@ class Connection:
                     mid = frames.message_id_of(event)
                     if self.message_id is not None and mid != self.message_id:
                         continue
-                    code = await self._send(item_for(event, seq))
+                    code = await self.sender.send(item_for(event, seq))
                     count += 1
                     if code is not None:
                         return last, code

@@ -44,6 +44,11 @@ def encode(value: Any) -> str:
     return _encoder.encode(value).decode()
 
 
+def to_bytes(value: Any) -> bytes:
+    """A frame's JSON as sockets write it (UTF-8, no detour through ``str``)."""
+    return _encoder.encode(value)
+
+
 def plain(value: Any) -> Any:
     """A frame (or read-model Struct) as plain dicts, datetimes kept (tests and callers that index it)."""
     return msgspec.to_builtins(value, builtin_types=(datetime,))

@@ -12,7 +12,7 @@ class Item(msgspec.Struct, frozen=True):
     """One frame to send. A Struct: made once per event, it costs 0.1 us where a frozen
     dataclass cost 1.6 (its ``__init__`` sets each field through ``object.__setattr__``)."""
 
-    text: str  # the encoded frame
+    data: bytes  # the encoded frame (JSON, UTF-8): written as a text frame
     seq: int | None = None  # stream sequence of the event behind it; None for typing, pong, errors
     message_id: str = ""
     kind: str = ""  # the frame's type, for metrics

@@ -11,13 +11,17 @@ by every browser and client library without application code.
 Once the handshake is answered, its request and response are dropped: uvicorn keeps both (with
 their header objects, ~3 KiB) for the socket's whole life and reads neither again.
 
-``write_texts`` writes text frames at once, in one write, without ASGI's awaited ``send`` (a
+``write_frames`` writes text frames at once, in one write, without ASGI's awaited ``send`` (a
 message dict, Starlette's and uvicorn's checks, and a task to await it in): a socket's frames are
 written from a callback after the bridge's fan-out, when ``ready`` says ``send`` would not wait.
+It frames them itself: a server's frame is a two- or four-byte header and the payload (no mask;
+no extension, since permessage-deflate is declined), where websockets' ``send_text`` built a
+``Frame`` object and serialized it in Python for every frame (~2 us).
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -27,6 +31,19 @@ from services.edge import metrics
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_HEARTBEAT = 4002
+
+_TEXT = 0x81  # FIN + text opcode
+_SHORT = [bytes((_TEXT, n)) for n in range(126)]  # the header of a payload under 126 bytes
+_MEDIUM = struct.Struct("!BBH")  # 126 + a 16-bit length
+_LONG = struct.Struct("!BBQ")  # 127 + a 64-bit length
+
+
+def _header(size: int) -> bytes:
+    if size < 126:
+        return _SHORT[size]
+    if size < 65536:
+        return _MEDIUM.pack(_TEXT, 126, size)
+    return _LONG.pack(_TEXT, 127, size)
 
 
 class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -48,12 +65,20 @@ class EdgeWebSocketProtocol(WebSocketsSansIOProtocol):
             and not self.transport.is_closing()
         )
 
-    def write_texts(self, texts: list[str]) -> None:
-        """Write ``texts`` as text frames, in one write (call only when ``ready``)."""
+    def write_frames(self, payloads: list[bytes]) -> None:
+        """Write ``payloads`` (UTF-8 text) as text frames, in one write (call only when ``ready``)."""
         conn = self.conn
-        for text in texts:
-            conn.send_text(text.encode())
-        self.transport.write(b"".join(conn.data_to_send()))
+        if conn.extensions:  # never negotiated here; if one were, it must see every frame
+            for payload in payloads:
+                conn.send_text(payload)
+            self.transport.write(b"".join(conn.data_to_send()))
+            return
+        # Whatever websockets has queued (uvicorn writes it out at once, so normally nothing) first.
+        out = conn.data_to_send()
+        for payload in payloads:
+            out.append(_header(len(payload)))
+            out.append(payload)
+        self.transport.write(b"".join(out))
 
     def keepalive_timeout(self) -> None:
         self.pong_timer = None

@@ -20,15 +20,14 @@ from services.edge.auth import Authenticator, Identity, bearer
 from services.edge.chat import Chat
 from services.edge.connection import (
     CLOSE_BAD_REQUEST,
-    CLOSE_INTERNAL,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_MANY,
-    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     Connection,
     close,
 )
 from services.edge.errors import BadFrame, NotFound, RateLimited, Unauthorized, Unavailable
+from services.edge.sender import CLOSE_INTERNAL, CLOSE_TRY_AGAIN
 
 log = logs.get("edge.socket")
 
