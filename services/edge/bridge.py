@@ -10,6 +10,9 @@ through any edge (no sticky sessions).
 Typing indicators travel on core NATS (``parley.typing.<session>``) and are fanned out the
 same way, to the session's other sockets.
 
+Each message is handled as nats-py parses it (``inline``), not through the subscription's queue
+and task: the handler never awaits, and this is the edge's one message per token.
+
 After a reconnect the bridge subscribes again at once, from the sequence after the last event it
 received (the ordered consumer would notice its consumer gone only after two missed heartbeats,
 seconds later); an event both subscriptions deliver is passed on once, by its sequence.
@@ -32,7 +35,7 @@ from events.errors import EventDecodeError
 from events.schema import ChatEvent, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
 from services import bus, logs, tracing
-from services.edge import frames, metrics
+from services.edge import frames, inline, metrics
 from services.edge.continuity import Continuity
 from services.edge.outbox import Item
 
@@ -71,7 +74,7 @@ class Bridge:
         log.info("bridge subscribed", subject=subjects.ALL)
 
     async def _subscribe(self, policy: api.DeliverPolicy, start_seq: int | None = None):
-        return await self.js.subscribe(
+        sub = await self.js.subscribe(
             subjects.ALL,
             stream=CHAT_STREAM,
             cb=self._on_event,
@@ -81,6 +84,8 @@ class Bridge:
             # the last sequence it delivered: no event is skipped.
             idle_heartbeat=2.0,
         )
+        inline.handle_inline(sub._sub, self._take)
+        return sub
 
     async def _follow_reconnects(self, every_s: float = 0.1) -> None:
         seen = self.nc.stats["reconnects"]
@@ -129,6 +134,9 @@ class Bridge:
     # -- events -----------------------------------------------------------------------------------
 
     async def _on_event(self, msg: Msg) -> None:
+        self._take(msg)  # only until handle_inline takes over (or if it cannot)
+
+    def _take(self, msg: Msg) -> None:
         try:
             seq, _ = bus.sequences(msg)
         except Exception:  # not a JetStream message: nothing to place in order
