@@ -34,6 +34,7 @@ from services.edge.commands import (
 from services.edge.errors import Invalid, NotFound, RateLimited, Unavailable
 from services.edge.journal import Journal
 from services.edge.quota import Quota
+from services.edge.witness import Witness
 
 log = logs.get("edge.chat")
 
@@ -61,6 +62,7 @@ class Chat:
         self.journal = Journal(nc, js, self.access, quota)
         self.quota = quota
         self.sessions_per_user = sessions_per_user
+        self.witness = Witness()  # fed by the bridge: which sent messages are certainly not stored
 
     @property
     def limits(self) -> Limits:
@@ -170,7 +172,7 @@ class Chat:
             self.limits,
         )
         assert isinstance(submitted, MessageSubmitted) and isinstance(requested, GenerationRequested)
-        if client_message_id is not None:
+        if client_message_id is not None and not self.witness.never_stored(session_id, submitted.message_id):
             # A retry after JetStream's dedup window: the projection still knows the message.
             existing = await db(queries.get_message(self.pool, submitted.message_id))
             answer = await db(queries.get_message(self.pool, requested.message_id)) if existing else None
