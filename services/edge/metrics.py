@@ -6,6 +6,7 @@ With several uvicorn workers (``PARLEY_EDGE_WORKERS`` > 1) ``main`` sets
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from prometheus_client import (
@@ -63,13 +64,37 @@ DELTAS_HELD_BACK = Counter(
 
 
 _children: dict[tuple[Counter, str], Counter] = {}
+# Counted per event and per frame, added to the Counters at most FLUSH_S later and before every
+# render: a plain dict increment, where Counter.inc takes a lock (~1 us, twice per token).
+_pending: dict[tuple[Counter, str], int] = {}
+_flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+FLUSH_S = 1.0
+
+
+def flush() -> None:
+    """Add the counts kept since the last flush to their Counters."""
+    global _flush_on
+    _flush_on = None
+    for key, n in _pending.items():
+        child = _children.get(key)
+        if child is None:
+            child = _children[key] = key[0].labels(key[1])
+        child.inc(n)
+    _pending.clear()
 
 
 def _count(counter: Counter, label: str) -> None:
-    child = _children.get((counter, label))
-    if child is None:
-        child = _children[(counter, label)] = counter.labels(label)
-    child.inc()
+    global _flush_on
+    key = (counter, label)
+    _pending[key] = _pending.get(key, 0) + 1
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no event loop (a script, a test): count now
+        flush()
+        return
+    if _flush_on is not loop:  # none scheduled, or on a loop that has gone (tests run several)
+        _flush_on = loop
+        loop.call_later(FLUSH_S, flush)
 
 
 def count_event(kind: str) -> None:
@@ -86,6 +111,7 @@ def count_received(kind: str) -> None:
 
 def render() -> tuple[bytes, str]:
     """The exposition text and its content type."""
+    flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
