@@ -32,7 +32,7 @@ from nats.js import JetStreamContext, api
 
 from events import codec, subjects
 from events.errors import EventDecodeError
-from events.schema import ChatEvent, SessionDeleted, type_tag
+from events.schema import ChatEvent, GenerationChunk, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
 from services import bus, logs, tracing
 from services.edge import frames, inline, metrics
@@ -58,7 +58,8 @@ class Bridge:
         self.nc = nc
         self.js = js
         self.on_deleted = on_deleted  # told of every deleted session (access drops its owner)
-        self.watchers: list[Callable[[ChatEvent], None]] = []  # told of every event (the fair-use quota)
+        # Told of every event but token chunks (the fair-use quota, the witness of sent messages).
+        self.watchers: list[Callable[[ChatEvent], None]] = []
         self._sessions: dict[str, set[Subscriber]] = {}
         self._sub = None
         self._typing_sub = None
@@ -161,8 +162,9 @@ class Bridge:
         """Offer the event's frame to the session's sockets. Never awaits."""
         if isinstance(event, SessionDeleted):
             self.on_deleted(event.session_id)
-        for watch in self.watchers:
-            watch(event)
+        if not isinstance(event, GenerationChunk):  # one per token, and no watcher needs them
+            for watch in self.watchers:
+                watch(event)
         metrics.count_event(type_tag(type(event)))
         if not self.continuity.admit(event):
             metrics.DELTAS_HELD_BACK.inc()
