@@ -151,7 +151,7 @@ class Attempt:
                     # terminal event's timing then equals what the live deltas said.
                     wall_ns = time.time_ns()
                     self.recorder.token(item.text, round(wall_ns / 1e6))
-                    window_s = self.pressure.window_ms / 1000  # adaptive: grows with the worker's load
+                    window_s = self.pressure.window_s  # adaptive: grows with the worker's load
                     if window_s != coalescer.flush_s:
                         coalescer = replace(coalescer, flush_s=window_s)
                     coalescer, chunks = step(coalescer, Token(item.text, now, item.reasoning))

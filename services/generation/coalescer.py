@@ -87,6 +87,19 @@ def step(state: Coalescer, event: Token | Tick | End) -> tuple[Coalescer, list[C
     """The new state and the chunks ready to publish, in order."""
     match event:
         case Token(text=text, at=at, reasoning=reasoning):
+            if not state.pending and (
+                state.flushed_at is None or at - state.flushed_at >= state.flush_s or state.max_tokens == 1
+            ):
+                # The usual token of a paced stream: nothing pending and quiet, so it is a chunk of
+                # its own at once; the general path below gives the same in two replaces, not one.
+                chunk = Chunk(state.next_index, state.next_token, 1, text, reasoning)
+                return replace(
+                    state,
+                    next_index=state.next_index + 1,
+                    next_token=state.next_token + 1,
+                    flushed_at=at,
+                    reasoning=reasoning,
+                ), [chunk]
             out: list[Chunk] = []
             if state.deadline is not None and at >= state.deadline:  # overdue: the old window closes first
                 state, out = _flush(state, at)

@@ -31,6 +31,7 @@ class Pressure:
     def __init__(self, idle_ms: float, budget_ms: float) -> None:
         self.idle_ms, self.budget_ms = idle_ms, budget_ms
         self.lag_ms = 0.0
+        self.window_s = idle_ms / 1000  # the window in seconds, as the coalescer reads it per token
         self._task: asyncio.Task | None = None
 
     @property
@@ -39,6 +40,7 @@ class Pressure:
 
     def observe(self, lag_ms: float) -> None:
         self.lag_ms += SMOOTHING * (max(0.0, lag_ms) - self.lag_ms)
+        self.window_s = self.window_ms / 1000
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
