@@ -26,7 +26,7 @@ from services import logs
 from services.generation import admission, fairness
 from services.generation.errors import PoisonMessage
 from services.generation.publisher import PublishError
-from services.generation.responder import Responder
+from services.generation.responder import Responder, delivery
 from services.settings import Settings
 
 log = logs.get("generation.consumer")
@@ -241,21 +241,21 @@ def _prompt_of(msg: Msg, key: int) -> fairness.Prompt:
 
 def _pending_after(msg: Msg) -> int:
     try:
-        return msg.metadata.num_pending
+        return delivery(msg)[2]
     except Exception:
         return 0
 
 
 def _seq(msg: Msg) -> int | None:
     try:
-        return msg.metadata.sequence.stream
+        return delivery(msg)[0]
     except Exception:
         return None
 
 
 def _delivered(msg: Msg) -> int:
     try:
-        return msg.metadata.num_delivered
+        return delivery(msg)[1]
     except Exception:
         return 1
 

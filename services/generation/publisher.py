@@ -62,8 +62,11 @@ class Publisher:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.ack_timeout
-        while True:  # in slices: a connection lost meanwhile shortens the wait to the grace
-            done, missing = await asyncio.wait(pending, timeout=max(0.0, min(0.1, deadline - loop.time())))
+        # Most acks are in by the time an answer ends: wait only for the others (asyncio.wait adds
+        # and removes a callback on every future it is given, an answer's whole list otherwise).
+        missing = {f for f in pending if not f.done()}
+        while missing:  # in slices: a connection lost meanwhile shortens the wait to the grace
+            _, missing = await asyncio.wait(missing, timeout=max(0.0, min(0.1, deadline - loop.time())))
             if not missing:
                 break
             if self._link_lost():
@@ -74,7 +77,7 @@ class Publisher:
                 self.pipeline.forget()  # their acks will not come
                 lost = " (the NATS connection was lost meanwhile)" if self._link_lost() else ""
                 raise PublishError(f"JetStream did not ack {len(missing)} events in time{lost}")
-        failed = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in done]
+        failed = [asyncio.CancelledError() if f.cancelled() else f.exception() for f in pending]
         failed = [exc for exc in failed if exc is not None]
         if failed:
             raise PublishError(f"JetStream refused {len(failed)} events: {failed[0]!r}")
