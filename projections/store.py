@@ -16,6 +16,7 @@ import msgspec
 
 from projections.projection import Projection, Rows, Table
 
+_encode = msgspec.json.Encoder(order="sorted").encode
 CHANNEL = "parley_projection"  # NOTIFY channel; payload "<projection>:<last applied seq>"
 
 
@@ -49,8 +50,9 @@ def _select(table: Table) -> str:
 def _json(value: Any) -> str:
     if isinstance(value, msgspec.Struct):  # stored without its unset keys, as the event had them
         value = {k: v for k, v in msgspec.to_builtins(value).items() if v is not None}
-    # sort_keys: the same dict is always the same text (rebuild compares whole tables).
-    return json.dumps(value, sort_keys=True).replace("\\u0000", "\\ufffd")
+    # Sorted keys: the same dict is always the same text (rebuild compares whole tables). msgspec,
+    # not json.dumps: a message's metadata goes with every write of its row, at nearly every token.
+    return _encode(value).decode().replace("\\u0000", "\\ufffd")
 
 
 def _text(value: str) -> str:
