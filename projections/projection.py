@@ -98,6 +98,10 @@ class Projection:
     evolve: Callable[[Rows, int, ChatEvent], list[msgspec.Struct]]  # pure; raises Unappliable
     rows: type[Rows] = Rows  # a subclass may add typed accessors
     filter_subjects: tuple[str, ...] = (subjects.ALL,)  # what its consumer delivers
+    # Someone waits for its rows (the edge's read-your-writes): a batch with anything but token
+    # deltas is written within the settle interval. False: every batch waits up to the flush
+    # interval (analytics: fewer, bigger transactions).
+    awaited: bool = True
 
     @property
     def filtered(self) -> bool:

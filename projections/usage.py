@@ -157,4 +157,7 @@ def _add(counts: dict[str, int], key: str) -> dict[str, int]:
 # The only events ``evolve`` reads: its consumer is delivered nothing else (no token deltas, no
 # old chunks), and a rebuild gives the same rows, as every other event leaves them unchanged.
 READS = (GenerationRequested, GenerationCompleted, GenerationFailed, GenerationCancelled)
-USAGE = Projection("usage", (ANSWERS, HOURS), keys, evolve, filter_subjects=tuple(subjects.of_type(t) for t in READS))
+# Nobody waits for it (reports read what is there): a batch per flush interval, not per answer.
+USAGE = Projection(
+    "usage", (ANSWERS, HOURS), keys, evolve, filter_subjects=tuple(subjects.of_type(t) for t in READS), awaited=False
+)

@@ -64,7 +64,7 @@ class Worker:
         self.projection = projection
         self.batch_size = batch_size
         self.flush_s = flush_s
-        self.settle_s = min(settle_s, flush_s)
+        self.settle_s = min(settle_s, flush_s) if projection.awaited else flush_s
         self.fault = fault
         self.name = projection.name
         self.durable = projection.durable

@@ -11,6 +11,7 @@ from events.schema import GenerationChunk, GenerationCompleted, Timings, Usage
 from events.streams import CHAT_STREAM
 from projections import lag, queries, usage
 from projections.usage import USAGE
+from projections.worker import Worker
 from services.audit import reader
 from tests.test_chat import T0, Conversation
 from tests.test_edge_access import SECRET, token
@@ -159,3 +160,9 @@ async def test_usage_is_delivered_only_what_it_counts_and_still_reaches_the_stre
         assert (await lag.measure(js, db, USAGE)).events == 0
         info = await js.consumer_info(CHAT_STREAM, USAGE.durable)
     assert info.delivered.consumer_seq == sum(isinstance(e, usage.READS) for e in events) < len(events)
+
+
+def test_nobody_waits_for_usage_rows():
+    """The usage projection (no read-your-writes) writes a batch per flush interval, not per answer."""
+    worker = Worker(None, None, projection=USAGE, flush_s=0.25, settle_s=0.005)  # type: ignore[arg-type]
+    assert worker.settle_s == 0.25
