@@ -15,13 +15,13 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import FetchTimeoutError, NotFoundError
 
 from events import codec, subjects
 from events.streams import CHAT_STREAM
+from projections.errors import PullError
+from projections.pull import Pull
 from services import logs
 from services.generation import admission, fairness
 from services.generation.errors import PoisonMessage
@@ -63,10 +63,9 @@ def consumer_config(settings: Settings) -> api.ConsumerConfig:
     )
 
 
-async def ensure(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:
-    """Create the consumer, or bring its settings up to date, and bind to it."""
+async def ensure(js: JetStreamContext, settings: Settings) -> None:
+    """Create the consumer, or bring its settings up to date."""
     await js.add_consumer(CHAT_STREAM, consumer_config(settings))
-    return await js.pull_subscribe_bind(durable=DURABLE, stream=CHAT_STREAM)
 
 
 def nak_delay(num_delivered: int) -> float:
@@ -91,7 +90,10 @@ class Consumer:
         self._loop_task: asyncio.Task | None = None
 
     async def start(self) -> Consumer:
-        self.sub = await ensure(self.js, self.settings)
+        await ensure(self.js, self.settings)
+        # Prompts come by callback on one inbox (projections.pull): nats-py's fetch took each through
+        # a task of its own inside wait_for (a timer, a uuid4, three loop hops before the worker saw it).
+        self.sub = await Pull(self.responder.nc, CHAT_STREAM, DURABLE).start()
         self.advisories = await self.responder.nc.subscribe(GIVEN_UP, queue="parley-generation", cb=self._on_given_up)
         self._loop_task = asyncio.create_task(self._fetch_loop(), name="generation-fetch")
         return self
@@ -117,19 +119,19 @@ class Consumer:
                 await wake.wait()
                 continue
             # Idle: wait for one prompt. Busy: take what the server said waits, up to the room
-            # (admission.py). nats-py raises the builtin TimeoutError too when a short wait ends.
+            # (admission.py).
             want = admission.batch_size(room, backlog)
             wait = admission.BURST_WAIT_S if want > 1 else FETCH_WAIT_S
             try:
-                msgs = await self.sub.fetch(want, timeout=wait)
-            except (nats.errors.TimeoutError, FetchTimeoutError, TimeoutError):
-                backlog = 0
-                continue
+                msgs = await self.sub.fetch(want, wait)
             except Exception as exc:  # NATS reconnecting, consumer deleted: keep trying
                 log.warning("fetch failed; retrying", error=repr(exc))
                 await asyncio.sleep(0.5)
-                if isinstance(exc, NotFoundError):
+                if isinstance(exc, PullError):  # the consumer is gone, or its stream: make it again
                     await self._rebind()
+                continue
+            if not msgs:
+                backlog = 0
                 continue
             for msg in msgs:
                 if self.stopping.is_set():  # fetched while stopping: hand it straight back
@@ -158,7 +160,7 @@ class Consumer:
 
     async def _rebind(self) -> None:
         try:
-            self.sub = await ensure(self.js, self.settings)
+            await ensure(self.js, self.settings)
         except Exception as exc:
             log.warning("consumer re-creation failed", error=repr(exc))
 
@@ -219,6 +221,11 @@ class Consumer:
             self.fair.finish(key)
             await _quietly(msg.nak())
         self.held.clear()
+        if getattr(self, "sub", None) is not None:
+            for msg in self.sub.buffer:  # delivered after the last fetch: to another worker too
+                await _quietly(msg.nak())
+            self.sub.buffer.clear()
+            await _quietly(self.sub.stop())
         if self.tasks:
             log.info("finishing answers in flight", count=len(self.tasks), grace_s=grace_s)
             _, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
