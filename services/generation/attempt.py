@@ -95,8 +95,10 @@ class Attempt:
         messages: list[dict[str, Any]],
         call: dict[str, Any],
         cancel: Cancel,
+        start: answer.Start | None = None,
     ) -> Ending:
-        """Stream from ``provider``, publishing chunks, until it ends, fails or ``cancel`` fires."""
+        """Stream from ``provider``, publishing chunks, until it ends, fails or ``cancel`` fires.
+        ``start``: the answer's start, applied once the reader has sent its request."""
         assert self.pressure is not None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -129,6 +131,9 @@ class Attempt:
         coalescer = Coalescer.of(self.pressure.window_ms, self.max_tokens)
         finished = False
         try:
+            if start is not None:
+                await asyncio.sleep(0)  # the reader's first step: the request goes out, then the event
+                await self.start(start)
             while True:
                 deadline = coalescer.deadline
                 try:

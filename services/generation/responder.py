@@ -169,7 +169,9 @@ class Responder:
         )
         first_name, first_model = candidates[0]
         reason = f"delivery {begin.attempt}: an earlier worker did not finish" if begin.restarted else ""
-        await attempt.start(answer.Start(first_name, first_model or "", self.worker_id, begin.restarted, reason))
+        # Started once the first request is on its way (relay): its event is stored while the provider
+        # begins, not before the request, which is off the idle path to the first token.
+        start = answer.Start(first_name, first_model or "", self.worker_id, begin.restarted, reason)
         if begin.restarted:
             bound.warning("answer restarted", attempt=begin.attempt)
         failures: list[ProviderFailure] = []
@@ -193,7 +195,8 @@ class Responder:
             if fitted.dropped:
                 bound.info("context trimmed to fit", dropped=fitted.dropped, prompt_tokens=fitted.tokens)
             attempt.state = replace(attempt.state, context_dropped=fitted.dropped)
-            ending = await attempt.relay(provider, candidate_model, fitted.messages, call, cancel)
+            pending = start if attempt.state.status == "pending" else None
+            ending = await attempt.relay(provider, candidate_model, fitted.messages, call, cancel, pending)
             tried = attempt.tried(provider, candidate_model, ending)
             command = policy.verdict(tried, messages)
             if command is None:
@@ -211,6 +214,8 @@ class Responder:
             await attempt.apply(command, terminal=True)
             _ended(bound, command, tried, attempt.state, cancel)
             return
+        if attempt.state.status == "pending":  # no candidate was tried: started all the same, then ended
+            await attempt.start(start)
         command = policy.unanswered(cancel.requested, failures, attempt.timings(), attempt.marks())
         await attempt.apply(command, terminal=True)
         _ended(bound, command, None, attempt.state, cancel)
