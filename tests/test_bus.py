@@ -1,6 +1,8 @@
 """bus.Pipeline against a real nats-server: acks come back on the pipeline's own inbox, what is
 acked is stored in order, and a publish JetStream refuses fails its future (nats-py's
-``publish_async`` never resolved those: the caller waited out its ack timeout)."""
+``publish_async`` never resolved those: the caller waited out its ack timeout). With a window,
+the first publish after a quiet window goes out at once, and those close behind it wait for the
+next write, in order."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import uuid
 
 import pytest
+from nats.errors import ConnectionClosedError
 from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
@@ -50,3 +53,33 @@ async def test_a_subject_no_stream_takes_fails_its_future(nc):
     pipeline = bus.Pipeline(nc)
     with pytest.raises(NoStreamResponseError):
         await (await pipeline.publish(f"nostream.{uuid.uuid4().hex}", b"lost"))
+
+
+# Long enough that an ack of a publish sent at once comes well before the window ends, even on a
+# loaded machine: the test tells "sent at once" from "held" by which acks came first.
+WINDOW_S = 1.0
+
+
+async def test_publishes_close_behind_a_write_wait_for_the_window_and_keep_their_order(nc, js):
+    stream = await own_stream(js)
+    pipeline = bus.Pipeline(nc, window_s=WINDOW_S)
+    first = await pipeline.publish(f"{stream}.x", b"0")  # after a quiet window: at once
+    rest = [await pipeline.publish(f"{stream}.x", str(i).encode()) for i in range(1, 20)]
+    assert await first is None
+    assert not any(f.done() for f in rest)  # held for the next write
+    assert await stored(js, stream) == [b"0"]
+    assert await asyncio.gather(*rest) == [None] * 19
+    assert await stored(js, stream) == [str(i).encode() for i in range(20)]
+    assert not pipeline.acks
+
+
+async def test_held_publishes_fail_their_futures_when_the_connection_closes(nats, js):
+    stream = await own_stream(js)
+    nc = await bus.connect(nats.url, "pipeline-close")
+    pipeline = bus.Pipeline(nc, window_s=0.2)
+    assert await (await pipeline.publish(f"{stream}.x", b"sent")) is None
+    held = await pipeline.publish(f"{stream}.x", b"held")
+    await nc.close()
+    with pytest.raises(ConnectionClosedError):
+        await asyncio.wait_for(held, 5)
+    assert await stored(js, stream) == [b"sent"]

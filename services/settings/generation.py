@@ -75,6 +75,14 @@ class Generation(Area):
         default=20.0,
         ge=0,
     )
+    publish_window_ms: float = env(
+        "PARLEY_PUBLISH_WINDOW_MS",
+        "A worker sends the events of all its answers that come within this window to NATS in one"
+        " write (one wake-up of nats-server); the first after a quiet window goes out at once (0: each at once).",
+        default=2.0,
+        ge=0,
+        le=20,
+    )
     chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
     ack_wait_s: float = env(
         "PARLEY_ACK_WAIT_S",
