@@ -17,7 +17,18 @@ async def test_every_event_is_stored_acked_and_read_by_the_readers_it_is_for():
     assert found.nats_cpu_s > 0 and found.us_per_event > 0
 
 
+async def test_events_sent_in_bursts_are_all_stored_acked_and_read():
+    found = await floor.measure(rate=300.0, seconds=1.0, procs=1, burst=4)
+    assert found.burst == 4 and found.events >= 200 and found.events % 4 == 0
+    assert found.acked == found.events == found.delivered["edge"] == found.delivered["chat"]
+
+
 def test_the_command_prints_one_row_per_measurement(capsys):
-    floor.main(["--rate", "100", "--seconds", "0.5", "--procs", "0,1", "--rounds", "1"])
+    floor.main(["--rate", "100", "--seconds", "0.5", "--procs", "0,1", "--rounds", "1", "--burst", "1,2"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 100 |")]
-    assert [row.split("|")[2].strip() for row in rows] == ["all", "1"]
+    assert [(row.split("|")[2].strip(), row.split("|")[3].strip()) for row in rows] == [
+        ("1", "all"),
+        ("1", "1"),
+        ("2", "all"),
+        ("2", "1"),
+    ]

@@ -8,7 +8,7 @@ workers' session feeds. nats-server's CPU over the window, divided by the events
 what every event costs before any Python process of Parley touches it. At one token per event
 (a stream at 30 tok/s sends one every 33 ms) it bounds Parley's CPU per token from below.
 
-``just bench-floor`` (``--rate``, ``--seconds``, ``--procs``: the GOMAXPROCS values to compare,
+``just bench-floor`` (``--rate``, ``--seconds``, ``--burst``: events per write, ``--procs``: the GOMAXPROCS values to compare,
 run in turn ``--rounds`` times, ABAB). Runs its own nats-server in a temporary folder.
 """
 
@@ -42,6 +42,7 @@ DELTA = b'{"answer_id":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0","attempt":1,"seq":
 class Floor:
     procs: int  # GOMAXPROCS (0: Go's own choice)
     rate: float  # events/s offered
+    burst: int  # events per write
     events: int
     acked: int
     delivered: dict[str, int]  # per reader
@@ -112,17 +113,18 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyn
     return [asyncio.create_task(pull(n, s, 1 if n == "prompts" else 256)) for n, s in pulls.items()]
 
 
-async def measure(rate: float, seconds: float, procs: int, sessions: int = 25) -> Floor:
-    """``rate`` events/s for ``seconds`` over ``sessions`` subjects, against a fresh nats-server."""
+async def measure(rate: float, seconds: float, procs: int, sessions: int = 25, burst: int = 1) -> Floor:
+    """``rate`` events/s for ``seconds`` over ``sessions`` subjects, against a fresh nats-server,
+    ``burst`` events per write (generation's publish window gathers several answers' events)."""
     with tempfile.TemporaryDirectory(prefix="parley-floor-") as root:
         server = await asyncio.to_thread(EmbeddedNats(Path(root) / "nats", procs=procs).start)
         try:
-            return await _run(server, rate, seconds, procs, sessions)
+            return await _run(server, rate, seconds, procs, sessions, burst)
         finally:
             await asyncio.to_thread(server.stop)
 
 
-async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, sessions: int) -> Floor:
+async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, sessions: int, burst: int) -> Floor:
     nc = await bus.connect(server.url, "parley-floor")
     stopping, delivered, acked = asyncio.Event(), Counter(), [0]
     tasks: list[asyncio.Task] = []
@@ -141,9 +143,10 @@ async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, se
         start, cpu0 = time.monotonic(), cpu_seconds(server.proc.pid)
         sent, due = 0, start
         while (now := time.monotonic()) - start < seconds:
-            await nc.publish(names[sent % sessions], DELTA, reply=f"{inbox}.{sent}")
-            sent += 1
-            due += 1.0 / rate
+            for _ in range(burst):  # in one step of the loop: nats-py writes them together
+                await nc.publish(names[sent % sessions], DELTA, reply=f"{inbox}.{sent}")
+                sent += 1
+            due += burst / rate
             if due > now:
                 await asyncio.sleep(due - now)
         for _ in range(40):  # the last acks and deliveries, at most 2 s
@@ -151,7 +154,7 @@ async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, se
                 break
             await asyncio.sleep(0.05)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(server.proc.pid) - cpu0
-        return Floor(procs, rate, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
+        return Floor(procs, rate, burst, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
     finally:
         stopping.set()
         for task in tasks:
@@ -167,22 +170,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--procs", default="0,1", help="GOMAXPROCS values, comma separated (0: every core)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--burst", default="1", help="events per write, comma separated values to compare")
     parser.add_argument("--json", action="store_true", help="one JSON object per measurement")
     args = parser.parse_args(argv)
     procs = [int(p) for p in args.procs.split(",")]
-    print("| events/s | GOMAXPROCS | nats-server µs per event | cores | events (acked, to the edge) |")
-    print("| --- | --- | --- | --- | --- |")
+    bursts = [int(b) for b in args.burst.split(",")]
+    print(
+        "| events/s | events per write | GOMAXPROCS | nats-server µs per event | cores | events (acked, to the edge) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     for rate in args.rate or [750.0, 3000.0]:
         for _ in range(args.rounds):
-            for p in procs:
-                f = asyncio.run(measure(rate, args.seconds, p))
-                if args.json:
-                    print(json.dumps({**asdict(f), "us_per_event": f.us_per_event}))
-                else:
-                    print(
-                        f"| {rate:,.0f} | {p or 'all'} | {f.us_per_event:.0f} | {f.cores:.3f} | "
-                        f"{f.events} ({f.acked}, {f.delivered.get('edge', 0)}) |"
-                    )
+            for burst in bursts:
+                for p in procs:
+                    f = asyncio.run(measure(rate, args.seconds, p, burst=burst))
+                    if args.json:
+                        print(json.dumps({**asdict(f), "us_per_event": f.us_per_event}))
+                    else:
+                        print(
+                            f"| {rate:,.0f} | {burst} | {p or 'all'} | {f.us_per_event:.0f} | {f.cores:.3f} | "
+                            f"{f.events} ({f.acked}, {f.delivered.get('edge', 0)}) |"
+                        )
 
 
 if __name__ == "__main__":
