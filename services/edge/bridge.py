@@ -199,6 +199,10 @@ class Bridge:
 
 
 def item_for(event: ChatEvent, seq: int) -> Item:
+    if isinstance(event, GenerationChunk):  # one per token: straight to its frame (4.4 -> 1.9 us)
+        return Item(
+            frames.to_bytes(frames.token(event, seq)), seq=seq, message_id=event.message_id, kind=frames.MESSAGE_UPDATE
+        )
     message_id = frames.message_id_of(event)
     frame = frames.frame_of(event, seq)
     return Item(

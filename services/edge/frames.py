@@ -79,6 +79,19 @@ def _status(event: ChatEvent, seq: int, data: Any) -> wire.ConnectionStatusFrame
     return wire.ConnectionStatusFrame(session_id=event.session_id, message_id="", seq=seq, data=data)
 
 
+def token(event: GenerationChunk, seq: int) -> wire.MessageUpdateFrame:
+    """A chunk's frame (``frame_of`` for the one event per token, without its match)."""
+    data = wire.Token(
+        delta=event.delta,
+        index=event.index,
+        token_index=event.token_index,
+        token_count=event.token_count,
+        attempt=event.attempt,
+        reasoning=event.reasoning,  # a reasoning model's thinking: shown apart from the answer
+    )
+    return wire.MessageUpdateFrame(session_id=event.session_id, message_id=event.message_id, seq=seq, data=data)
+
+
 def frame_of(event: ChatEvent, seq: int) -> wire.ServerFrame:
     """The frame a stored event becomes: the same for every reader, live or replayed."""
     match event:
@@ -102,15 +115,7 @@ def frame_of(event: ChatEvent, seq: int) -> wire.ServerFrame:
             data = wire.Started(attempt=event.attempt, llm_provider=event.llm_provider, llm_model=event.llm_model)
             return _update(event, seq, data)
         case GenerationChunk():
-            data = wire.Token(
-                delta=event.delta,
-                index=event.index,
-                token_index=event.token_index,
-                token_count=event.token_count,
-                attempt=event.attempt,
-                reasoning=event.reasoning,  # a reasoning model's thinking: shown apart from the answer
-            )
-            return _update(event, seq, data)
+            return token(event, seq)
         case GenerationRestarted():
             return _update(event, seq, wire.Restarted(attempt=event.attempt, reason=event.reason))
         case GenerationCompleted():
