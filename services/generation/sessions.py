@@ -141,7 +141,10 @@ class Sessions:
             if remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(self._moved.wait(), remaining)
+                # Not wait_for: in Python 3.11 it runs the wait in a task of its own, one more loop
+                # hop on the idle path when the prompt comes before the feed has it.
+                async with asyncio.timeout(remaining):
+                    await self._moved.wait()
             except TimeoutError:
                 return False
         return True
