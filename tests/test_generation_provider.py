@@ -139,6 +139,20 @@ async def test_no_token_within_the_request_timeout(llm):
     await p.aclose()
 
 
+async def test_the_request_timeout_is_the_longest_wait_between_tokens_not_the_whole_answer(llm):
+    # 10 tokens at 20/s take 0.45 s, past a 0.3 s timeout: each read re-arms it
+    p = provider(llm.base_url, request_timeout_s=0.3)
+    text, done = await collect(p, "[[tokens:10]] [[rate:20]]")
+    assert text.split() == [f"tok{i}" for i in range(10)] and done.finish_reason == "stop"
+    # 2 tokens/s: after the first, the 0.5 s gap is a timeout, raised as is (the text is partial)
+    started, items = time.monotonic(), []
+    with pytest.raises(ProviderTimeout, match="next token"):
+        async for item in p.stream(user("[[tokens:5]] [[rate:2]]")):
+            items.append(item)
+    assert items == [Delta("tok0")] and time.monotonic() - started < 1.5
+    await p.aclose()
+
+
 async def test_connect_error_is_retried_then_unavailable():
     p = provider(f"http://127.0.0.1:{free_port()}/v1", retries=2, connect_timeout_s=0.5)
     with pytest.raises(ProviderUnavailable, match="connection failed"):
