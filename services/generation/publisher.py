@@ -35,6 +35,7 @@ class Publisher:
         self.pipeline = pipeline or bus.Pipeline(js._nc)  # a worker passes its own: one ack inbox for all
         self.nc = js._nc  # nats-py's connection: its reconnect count tells a link that was lost
         self.pending: list[asyncio.Future] = []
+        self.subjects: dict[tuple[type, str], str] = {}  # an answer's subjects, built once (1 % per chunk)
         self.link = self._link()  # the link the pending events went out on
         self.sent = 0
 
@@ -50,7 +51,11 @@ class Publisher:
             await self.settle()  # briefly: the lost link shortens the wait
         if not self.pending:
             self.link = self._link()
-        future = await self.pipeline.publish(subjects.for_event(event), codec.encode(event), codec.headers(event))
+        key = (type(event), event.session_id)
+        subject = self.subjects.get(key)
+        if subject is None:
+            subject = self.subjects[key] = subjects.for_event(event)
+        future = await self.pipeline.publish(subject, codec.encode(event), codec.headers(event))
         self.pending.append(future)
         self.sent += 1
         tracing.chunk_published(getattr(event, "index", -1), future)
