@@ -10,6 +10,8 @@ import httpx
 from events import codec, subjects
 from events.schema import MessageSubmitted, SessionCreated, SessionDeleted
 from events.streams import CHAT_STREAM
+from services import bus
+from services.edge.bridge import Bridge, is_current
 from services.edge.witness import Witness
 from tests.test_edge_api import API, wait_for_message
 
@@ -35,6 +37,39 @@ def test_only_a_session_seen_whole_vouches_for_a_message_never_stored():
     witness.observe(submitted("s1", "m3", cmid=None))  # no key: never retried by key, not kept
     witness.observe(codec.make(SessionDeleted, session_id="s1", user_id="u"))
     assert not witness.never_stored("s1", "m2") and len(witness) == 0
+
+
+def test_a_bridge_that_may_be_behind_vouches_for_nothing():
+    current = [True]
+    witness = Witness(current=lambda: current[0])
+    witness.observe(created("s1"))
+    assert witness.never_stored("s1", "m1")
+    current[0] = False
+    assert not witness.never_stored("s1", "m1")
+
+
+def test_is_current_reads_pending_and_the_stored_time_from_the_ack_subject():
+    now = 1_000_000_000_000
+    ack = "$JS.ACK.PARLEY_CHAT.c1.1.{seq}.{seq}.{at}.{pending}"
+    assert is_current(ack.format(seq=5, at=now - 60 * 10**9, pending=0), now), "nothing pending after it"
+    assert is_current(ack.format(seq=5, at=now - 10**8, pending=7), now), "stored a moment ago"
+    assert not is_current(ack.format(seq=5, at=now - 60 * 10**9, pending=7), now), "a minute behind"
+    assert not is_current("$JS.ACK.dom.acc.PARLEY_CHAT.c1.1.5.5.1.0.x", now), "another form: do not guess"
+
+
+async def test_the_bridge_is_caught_up_once_it_has_the_stream_s_newest_event(nc, js):
+    bridge = Bridge(nc, js)
+    await bridge.start()
+    try:
+        assert bridge.caught_up(), "subscribed at the stream's end"
+        sid = codec.new_id()
+        ack = await bus.publish(js, created(sid))
+        async with asyncio.timeout(5):
+            while bridge.last_seq < ack.seq:
+                await nc.flush()
+        assert bridge.caught_up(), "this server's ack subjects have the form is_current reads"
+    finally:
+        await bridge.stop()
 
 
 def test_the_bound_drops_the_session_idle_longest():

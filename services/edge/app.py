@@ -142,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
         bridge = Bridge(nc, js, on_deleted=chat.access.forget)
         bridge.watchers.append(quota.observe)  # before it starts: every request on the stream counts
         bridge.watchers.append(chat.witness.observe)  # sessions seen whole: sends skip the retry read
+        chat.witness.current = bridge.caught_up
         await bridge.start()
         app.state.llm_config = llm_config
         app.state.settings = settings

@@ -65,10 +65,14 @@ class Bridge:
         self._typing_sub = None
         self._relink: asyncio.Task | None = None
         self.last_seq = 0  # newest stream sequence received
+        self._last_reply: str | None = None  # its ack subject: stored time and events pending after it
+        self._linked = 0  # NATS reconnects when the subscription was (re)made
+        self._relinked = False
         self._delivered = 0  # events fanned out, for sampling their delivery latency
         self.continuity = Continuity()  # no delta after a hole in the stream
 
     async def start(self) -> None:
+        self._linked = self.nc.stats["reconnects"]
         self._sub = await self._subscribe(api.DeliverPolicy.NEW)
         self._typing_sub = await self.nc.subscribe(f"{subjects.TYPING_ROOT}.*", cb=self._on_typing)
         self._relink = asyncio.create_task(self._follow_reconnects())
@@ -99,7 +103,8 @@ class Bridge:
             except Exception as exc:  # JetStream may still be recovering its streams: next round
                 log.info("bridge cannot subscribe again yet", error=str(exc) or type(exc).__name__)
                 continue
-            seen = self.nc.stats["reconnects"]
+            seen = self._linked = self.nc.stats["reconnects"]
+            self._last_reply, self._relinked = None, True  # caught up again once an event says so
             old, self._sub = self._sub, fresh
             log.info("bridge subscribed again after a reconnect", from_seq=self.last_seq + 1)
             with contextlib.suppress(Exception):  # its consumer may be gone with the old server
@@ -116,6 +121,17 @@ class Bridge:
                     await sub.unsubscribe()
                 except Exception:  # the connection may already be closed
                     pass
+
+    def caught_up(self) -> bool:
+        """Whether every event stored over ``CAUGHT_UP_S`` ago has reached this bridge, as far as
+        it can tell: no reconnect since it subscribed, and its newest event had nothing pending
+        after it or was stored less than ``CAUGHT_UP_S`` ago. False after a reconnect until an
+        event shows it so (a safe answer: see services/edge/witness.py)."""
+        if self._linked != self.nc.stats["reconnects"] or not self.nc.is_connected:
+            return False
+        if self._last_reply is None:
+            return not self._relinked  # subscribed at the stream's end (NEW): nothing was pending
+        return is_current(self._last_reply, time.time_ns())
 
     # -- sockets ----------------------------------------------------------------------------------
 
@@ -145,6 +161,7 @@ class Bridge:
         if seq <= self.last_seq:
             return  # delivered already, by the subscription before a reconnect
         self.last_seq = seq
+        self._last_reply = msg.reply
         try:
             event = codec.decode(msg.data, msg.subject)
         except EventDecodeError as exc:
@@ -196,6 +213,19 @@ class Bridge:
             # Not back to the socket that typed, and not to llm-stream sockets (one answer only).
             if sub.connection_id != indicator.connection_id and sub.message_id is None:
                 sub.offer(item)
+
+
+CAUGHT_UP_S = 1.0
+
+
+def is_current(reply: str, now_ns: int) -> bool:
+    """From a delivered event's ack subject (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.
+    <consumer seq>.<stored ns>.<pending>``): nothing was pending after it, or it was stored less
+    than ``CAUGHT_UP_S`` ago. Another form (a domain): False."""
+    tokens = reply.split(".")
+    if len(tokens) != 9 or not tokens[7].isdigit():
+        return False
+    return tokens[8] == "0" or now_ns - int(tokens[7]) < CAUGHT_UP_S * 1e9
 
 
 def item_for(event: ChatEvent, seq: int) -> Item:

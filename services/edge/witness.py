@@ -7,7 +7,10 @@ once and in stream order (its ordered consumer, and its resubscription from the 
 after a reconnect, lose none). So for a session whose ``session.created`` it saw, it has seen
 every message sent in it, and a message id it has not seen was never stored: the read is skipped.
 Anything else (a session created before this edge started, or dropped from here by the bound) is
-read from PostgreSQL as before.
+read from PostgreSQL as before; and so is every send while the bridge may be behind (``current``:
+after a reconnect, or while events stored over a second ago are still pending for it), since a
+message stored but not yet seen would pass for new. (The retry read had the same limit with the
+projection's lag, which is longer.)
 
 Kept: a hash per message id (a collision can only make a new message look seen, which costs the
 read, never a skipped check), up to ``MESSAGES`` in all, over at most ``SESSIONS`` sessions; the
@@ -17,6 +20,7 @@ session idle longest is dropped first.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from events.schema import ChatEvent, MessageSubmitted, SessionCreated, SessionDeleted
 
@@ -25,7 +29,10 @@ MESSAGES = 200_000
 
 
 class Witness:
-    def __init__(self, sessions: int = SESSIONS, messages: int = MESSAGES) -> None:
+    def __init__(
+        self, sessions: int = SESSIONS, messages: int = MESSAGES, current: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.current = current  # whether the events observed are all there are (the bridge is caught up)
         self._sessions: OrderedDict[str, set[int]] = OrderedDict()  # session id -> its sent messages' hashes
         self._count = 0
         self._max_sessions = sessions
@@ -51,7 +58,7 @@ class Witness:
     def never_stored(self, session_id: str, message_id: str) -> bool:
         """True only if ``message_id`` was certainly never stored in ``session_id``."""
         seen = self._sessions.get(session_id)
-        return seen is not None and hash(message_id) not in seen
+        return seen is not None and hash(message_id) not in seen and self.current()
 
     def _bound(self) -> None:
         while self._sessions and (len(self._sessions) > self._max_sessions or self._count > self._max_messages):
