@@ -113,7 +113,8 @@ class Pipeline:
     carries, and at a token every 33 ms per stream no answer fills a chunk of its own. A publish
     after a quiet ``window_s`` goes out at once (the first token after a pause is not delayed);
     one that follows another closely waits until ``window_s`` after that write, with everything
-    else that came meanwhile. Order is kept: nothing goes out at once while publishes are held.
+    else that came meanwhile. An ``urgent`` one (an answer's first token: its time to first token)
+    goes out at once with everything held. Order is kept: what was held goes out first.
     """
 
     def __init__(self, nc: Client, window_s: float = 0.0) -> None:
@@ -128,7 +129,9 @@ class Pipeline:
         self._release: asyncio.TimerHandle | None = None
         self._writing: set[asyncio.Task] = set()
 
-    async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> asyncio.Future:
+    async def publish(
+        self, subject: str, data: bytes, headers: dict[str, str] | None = None, *, urgent: bool = False
+    ) -> asyncio.Future:
         if self._sub is None:  # once: the ack inbox (a future, so concurrent first publishes share it)
             self._sub = asyncio.ensure_future(self.nc.subscribe(f"{self.prefix}*", cb=self._ack))
         if not self._sub.done():
@@ -140,7 +143,17 @@ class Pipeline:
         self.acks[token] = future
         reply = self.prefix + token
         now = loop.time()
-        if self._held or now - self._last_write < self.window_s:
+        if urgent and (self._held or self._writing):
+            if self._writing:  # a released batch not written yet goes first
+                await asyncio.gather(*self._writing, return_exceptions=True)
+            if self._release is not None:
+                self._release.cancel()
+                self._release = None
+            held, self._held = [*self._held, (subject, data, reply, headers)], []
+            self._last_write = loop.time()
+            await self._write(held)
+            return future
+        if not urgent and (self._held or now - self._last_write < self.window_s):
             self._held.append((subject, data, reply, headers))
             if self._release is None:
                 self._release = loop.call_at(self._last_write + self.window_s, self._write_held)

@@ -2,7 +2,7 @@
 acked is stored in order, and a publish JetStream refuses fails its future (nats-py's
 ``publish_async`` never resolved those: the caller waited out its ack timeout). With a window,
 the first publish after a quiet window goes out at once, and those close behind it wait for the
-next write, in order."""
+next write, in order, unless an urgent one takes them along."""
 
 from __future__ import annotations
 
@@ -71,6 +71,16 @@ async def test_publishes_close_behind_a_write_wait_for_the_window_and_keep_their
     assert await asyncio.gather(*rest) == [None] * 19
     assert await stored(js, stream) == [str(i).encode() for i in range(20)]
     assert not pipeline.acks
+
+
+async def test_an_urgent_publish_goes_out_at_once_after_what_was_held(nc, js):
+    stream = await own_stream(js)
+    pipeline = bus.Pipeline(nc, window_s=WINDOW_S)
+    first = await pipeline.publish(f"{stream}.x", b"0")
+    held = [await pipeline.publish(f"{stream}.x", str(i).encode()) for i in (1, 2)]
+    urgent = await pipeline.publish(f"{stream}.x", b"3", urgent=True)
+    assert await asyncio.wait_for(asyncio.gather(first, *held, urgent), WINDOW_S / 2) == [None] * 4
+    assert await stored(js, stream) == [b"0", b"1", b"2", b"3"]
 
 
 async def test_held_publishes_fail_their_futures_when_the_connection_closes(nats, js):

@@ -55,10 +55,12 @@ class Publisher:
         subject = self.subjects.get(key)
         if subject is None:
             subject = self.subjects[key] = subjects.for_event(event)
-        future = await self.pipeline.publish(subject, codec.encode(event), codec.headers(event))
+        index = getattr(event, "index", -1)
+        # An attempt's first chunk is its time to first token: it does not wait for the publish window.
+        future = await self.pipeline.publish(subject, codec.encode(event), codec.headers(event), urgent=index == 0)
         self.pending.append(future)
         self.sent += 1
-        tracing.chunk_published(getattr(event, "index", -1), future)
+        tracing.chunk_published(index, future)
 
     async def settle(self) -> None:
         """Wait for every pending ack; raise ``PublishError`` if one failed or did not come."""
