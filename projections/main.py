@@ -12,7 +12,7 @@ import asyncpg
 from tqdm import tqdm
 
 from events import streams
-from projections import migrate, registry, replay, store
+from projections import migrate, priority, registry, replay, store
 from projections.errors import ProjectionError
 from projections.fault import Fault
 from projections.projection import Projection
@@ -64,10 +64,11 @@ async def _connect(settings: Settings):
     return rt, nc, js
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run a worker per projection until ``stop`` is set."""
+async def serve(settings: Settings, stop: asyncio.Event, *, nice: int = 0) -> None:
+    """Run a worker per projection until ``stop`` is set; ``nice``: their PostgreSQL backends'
+    CPU priority, when local (``projections.priority``)."""
     rt, nc, js = await _connect(settings)
-    tasks = [asyncio.create_task(_serve_one(settings, rt, js, p, stop)) for p in _selected(settings)]
+    tasks = [asyncio.create_task(_serve_one(settings, rt, js, p, stop, nice)) for p in _selected(settings)]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -85,12 +86,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await nc.close()
 
 
-async def _serve_one(settings: Settings, rt, js, projection: Projection, stop: asyncio.Event) -> None:
+async def _serve_one(settings: Settings, rt, js, projection: Projection, stop: asyncio.Event, nice: int) -> None:
     """One projection's worker; survive database and NATS outages by re-syncing."""
     while not stop.is_set():
         conn = None
         try:
             conn = await asyncpg.connect(rt.database_url)
+            await priority.lower_backend(conn, nice)
             worker = _worker(settings, js, conn, projection)
             if not await worker.acquire_lock(stop):
                 break
@@ -123,10 +125,11 @@ async def _main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop)
+    await serve(settings, stop, nice=settings.projection_nice)
 
 
 def main(settings: Settings) -> None:
+    priority.lower(0, settings.projection_nice)  # the live worker only: a rebuild has someone waiting
     try:
         eventloop.run(_main(settings))
     except ProjectionError as exc:

@@ -23,6 +23,16 @@ class Projections(Area):
         default=5.0,
         ge=0,
     )
+    projection_nice: int = env(
+        "PARLEY_PROJECTION_NICE",
+        "CPU priority (nice value) `parley projections` lowers itself and its local PostgreSQL"
+        " backends to: under contention the read models lag a little more instead of delaying tokens. 0: unchanged.",
+        # 5, not 10: at 10 the read models fell 1.7-3.3 s behind at 100 streams (p50), beyond the
+        # edge's 2 s read-your-writes wait; at 5, 0.3-0.5 s (quick bench, busy machine).
+        default=5,
+        ge=0,
+        le=19,
+    )
     projections: CommaList = env(
         "PARLEY_PROJECTIONS",
         "Projections `parley projections` runs and rebuilds, comma separated (chat, usage). Unset: all.",
