@@ -20,7 +20,9 @@ class Projections(Area):
         "PARLEY_PROJECTION_SETTLE_MS",
         "How long any other event (a message, an answer's start or end) waits for the events that"
         " follow it before it is written to Postgres: reads after a write wait at most this much longer.",
-        default=5.0,
+        # 25, not 5: fewer, bigger transactions. 100 streams x 30 tok/s of synthetic events: worker
+        # 67.8 -> 58.8 us/token, PostgreSQL 34.0 -> 28.5 (-13 / -16 %); a read waits <= 20 ms more.
+        default=25.0,
         ge=0,
     )
     projection_nice: int = env(
