@@ -40,3 +40,16 @@ async def test_phases_measure_the_real_pipeline_without_gaps(tmp_path):
     assert replayed["concurrent"]["sessions"] == 2 and replayed["concurrent"]["events"] > 0
     assert rebuilt["events"] > 0 and rebuilt["dead_letters"] == 0, rebuilt
     assert (tmp_path / "results" / "logs").is_dir()
+
+
+def test_the_system_under_test_gets_the_callers_coalescing_and_priority_settings(tmp_path):
+    """The harness drops the caller's PARLEY_* variables; the run passes on the settings a
+    comparison varies (``PARLEY_PUBLISH_WINDOW_MS=0 just bench``), and records them."""
+    chat = Load("latency", clients=1, rate=10.0, tokens=5, duration_s=1.0)
+    wanted = {"PARLEY_PUBLISH_WINDOW_MS": "0", "PARLEY_PROJECTION_NICE": "0", "PARLEY_CHUNK_BUDGET_MS": "7"}
+    run = Run(Options(mode="quick", loads=(chat,)), load(wanted))
+    try:
+        env = run.env()
+    finally:
+        run.work.rmdir()
+    assert {k: float(env[k]) for k in wanted} == {k: float(v) for k, v in wanted.items()}

@@ -121,8 +121,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"{settings.get('PARLEY_GENERATION_CONCURRENCY', '?')} each), 1 projection worker, NATS (file store, "
         f"GOMAXPROCS {settings.get('PARLEY_NATS_PROCS', '?')}) and "
         f"PostgreSQL (fsync on) on the same machine; chunk flush {settings.get('PARLEY_CHUNK_FLUSH_MS', '?')} ms "
-        f"(≤ {settings.get('PARLEY_CHUNK_MAX_TOKENS', '?')} tokens), projection flush "
-        f"{settings.get('PARLEY_PROJECTION_FLUSH_MS', '?')} ms. Baseline: one FastAPI/uvicorn process streaming from "
+        f"(≤ {settings.get('PARLEY_CHUNK_MAX_TOKENS', '?')} tokens, up to "
+        f"{settings.get('PARLEY_CHUNK_BUDGET_MS', '?')} ms under load), publish window "
+        f"{settings.get('PARLEY_PUBLISH_WINDOW_MS', '?')} ms, projection flush "
+        f"{settings.get('PARLEY_PROJECTION_FLUSH_MS', '?')} ms, settle {settings.get('PARLEY_PROJECTION_SETTLE_MS', '?')} ms, "
+        f"nice {settings.get('PARLEY_PROJECTION_NICE', '?')}. Baseline: one FastAPI/uvicorn process streaming from "
         "the provider in-process (Parley's provider client), no bus, no persistence, one frame per token. Provider: the scripted "
         "OpenAI-compatible server (one process, shared). Clients: "
         f"{results['options']['loadgens']} load-generator process(es) (asyncio + uvloop + websockets, no compression).",
