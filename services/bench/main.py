@@ -89,8 +89,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--generation-workers",
         type=int,
-        default=2,
-        help="generation processes (2; `parley up` starts PARLEY_GENERATION_WORKERS, 1)",
+        default=1,
+        help="generation processes (1, as `parley up` starts by default)",
     )
     p.add_argument("--resume-tokens", type=int, default=2000, help="length of the resumed answer (2000)")
     p.add_argument("--resume-rate", type=float, help="its token rate (full 50: one event per token; quick 1000)")
