@@ -89,15 +89,33 @@ async def publish(
     )
 
 
-def sequences(msg: Msg) -> tuple[int, int]:
-    """(stream, consumer) sequence of a delivered message, read from its ack subject
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
-    (nats-py's ``metadata`` also builds a datetime and three objects per message)."""
-    tokens = msg.reply.split(".") if msg.reply else ()
+def ack_tokens(reply: str | None) -> list[str] | None:
+    """The parts of a delivered message's ack subject in its short form, ``$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.<consumer seq>.<stored ns>.<pending>``; None for another
+    form (with a domain and account) or no reply. Read per message instead of nats-py's
+    ``metadata``, which also builds a datetime and several objects."""
+    tokens = reply.split(".") if reply else ()
     if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        return tokens
+    return None
+
+
+def sequences(msg: Msg) -> tuple[int, int]:
+    """(stream, consumer) sequence of a delivered message."""
+    tokens = ack_tokens(msg.reply)
+    if tokens is not None:
         return int(tokens[5]), int(tokens[6])
-    meta = msg.metadata  # the longer form (with a domain and account): nats-py reads it
+    meta = msg.metadata  # the longer form: nats-py reads it
     return meta.sequence.stream, meta.sequence.consumer
+
+
+def delivery(msg: Msg) -> tuple[int, int, int]:
+    """(stream sequence, deliveries, messages pending after it) of a delivered message."""
+    tokens = ack_tokens(msg.reply)
+    if tokens is not None:
+        return int(tokens[5]), int(tokens[4]), int(tokens[8])
+    meta = msg.metadata  # the longer form: nats-py reads it
+    return meta.sequence.stream, meta.num_delivered, meta.num_pending
 
 
 class Pipeline:

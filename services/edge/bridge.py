@@ -219,11 +219,10 @@ CAUGHT_UP_S = 1.0
 
 
 def is_current(reply: str, now_ns: int) -> bool:
-    """From a delivered event's ack subject (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.
-    <consumer seq>.<stored ns>.<pending>``): nothing was pending after it, or it was stored less
-    than ``CAUGHT_UP_S`` ago. Another form (a domain): False."""
-    tokens = reply.split(".")
-    if len(tokens) != 9 or not tokens[7].isdigit():
+    """From a delivered event's ack subject (``bus.ack_tokens``): nothing was pending after it, or
+    it was stored less than ``CAUGHT_UP_S`` ago. Another form (a domain): False."""
+    tokens = bus.ack_tokens(reply)
+    if tokens is None or not tokens[7].isdigit():
         return False
     return tokens[8] == "0" or now_ns - int(tokens[7]) < CAUGHT_UP_S * 1e9
 

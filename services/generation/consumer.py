@@ -22,11 +22,11 @@ from events import codec, subjects
 from events.streams import CHAT_STREAM
 from projections.errors import PullError
 from projections.pull import Pull
-from services import logs
+from services import bus, logs
 from services.generation import admission, fairness
 from services.generation.errors import PoisonMessage
 from services.generation.publisher import PublishError
-from services.generation.responder import Responder, delivery
+from services.generation.responder import Responder
 from services.settings import Settings
 
 log = logs.get("generation.consumer")
@@ -248,21 +248,21 @@ def _prompt_of(msg: Msg, key: int) -> fairness.Prompt:
 
 def _pending_after(msg: Msg) -> int:
     try:
-        return delivery(msg)[2]
+        return bus.delivery(msg)[2]
     except Exception:
         return 0
 
 
 def _seq(msg: Msg) -> int | None:
     try:
-        return delivery(msg)[0]
+        return bus.delivery(msg)[0]
     except Exception:
         return None
 
 
 def _delivered(msg: Msg) -> int:
     try:
-        return delivery(msg)[1]
+        return bus.delivery(msg)[1]
     except Exception:
         return 1
 

@@ -44,17 +44,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def delivery(msg: Msg) -> tuple[int, int, int]:
-    """(stream sequence, deliveries, prompts pending after it) of a delivered prompt, read from its
-    ack subject ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``
-    (nats-py's ``metadata`` also builds a datetime and four objects per prompt)."""
-    tokens = msg.reply.split(".") if msg.reply else ()
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[5]), int(tokens[4]), int(tokens[8])
-    meta = msg.metadata  # the longer form (with a domain and account): nats-py reads it
-    return meta.sequence.stream, meta.num_delivered, meta.num_pending
-
-
 class Responder:
     def __init__(
         self,
@@ -96,7 +85,7 @@ class Responder:
             raise PoisonMessage(str(exc)) from None
         if not isinstance(request, GenerationRequested):
             raise PoisonMessage(f"expected generation.requested, got {type(request).__name__}")
-        seq, delivered, _ = delivery(msg)
+        seq, delivered, _ = bus.delivery(msg)
         traced = msg.headers is not None and tracing.TRACEPARENT in msg.headers
         tracing.taken(msg.headers, msg.metadata.timestamp if traced else None)
         bound = log.bind(
