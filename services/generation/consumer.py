@@ -88,6 +88,7 @@ class Consumer:
         self.stopping = asyncio.Event()
         self.pulse_s = max(0.1, settings.ack_wait_s / 3)
         self._loop_task: asyncio.Task | None = None
+        self.sub: Pull | None = None  # the prompt queue, once started
 
     async def start(self) -> Consumer:
         await ensure(self.js, self.settings)
@@ -221,7 +222,7 @@ class Consumer:
             self.fair.finish(key)
             await _quietly(msg.nak())
         self.held.clear()
-        if getattr(self, "sub", None) is not None:
+        if self.sub is not None:
             for msg in self.sub.buffer:  # delivered after the last fetch: to another worker too
                 await _quietly(msg.nak())
             self.sub.buffer.clear()
