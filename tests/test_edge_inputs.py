@@ -160,6 +160,10 @@ async def test_a_session_id_in_any_uuid_form_is_one_session(make_system):
                 assert final["message_id"] == answer_id
             cancel = await client.post(f"/chat/sessions/{upper}/messages/{answer_id.upper()}/cancel")
             assert cancel.status_code == 202 and cancel.json()["message_id"] == answer_id
-        messages = (await client.get(f"/chat/sessions/{upper}/messages")).json()
+        # Read-your-writes as a client does it: the read waits for the read model to include the
+        # completed frame's seq (without it the read races the projection, which runs niced and
+        # writes within its 25 ms settle window).
+        read = await client.get(f"/chat/sessions/{upper}/messages", headers={"X-Parley-Seq": str(done["seq"])})
+        messages = read.json()
         assert [m["status"] for m in messages] == ["complete", "complete"]
         assert {m["session_id"] for m in messages} == {sid}
