@@ -18,8 +18,3 @@ class Unappliable(ProjectionError):
 
     The worker terminates it and records it as a dead letter with this message as the reason.
     """
-
-
-class PullError(Exception):
-    """The server ended a pull with an error (consumer deleted, leadership change, no stream).
-    NATS trouble like any other, not a ``ProjectionError``: the worker re-syncs and goes on."""

@@ -41,7 +41,7 @@ from events.streams import CHAT_STREAM
 from projections import batch, chat, store
 from projections.errors import Unappliable
 from projections.projection import Projection
-from projections.pull import Pull
+from services.pull import Pull
 
 REPLAY_FROM = 10_000  # a live worker from nothing replays a stream this long (shorter: every event, in order)
 BATCH = 10000  # bigger than the live worker's: an answer's events meet in fewer batches, its row written fewer times

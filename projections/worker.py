@@ -30,9 +30,9 @@ from projections import batch, replay, store
 from projections.errors import ProjectionError
 from projections.fault import Fault
 from projections.projection import Projection
-from projections.pull import Pull
 from services import logs
 from services.bus import sequences
+from services.pull import Pull
 
 log = logs.get("projections.worker")
 

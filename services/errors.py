@@ -15,3 +15,9 @@ class StartupError(ParleyError):
 
 class BackupError(ParleyError):
     """A backup could not be written or read, or a restore target is not empty."""
+
+
+class PullError(Exception):
+    """The server ended a pull with an error (consumer deleted, leadership change, no stream).
+    NATS trouble like any other, not a ``ParleyError``: the reader re-syncs (a projection worker)
+    or makes its consumer again (a generation worker) and goes on."""

@@ -1,6 +1,7 @@
-"""The projections' pull consumer against a real nats-server: a fetch takes what is there without
-waiting for a full batch, waits for new events when there are none, keeps what arrives after it
-gave up, and delivers every event once, in order, with consumer sequences that have no gap."""
+"""The JetStream pull reader (projections, generation) against a real nats-server: a fetch takes
+what is there without waiting for a full batch, waits for new events when there are none, keeps
+what arrives after it gave up, and delivers every event once, in order, with consumer sequences
+that have no gap."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from nats.js import api
 from events import codec
 from events.schema import MessageSubmitted
 from events.streams import CHAT_STREAM
-from projections.errors import PullError
-from projections.pull import Pull
 from services import bus
 from services.bus import sequences as read_sequences
+from services.errors import PullError
+from services.pull import Pull
 
 DURABLE = "pull-test"
 

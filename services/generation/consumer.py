@@ -20,13 +20,13 @@ from nats.js import JetStreamContext, api
 
 from events import codec, subjects
 from events.streams import CHAT_STREAM
-from projections.errors import PullError
-from projections.pull import Pull
 from services import bus, logs
+from services.errors import PullError
 from services.generation import admission, fairness
 from services.generation.errors import PoisonMessage
 from services.generation.publisher import PublishError
 from services.generation.responder import Responder
+from services.pull import Pull
 from services.settings import Settings
 
 log = logs.get("generation.consumer")
@@ -92,7 +92,7 @@ class Consumer:
 
     async def start(self) -> Consumer:
         await ensure(self.js, self.settings)
-        # Prompts come by callback on one inbox (projections.pull): nats-py's fetch took each through
+        # Prompts come by callback on one inbox (services.pull): nats-py's fetch took each through
         # a task of its own inside wait_for (a timer, a uuid4, three loop hops before the worker saw it).
         self.sub = await Pull(self.responder.nc, CHAT_STREAM, DURABLE).start()
         self.advisories = await self.responder.nc.subscribe(GIVEN_UP, queue="parley-generation", cb=self._on_given_up)

@@ -1,4 +1,5 @@
-"""A durable pull consumer read in batches, without nats-py's ``fetch``.
+"""A durable JetStream pull consumer read in batches, without nats-py's ``fetch``: the projection
+workers, their rebuild and the generation workers read through it.
 
 nats-py's ``fetch`` waits for every message of a batch with its own ``asyncio.wait_for`` (a timer
 per message: ~30 µs each, most of a rebuild's time) and drops what arrives after it gave up, so
@@ -22,7 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import api
 
-from projections.errors import PullError
+from services.errors import PullError
 
 _STATUS = "Status"
 _DONE = {"404", "408"}  # no messages (no_wait) / the request expired: the request is over
