@@ -125,82 +125,30 @@ class Pipeline:
     nats-py's ``publish_async`` never resolves a publish JetStream refuses (``APIError.from_error``
     raises inside its reply handler), so a full stream cost the whole ack timeout; it also drew
     random bytes (a syscall) for every reply subject and parsed every ack into a dataclass.
-
-    ``window_s`` gathers the publishes of every answer of the process into one socket write:
-    each write to nats-server wakes it (and then the readers it delivers to) once, whatever it
-    carries, and at a token every 33 ms per stream no answer fills a chunk of its own. A publish
-    after a quiet ``window_s`` goes out at once (the first token after a pause is not delayed);
-    one that follows another closely waits until ``window_s`` after that write, with everything
-    else that came meanwhile. An ``urgent`` one (an answer's first token: its time to first token)
-    goes out at once with everything held. Order is kept: what was held goes out first.
     """
 
-    def __init__(self, nc: Client, window_s: float = 0.0) -> None:
+    def __init__(self, nc: Client) -> None:
         self.nc = nc
-        self.window_s = window_s
         self.prefix = f"{nc.new_inbox()}."
         self.acks: dict[str, asyncio.Future] = {}  # reply token -> the ack's future
         self._count = 0
         self._sub: asyncio.Future | None = None
-        self._held: list[tuple[str, bytes, str, dict[str, str] | None]] = []  # waiting for the next write
-        self._last_write = float("-inf")  # loop time of the last write
-        self._release: asyncio.TimerHandle | None = None
-        self._writing: set[asyncio.Task] = set()
 
-    async def publish(
-        self, subject: str, data: bytes, headers: dict[str, str] | None = None, *, urgent: bool = False
-    ) -> asyncio.Future:
+    async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> asyncio.Future:
         if self._sub is None:  # once: the ack inbox (a future, so concurrent first publishes share it)
             self._sub = asyncio.ensure_future(self.nc.subscribe(f"{self.prefix}*", cb=self._ack))
         if not self._sub.done():
             await asyncio.shield(self._sub)
         self._count += 1
         token = str(self._count)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         self.acks[token] = future
-        reply = self.prefix + token
-        now = loop.time()
-        if urgent and (self._held or self._writing):
-            if self._writing:  # a released batch not written yet goes first
-                await asyncio.gather(*self._writing, return_exceptions=True)
-            if self._release is not None:
-                self._release.cancel()
-                self._release = None
-            held, self._held = [*self._held, (subject, data, reply, headers)], []
-            self._last_write = loop.time()
-            await self._write(held)
-            return future
-        if not urgent and (self._held or now - self._last_write < self.window_s):
-            self._held.append((subject, data, reply, headers))
-            if self._release is None:
-                self._release = loop.call_at(self._last_write + self.window_s, self._write_held)
-            return future
-        self._last_write = now
         try:
-            await self.nc.publish(subject, data, reply=reply, headers=headers)
+            await self.nc.publish(subject, data, reply=self.prefix + token, headers=headers)
         except BaseException:
             del self.acks[token]
             raise
         return future
-
-    def _write_held(self) -> None:
-        self._release = None
-        held, self._held = self._held, []
-        self._last_write = asyncio.get_running_loop().time()
-        task = asyncio.ensure_future(self._write(held))
-        self._writing.add(task)  # held until done: the loop keeps only weak references to tasks
-        task.add_done_callback(self._writing.discard)
-
-    async def _write(self, held: list[tuple[str, bytes, str, dict[str, str] | None]]) -> None:
-        """One after another in one step of the loop: nats-py's flusher writes them together."""
-        for subject, data, reply, headers in held:
-            try:
-                await self.nc.publish(subject, data, reply=reply, headers=headers)
-            except Exception as exc:  # the connection closed: the publisher sees it as a failed ack
-                future = self.acks.pop(reply[len(self.prefix) :], None)
-                if future is not None and not future.done():
-                    future.set_exception(exc)
 
     async def _ack(self, msg: Msg) -> None:
         future = self.acks.pop(msg.subject[len(self.prefix) :], None)

@@ -44,9 +44,9 @@ async def test_phases_measure_the_real_pipeline_without_gaps(tmp_path):
 
 def test_the_system_under_test_gets_the_callers_coalescing_and_priority_settings(tmp_path):
     """The harness drops the caller's PARLEY_* variables; the run passes on the settings a
-    comparison varies (``PARLEY_PUBLISH_WINDOW_MS=0 just bench``), and records them."""
+    comparison varies (``PARLEY_CHUNK_FLUSH_MS=2 just bench``), and records them."""
     chat = Load("latency", clients=1, rate=10.0, tokens=5, duration_s=1.0)
-    wanted = {"PARLEY_PUBLISH_WINDOW_MS": "0", "PARLEY_PROJECTION_NICE": "0", "PARLEY_CHUNK_BUDGET_MS": "7"}
+    wanted = {"PARLEY_CHUNK_FLUSH_MS": "2", "PARLEY_PROJECTION_NICE": "0", "PARLEY_CHUNK_BUDGET_MS": "7"}
     run = Run(Options(mode="quick", loads=(chat,)), load(wanted))
     try:
         env = run.env()

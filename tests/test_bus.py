@@ -1,8 +1,6 @@
 """bus.Pipeline against a real nats-server: acks come back on the pipeline's own inbox, what is
 acked is stored in order, and a publish JetStream refuses fails its future (nats-py's
-``publish_async`` never resolved those: the caller waited out its ack timeout). With a window,
-the first publish after a quiet window goes out at once, and those close behind it wait for the
-next write, in order, unless an urgent one takes them along."""
+``publish_async`` never resolved those: the caller waited out its ack timeout)."""
 
 from __future__ import annotations
 
@@ -10,7 +8,6 @@ import asyncio
 import uuid
 
 import pytest
-from nats.errors import ConnectionClosedError
 from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
@@ -53,43 +50,3 @@ async def test_a_subject_no_stream_takes_fails_its_future(nc):
     pipeline = bus.Pipeline(nc)
     with pytest.raises(NoStreamResponseError):
         await (await pipeline.publish(f"nostream.{uuid.uuid4().hex}", b"lost"))
-
-
-# Long enough that an ack of a publish sent at once comes well before the window ends, even on a
-# loaded machine: the test tells "sent at once" from "held" by which acks came first.
-WINDOW_S = 1.0
-
-
-async def test_publishes_close_behind_a_write_wait_for_the_window_and_keep_their_order(nc, js):
-    stream = await own_stream(js)
-    pipeline = bus.Pipeline(nc, window_s=WINDOW_S)
-    first = await pipeline.publish(f"{stream}.x", b"0")  # after a quiet window: at once
-    rest = [await pipeline.publish(f"{stream}.x", str(i).encode()) for i in range(1, 20)]
-    assert await first is None
-    assert not any(f.done() for f in rest)  # held for the next write
-    assert await stored(js, stream) == [b"0"]
-    assert await asyncio.gather(*rest) == [None] * 19
-    assert await stored(js, stream) == [str(i).encode() for i in range(20)]
-    assert not pipeline.acks
-
-
-async def test_an_urgent_publish_goes_out_at_once_after_what_was_held(nc, js):
-    stream = await own_stream(js)
-    pipeline = bus.Pipeline(nc, window_s=WINDOW_S)
-    first = await pipeline.publish(f"{stream}.x", b"0")
-    held = [await pipeline.publish(f"{stream}.x", str(i).encode()) for i in (1, 2)]
-    urgent = await pipeline.publish(f"{stream}.x", b"3", urgent=True)
-    assert await asyncio.wait_for(asyncio.gather(first, *held, urgent), WINDOW_S / 2) == [None] * 4
-    assert await stored(js, stream) == [b"0", b"1", b"2", b"3"]
-
-
-async def test_held_publishes_fail_their_futures_when_the_connection_closes(nats, js):
-    stream = await own_stream(js)
-    nc = await bus.connect(nats.url, "pipeline-close")
-    pipeline = bus.Pipeline(nc, window_s=0.2)
-    assert await (await pipeline.publish(f"{stream}.x", b"sent")) is None
-    held = await pipeline.publish(f"{stream}.x", b"held")
-    await nc.close()
-    with pytest.raises(ConnectionClosedError):
-        await asyncio.wait_for(held, 5)
-    assert await stored(js, stream) == [b"sent"]

@@ -19,7 +19,6 @@ from nats.js.api import DiscardPolicy
 from events import codec, subjects
 from events.schema import GenerationCompleted, GenerationDelta
 from events.streams import CHAT_STREAM
-from services import bus
 from services.generation.publisher import RECONNECT_GRACE_S, Publisher, PublishError
 
 
@@ -72,21 +71,6 @@ async def test_what_settles_is_stored_in_order(js):
     await publisher.settle()
     assert await stored_indexes(js, sid) == list(range(50))
     assert publisher.sent == 50
-
-
-async def test_an_attempts_first_chunk_does_not_wait_for_the_publish_window(js):
-    """Another answer's event was just written: a later chunk waits for the window, the first
-    chunk of an attempt (its time to first token) goes out at once, taking the held one along."""
-    sid, mid = str(uuid.uuid4()), str(uuid.uuid4())
-    pipeline = bus.Pipeline(js._nc, window_s=1.0)
-    other = Publisher(js, pipeline=pipeline)
-    await other.send(delta(str(uuid.uuid4()), str(uuid.uuid4()), 5))  # written at once: opens a window
-    publisher = Publisher(js, pipeline=pipeline)
-    await publisher.send(delta(sid, mid, 3))  # not a first chunk: held
-    assert not any(f.done() for f in publisher.pending)
-    await publisher.send(delta(sid, mid, 0))  # a first chunk (of a new attempt): at once, after the held one
-    await asyncio.wait_for(publisher.settle(), 0.5)
-    assert await stored_indexes(js, sid) == [3, 0]
 
 
 async def test_a_chunk_jetstream_refuses_ends_the_attempt_when_it_settles(js):

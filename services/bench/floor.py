@@ -115,7 +115,7 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyn
 
 async def measure(rate: float, seconds: float, procs: int, sessions: int = 25, burst: int = 1) -> Floor:
     """``rate`` events/s for ``seconds`` over ``sessions`` subjects, against a fresh nats-server,
-    ``burst`` events per write (generation's publish window gathers several answers' events)."""
+    ``burst`` events per write (what nats-server saves when several events share one write)."""
     with tempfile.TemporaryDirectory(prefix="parley-floor-") as root:
         server = await asyncio.to_thread(EmbeddedNats(Path(root) / "nats", procs=procs).start)
         try:

@@ -155,7 +155,6 @@ class Run:
             "PARLEY_CHUNK_FLUSH_MS": str(self.settings.chunk_flush_ms),
             "PARLEY_CHUNK_MAX_TOKENS": str(self.settings.chunk_max_tokens),
             "PARLEY_CHUNK_BUDGET_MS": str(self.settings.chunk_budget_ms),
-            "PARLEY_PUBLISH_WINDOW_MS": str(self.settings.publish_window_ms),
             "PARLEY_PROJECTION_NICE": str(self.settings.projection_nice),
             "PARLEY_PROJECTION_FLUSH_MS": str(self.settings.projection_flush_ms),
             "PARLEY_PROJECTION_SETTLE_MS": str(self.settings.projection_settle_ms),

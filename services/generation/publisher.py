@@ -56,8 +56,7 @@ class Publisher:
         if subject is None:
             subject = self.subjects[key] = subjects.for_event(event)
         index = getattr(event, "index", -1)
-        # An attempt's first chunk is its time to first token: it does not wait for the publish window.
-        future = await self.pipeline.publish(subject, codec.encode(event), codec.headers(event), urgent=index == 0)
+        future = await self.pipeline.publish(subject, codec.encode(event), codec.headers(event))
         self.pending.append(future)
         self.sent += 1
         tracing.chunk_published(index, future)

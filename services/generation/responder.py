@@ -69,7 +69,7 @@ class Responder:
         self.sessions = sessions or Sessions(js)  # not started: every read loads directly
         # not started: the lag stays 0, so chunks use the idle window
         self.pressure = pressure or Pressure(settings.chunk_flush_ms, settings.chunk_budget_ms)
-        self.pipeline = bus.Pipeline(nc, settings.publish_window_ms / 1000)  # one ack inbox and write for all answers
+        self.pipeline = bus.Pipeline(nc)  # one ack inbox and write for all answers
         self.sizes = tokenizer.Sizes()  # context windows and tokenizers of the providers, cached
         # How long an answer waits for earlier unfinished answers of its session (its context).
         self.wait_limit_s = max(settings.request_timeout_s, settings.ack_wait_s) * 2

@@ -75,15 +75,6 @@ class Generation(Area):
         default=20.0,
         ge=0,
     )
-    publish_window_ms: float = env(
-        "PARLEY_PUBLISH_WINDOW_MS",
-        "A worker sends the events of all its answers that come within this window to NATS in one"
-        " write; an answer's first token and the first event after a quiet window go at once (0: off;"
-        " measured no gain at 25-100 streams).",
-        default=0.0,
-        ge=0,
-        le=20,
-    )
     chunk_max_tokens: int = env("PARLEY_CHUNK_MAX_TOKENS", "Most tokens in one chunk event.", default=32, ge=1)
     ack_wait_s: float = env(
         "PARLEY_ACK_WAIT_S",
