@@ -15,7 +15,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 from events import codec, subjects
 from events.schema import Event
 from events.streams import StreamSettings
-from services import credentials, logs
+from services import credentials, inline, logs
 from services.errors import StartupError
 from services.settings import Settings
 
@@ -134,9 +134,14 @@ class Pipeline:
         self._count = 0
         self._sub: asyncio.Future | None = None
 
+    async def _subscribe(self) -> None:
+        sub = await self.nc.subscribe(f"{self.prefix}*", cb=self._ack_queued)
+        # Acks are handled as nats-py parses them: one per event published, and none awaits.
+        inline.handle_inline(sub, self._ack)
+
     async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> asyncio.Future:
         if self._sub is None:  # once: the ack inbox (a future, so concurrent first publishes share it)
-            self._sub = asyncio.ensure_future(self.nc.subscribe(f"{self.prefix}*", cb=self._ack))
+            self._sub = asyncio.ensure_future(self._subscribe())
         if not self._sub.done():
             await asyncio.shield(self._sub)
         self._count += 1
@@ -150,7 +155,10 @@ class Pipeline:
             raise
         return future
 
-    async def _ack(self, msg: Msg) -> None:
+    async def _ack_queued(self, msg: Msg) -> None:
+        self._ack(msg)  # only until handle_inline takes over (or if it cannot)
+
+    def _ack(self, msg: Msg) -> None:
         future = self.acks.pop(msg.subject[len(self.prefix) :], None)
         if future is None or future.done():
             return  # given up on, or a late answer from before a reconnect

@@ -34,8 +34,8 @@ from events import codec, subjects
 from events.errors import EventDecodeError
 from events.schema import ChatEvent, GenerationChunk, SessionDeleted, type_tag
 from events.streams import CHAT_STREAM
-from services import bus, logs, tracing
-from services.edge import frames, inline, metrics
+from services import bus, inline, logs, tracing
+from services.edge import frames, metrics
 from services.edge.continuity import Continuity
 from services.edge.outbox import Item
 
@@ -89,7 +89,7 @@ class Bridge:
             # the last sequence it delivered: no event is skipped.
             idle_heartbeat=2.0,
         )
-        inline.handle_inline(sub._sub, self._take)
+        inline.handle_inline(sub._sub, self._take, metrics.ERRORS.labels("inline_handler").inc)
         return sub
 
     async def _follow_reconnects(self, every_s: float = 0.1) -> None:

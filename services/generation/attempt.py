@@ -25,6 +25,7 @@ from services.generation.answer import Answer, Command
 from services.generation.cancels import Cancel
 from services.generation.coalescer import Chunk, Coalescer, End, Tick, Token, step
 from services.generation.errors import ProviderFailure
+from services.generation.inbox import TICK, Inbox
 from services.generation.policy import Broke, Crashed, Ending, Finished, Stopped, Tried
 from services.generation.pressure import Pressure
 from services.generation.providers import Delta, Done, Provider
@@ -33,7 +34,7 @@ from services.generation.publisher import Publisher
 # How long a finished answer's provider response may take to close before it is abandoned.
 CLOSE_WAIT_S = 5.0
 
-_CANCELLED = object()  # queue sentinel: the user pressed stop
+_CANCELLED = object()  # inbox sentinel: the user pressed stop
 
 
 class Attempt:
@@ -101,17 +102,17 @@ class Attempt:
         ``start``: the answer's start, applied once the reader has sent its request."""
         assert self.pressure is not None
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        inbox = Inbox()
 
         async def produce() -> None:
             tracing.step("answer.start")
             try:
                 async for item in provider.stream(messages, model=model, **call):
-                    queue.put_nowait(item)
+                    inbox.put(item)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # handed to the consumer loop, which decides what it means
-                queue.put_nowait(exc)
+                inbox.put(exc)
 
         producer = asyncio.create_task(produce(), name=f"provider-{provider.name}")
 
@@ -123,7 +124,7 @@ class Attempt:
 
         def on_cancel() -> None:
             stop_reading()
-            queue.put_nowait(_CANCELLED)
+            inbox.put(_CANCELLED)
 
         cancel.hooks.append(on_cancel)
         if cancel.requested:
@@ -135,14 +136,8 @@ class Attempt:
                 await asyncio.sleep(0)  # the reader's first step: the request goes out, then the event
                 await self.start(start)
             while True:
-                deadline = coalescer.deadline
-                try:
-                    if deadline is None:
-                        item = await queue.get()
-                    else:
-                        async with asyncio.timeout_at(deadline):
-                            item = await queue.get()
-                except TimeoutError:
+                item = await inbox.get(coalescer.deadline)
+                if item is TICK:
                     coalescer, chunks = step(coalescer, Tick(loop.time()))
                     await self._chunks(chunks, None)
                     continue

@@ -1,4 +1,4 @@
-"""services.edge.inline: an ordered push consumer's messages handled as nats-py parses them, against
+"""services.inline: an ordered push consumer's messages handled as nats-py parses them, against
 a real NATS."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from nats.js import api
 
 from events import subjects
 from events.streams import CHAT_STREAM
-from services.edge import inline
+from services import inline
 
 
 async def test_messages_are_handled_inline_in_order_and_a_failing_handler_breaks_nothing(nc, js):

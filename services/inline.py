@@ -2,9 +2,10 @@
 
 nats-py hands every message of a subscription with a callback to an ``asyncio.Queue``, and a task
 per subscription takes it out and awaits the callback: a future, a task wake-up and a coroutine
-for every message. The bridge receives every event of the stream, one per token, and its handler
-never awaits; so ``handle_inline`` puts a stand-in for that queue whose ``put_nowait`` calls the
-handler at once, from the connection's read loop. Everything else stays nats-py's: the ordered
+for every message. Two subscriptions see one message per token and have handlers that never
+await: the edge bridge's (every event of the stream) and ``bus.Pipeline``'s ack inbox (every
+event a process publishes). ``handle_inline`` puts a stand-in for that queue whose ``put_nowait``
+calls the handler at once, from the connection's read loop. Everything else stays nats-py's: the ordered
 consumer's sequence checks and resets (they keep the same subscription object, so the stand-in
 stays), heartbeats and flow control (``delivered`` counts received messages: nothing waits here).
 
@@ -20,19 +21,19 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from services import logs
-from services.edge import metrics
 
-log = logs.get("edge.inline")
+log = logs.get("inline")
 
 
 class _Inline:
     """Stands in for a subscription's pending queue (the methods nats-py calls on it)."""
 
-    __slots__ = ("_handle", "_sub")
+    __slots__ = ("_failed", "_handle", "_sub")
 
-    def __init__(self, sub: Subscription, handle: Callable[[Msg], None]) -> None:
+    def __init__(self, sub: Subscription, handle: Callable[[Msg], None], failed: Callable[[], None] | None) -> None:
         self._sub = sub
         self._handle = handle
+        self._failed = failed
 
     def put_nowait(self, msg: Msg) -> None:
         # nats-py added its size to the pending bytes before queueing: nothing stays pending.
@@ -40,7 +41,8 @@ class _Inline:
         try:
             self._handle(msg)
         except Exception:
-            metrics.ERRORS.labels("inline_handler").inc()
+            if self._failed is not None:
+                self._failed()
             log.exception("subscription handler failed", subject=msg.subject)
 
     def qsize(self) -> int:
@@ -62,8 +64,9 @@ class _Inline:
         return await asyncio.get_running_loop().create_future()
 
 
-def handle_inline(sub: Subscription, handle: Callable[[Msg], None]) -> bool:
-    """From now on ``handle`` each message of ``sub`` (subscribed with a callback) as it arrives.
+def handle_inline(sub: Subscription, handle: Callable[[Msg], None], failed: Callable[[], None] | None = None) -> bool:
+    """From now on ``handle`` each message of ``sub`` (subscribed with a callback) as it arrives;
+    ``failed`` is called (beside the log) when ``handle`` raises.
     Messages already queued are handled first, in order; the subscription's task is stopped.
     False (and nothing changed: the callback goes on being called) if nats-py's subscription
     is no longer built the way this expects."""
@@ -71,7 +74,7 @@ def handle_inline(sub: Subscription, handle: Callable[[Msg], None]) -> bool:
     if not isinstance(queued, asyncio.Queue) or not hasattr(sub, "_wait_for_msgs_task"):
         log.warning("nats-py's subscription has changed: messages go through its queue")
         return False
-    sub._pending_queue = _Inline(sub, handle)  # type: ignore[assignment]
+    sub._pending_queue = _Inline(sub, handle, failed)  # type: ignore[assignment]
     task = sub._wait_for_msgs_task
     if task is not None:
         # It holds no message: its handler never awaits, so it is only ever waiting on the queue.
