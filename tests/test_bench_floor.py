@@ -3,6 +3,8 @@ published is stored, acked and read by the readers it is for, on a real nats-ser
 
 from __future__ import annotations
 
+import pytest
+
 from services.bench import floor
 
 
@@ -23,12 +25,24 @@ async def test_events_sent_in_bursts_are_all_stored_acked_and_read():
     assert found.acked == found.events == found.delivered["edge"] == found.delivered["chat"]
 
 
+async def test_projection_consumers_with_their_state_in_memory_read_every_event():
+    found = await floor.measure(rate=200.0, seconds=1.0, procs=1, mem=True)
+    assert found.mem and found.events >= 150
+    assert found.acked == found.events == found.delivered["edge"] == found.delivered["chat"]
+
+
+def test_a_consumer_state_that_is_neither_file_nor_memory_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        floor.main(["--consumer-state", "disk"])
+    assert "file or memory" in capsys.readouterr().err
+
+
 def test_the_command_prints_one_row_per_measurement(capsys):
     floor.main(["--rate", "100", "--seconds", "0.5", "--procs", "0,1", "--rounds", "1", "--burst", "1,2"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 100 |")]
-    assert [(row.split("|")[2].strip(), row.split("|")[3].strip()) for row in rows] == [
-        ("1", "all"),
-        ("1", "1"),
-        ("2", "all"),
-        ("2", "1"),
+    assert [tuple(cell.strip() for cell in row.split("|")[2:5]) for row in rows] == [
+        ("1", "all", "file"),
+        ("1", "1", "file"),
+        ("2", "all", "file"),
+        ("2", "1", "file"),
     ]

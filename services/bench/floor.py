@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import tempfile
 import time
@@ -43,6 +44,7 @@ class Floor:
     procs: int  # GOMAXPROCS (0: Go's own choice)
     rate: float  # events/s offered
     burst: int  # events per write
+    mem: bool  # the projections' consumers' state in memory
     events: int
     acked: int
     delivered: dict[str, int]  # per reader
@@ -58,7 +60,7 @@ class Floor:
         return self.nats_cpu_s / self.seconds
 
 
-async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyncio.Task]:
+async def _readers(js, delivered: Counter, stopping: asyncio.Event, mem: bool = False) -> list[asyncio.Task]:
     async def count(msg) -> None:
         delivered["edge"] += 1
 
@@ -90,13 +92,13 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyn
             subjects.ALL,
             durable="floor-chat",
             stream=streams.CHAT_STREAM,
-            config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL),
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL, mem_storage=mem or None),
         ),
         "usage": await js.pull_subscribe(
             "",
             durable="floor-usage",
             stream=streams.CHAT_STREAM,
-            config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL, filter_subjects=usage),
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.ALL, filter_subjects=usage, mem_storage=mem or None),
         ),
         "prompts": await js.pull_subscribe(subjects.PROMPTS, durable="floor-prompts", stream=streams.CHAT_STREAM),
     }
@@ -113,25 +115,30 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event) -> list[asyn
     return [asyncio.create_task(pull(n, s, 1 if n == "prompts" else 256)) for n, s in pulls.items()]
 
 
-async def measure(rate: float, seconds: float, procs: int, sessions: int = 25, burst: int = 1) -> Floor:
+async def measure(
+    rate: float, seconds: float, procs: int, sessions: int = 25, burst: int = 1, mem: bool = False
+) -> Floor:
     """``rate`` events/s for ``seconds`` over ``sessions`` subjects, against a fresh nats-server,
-    ``burst`` events per write (what nats-server saves when several events share one write)."""
+    ``burst`` events per write (what nats-server saves when several events share one write);
+    ``mem``: the projections' durable consumers keep their state in memory, not in files."""
     with tempfile.TemporaryDirectory(prefix="parley-floor-") as root:
         server = await asyncio.to_thread(EmbeddedNats(Path(root) / "nats", procs=procs).start)
         try:
-            return await _run(server, rate, seconds, procs, sessions, burst)
+            return await _run(server, rate, seconds, procs, sessions, burst, mem)
         finally:
             await asyncio.to_thread(server.stop)
 
 
-async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, sessions: int, burst: int) -> Floor:
+async def _run(
+    server: EmbeddedNats, rate: float, seconds: float, procs: int, sessions: int, burst: int, mem: bool
+) -> Floor:
     nc = await bus.connect(server.url, "parley-floor")
     stopping, delivered, acked = asyncio.Event(), Counter(), [0]
     tasks: list[asyncio.Task] = []
     try:
         js = nc.jetstream()
         await streams.ensure(js, streams.StreamSettings())
-        tasks = await _readers(js, delivered, stopping)
+        tasks = await _readers(js, delivered, stopping, mem)
         inbox = nc.new_inbox()
 
         async def ack(msg) -> None:
@@ -154,7 +161,7 @@ async def _run(server: EmbeddedNats, rate: float, seconds: float, procs: int, se
                 break
             await asyncio.sleep(0.05)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(server.proc.pid) - cpu0
-        return Floor(procs, rate, burst, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
+        return Floor(procs, rate, burst, mem, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
     finally:
         stopping.set()
         for task in tasks:
@@ -171,26 +178,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--procs", default="0,1", help="GOMAXPROCS values, comma separated (0: every core)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--burst", default="1", help="events per write, comma separated values to compare")
+    parser.add_argument(
+        "--consumer-state",
+        default="file",
+        help="the projections' durable consumers' state: file, memory, or file,memory to compare",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per measurement")
     args = parser.parse_args(argv)
     procs = [int(p) for p in args.procs.split(",")]
     bursts = [int(b) for b in args.burst.split(",")]
+    states = args.consumer_state.split(",")
+    if not set(states) <= {"file", "memory"}:
+        parser.error(f"--consumer-state: file or memory, got {args.consumer_state!r}")
     print(
-        "| events/s | events per write | GOMAXPROCS | nats-server µs per event | cores | events (acked, to the edge) |"
+        "| events/s | events per write | GOMAXPROCS | consumer state | nats-server µs per event | cores"
+        " | events (acked, to the edge) |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for rate in args.rate or [750.0, 3000.0]:
         for _ in range(args.rounds):
-            for burst in bursts:
-                for p in procs:
-                    f = asyncio.run(measure(rate, args.seconds, p, burst=burst))
-                    if args.json:
-                        print(json.dumps({**asdict(f), "us_per_event": f.us_per_event}))
-                    else:
-                        print(
-                            f"| {rate:,.0f} | {burst} | {p or 'all'} | {f.us_per_event:.0f} | {f.cores:.3f} | "
-                            f"{f.events} ({f.acked}, {f.delivered.get('edge', 0)}) |"
-                        )
+            for burst, p, state in itertools.product(bursts, procs, states):
+                f = asyncio.run(measure(rate, args.seconds, p, burst=burst, mem=state == "memory"))
+                if args.json:
+                    print(json.dumps({**asdict(f), "us_per_event": f.us_per_event}))
+                else:
+                    print(
+                        f"| {rate:,.0f} | {burst} | {p or 'all'} | {state} | {f.us_per_event:.0f} | {f.cores:.3f} | "
+                        f"{f.events} ({f.acked}, {f.delivered.get('edge', 0)}) |"
+                    )
 
 
 if __name__ == "__main__":
