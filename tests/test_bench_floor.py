@@ -31,10 +31,19 @@ async def test_projection_consumers_with_their_state_in_memory_read_every_event(
     assert found.acked == found.events == found.delivered["edge"] == found.delivered["chat"]
 
 
-def test_a_consumer_state_that_is_neither_file_nor_memory_is_refused(capsys):
+async def test_events_published_without_a_reply_are_stored_and_read_and_none_is_acked():
+    found = await floor.measure(rate=200.0, seconds=1.0, procs=1, acks=False)
+    assert not found.acks and found.events >= 150 and found.acked == 0
+    assert found.events == found.delivered["edge"] == found.delivered["chat"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"), [("--consumer-state", "disk", "file or memory"), ("--acks", "some", "each or none")]
+)
+def test_a_variant_the_floor_does_not_know_is_refused(capsys, option, value, said):
     with pytest.raises(SystemExit):
-        floor.main(["--consumer-state", "disk"])
-    assert "file or memory" in capsys.readouterr().err
+        floor.main([option, value])
+    assert said in capsys.readouterr().err
 
 
 def test_the_command_prints_one_row_per_measurement(capsys):

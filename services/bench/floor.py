@@ -45,6 +45,7 @@ class Floor:
     rate: float  # events/s offered
     burst: int  # events per write
     mem: bool  # the projections' consumers' state in memory
+    acks: bool  # every event published with a reply subject, for its ack
     events: int
     acked: int
     delivered: dict[str, int]  # per reader
@@ -116,21 +117,36 @@ async def _readers(js, delivered: Counter, stopping: asyncio.Event, mem: bool = 
 
 
 async def measure(
-    rate: float, seconds: float, procs: int, sessions: int = 25, burst: int = 1, mem: bool = False
+    rate: float,
+    seconds: float,
+    procs: int,
+    sessions: int = 25,
+    burst: int = 1,
+    mem: bool = False,
+    acks: bool = True,
 ) -> Floor:
     """``rate`` events/s for ``seconds`` over ``sessions`` subjects, against a fresh nats-server,
     ``burst`` events per write (what nats-server saves when several events share one write);
-    ``mem``: the projections' durable consumers keep their state in memory, not in files."""
+    ``mem``: the projections' durable consumers keep their state in memory, not in files;
+    ``acks`` False: events are published without a reply subject, so JetStream stores them and
+    sends no ack (what acking a batch of events, not each one, would save nats-server at most)."""
     with tempfile.TemporaryDirectory(prefix="parley-floor-") as root:
         server = await asyncio.to_thread(EmbeddedNats(Path(root) / "nats", procs=procs).start)
         try:
-            return await _run(server, rate, seconds, procs, sessions, burst, mem)
+            return await _run(server, rate, seconds, procs, sessions, burst, mem, acks)
         finally:
             await asyncio.to_thread(server.stop)
 
 
 async def _run(
-    server: EmbeddedNats, rate: float, seconds: float, procs: int, sessions: int, burst: int, mem: bool
+    server: EmbeddedNats,
+    rate: float,
+    seconds: float,
+    procs: int,
+    sessions: int,
+    burst: int,
+    mem: bool,
+    acks: bool,
 ) -> Floor:
     nc = await bus.connect(server.url, "parley-floor")
     stopping, delivered, acked = asyncio.Event(), Counter(), [0]
@@ -151,17 +167,17 @@ async def _run(
         sent, due = 0, start
         while (now := time.monotonic()) - start < seconds:
             for _ in range(burst):  # in one step of the loop: nats-py writes them together
-                await nc.publish(names[sent % sessions], DELTA, reply=f"{inbox}.{sent}")
+                await nc.publish(names[sent % sessions], DELTA, reply=f"{inbox}.{sent}" if acks else "")
                 sent += 1
             due += burst / rate
             if due > now:
                 await asyncio.sleep(due - now)
         for _ in range(40):  # the last acks and deliveries, at most 2 s
-            if acked[0] >= sent and delivered["edge"] >= sent and delivered["chat"] >= sent:
+            if (acked[0] >= sent or not acks) and delivered["edge"] >= sent and delivered["chat"] >= sent:
                 break
             await asyncio.sleep(0.05)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(server.proc.pid) - cpu0
-        return Floor(procs, rate, burst, mem, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
+        return Floor(procs, rate, burst, mem, acks, sent, acked[0], dict(delivered), round(elapsed, 3), round(cpu, 4))
     finally:
         stopping.set()
         for task in tasks:
@@ -183,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
         default="file",
         help="the projections' durable consumers' state: file, memory, or file,memory to compare",
     )
+    parser.add_argument(
+        "--acks", default="each", help="each (every event acked, as Parley's are), none, or each,none to compare"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per measurement")
     args = parser.parse_args(argv)
     procs = [int(p) for p in args.procs.split(",")]
@@ -190,20 +209,23 @@ def main(argv: list[str] | None = None) -> None:
     states = args.consumer_state.split(",")
     if not set(states) <= {"file", "memory"}:
         parser.error(f"--consumer-state: file or memory, got {args.consumer_state!r}")
+    acking = args.acks.split(",")
+    if not set(acking) <= {"each", "none"}:
+        parser.error(f"--acks: each or none, got {args.acks!r}")
     print(
-        "| events/s | events per write | GOMAXPROCS | consumer state | nats-server µs per event | cores"
+        "| events/s | events per write | GOMAXPROCS | consumer state | acks | nats-server µs per event | cores"
         " | events (acked, to the edge) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for rate in args.rate or [750.0, 3000.0]:
         for _ in range(args.rounds):
-            for burst, p, state in itertools.product(bursts, procs, states):
-                f = asyncio.run(measure(rate, args.seconds, p, burst=burst, mem=state == "memory"))
+            for burst, p, state, ack in itertools.product(bursts, procs, states, acking):
+                f = asyncio.run(measure(rate, args.seconds, p, burst=burst, mem=state == "memory", acks=ack == "each"))
                 if args.json:
                     print(json.dumps({**asdict(f), "us_per_event": f.us_per_event}))
                 else:
                     print(
-                        f"| {rate:,.0f} | {burst} | {p or 'all'} | {state} | {f.us_per_event:.0f} | {f.cores:.3f} | "
+                        f"| {rate:,.0f} | {burst} | {p or 'all'} | {state} | {ack} | {f.us_per_event:.0f} | {f.cores:.3f} | "
                         f"{f.events} ({f.acked}, {f.delivered.get('edge', 0)}) |"
                     )
 
