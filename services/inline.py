@@ -2,9 +2,10 @@
 
 nats-py hands every message of a subscription with a callback to an ``asyncio.Queue``, and a task
 per subscription takes it out and awaits the callback: a future, a task wake-up and a coroutine
-for every message. Two subscriptions see one message per token and have handlers that never
-await: the edge bridge's (every event of the stream) and ``bus.Pipeline``'s ack inbox (every
-event a process publishes). ``handle_inline`` puts a stand-in for that queue whose ``put_nowait``
+for every message. Three subscriptions see one message per token or event and have handlers
+that never await: the edge bridge's (every event of the stream), ``bus.Pipeline``'s ack inbox
+(every event a process publishes) and ``Pull``'s inbox (every event a projection applies or
+a rebuild reads). ``handle_inline`` puts a stand-in for that queue whose ``put_nowait``
 calls the handler at once, from the connection's read loop. Everything else stays nats-py's: the ordered
 consumer's sequence checks and resets (they keep the same subscription object, so the stand-in
 stays), heartbeats and flow control (``delivered`` counts received messages: nothing waits here).

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import api
 
+from services import inline
 from services.errors import PullError
 
 _STATUS = "Status"
@@ -46,7 +47,11 @@ class Pull:
         self._sub = None
 
     async def start(self) -> Pull:
-        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        sub = await self.nc.subscribe(self.inbox, cb=self._queued, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        # Handled as nats-py parses them (a queue, a task wake-up and a coroutine less per message:
+        # ~5 % of a rebuild, py-spy): ``_on_msg`` never awaits.
+        inline.handle_inline(sub, self._on_msg)
+        self._sub = sub
         return self
 
     async def stop(self) -> None:
@@ -57,7 +62,10 @@ class Pull:
     async def consumer_info(self) -> api.ConsumerInfo:
         return await self.nc.jetstream().consumer_info(self.stream, self.durable)
 
-    async def _on_msg(self, msg: Msg) -> None:
+    async def _queued(self, msg: Msg) -> None:
+        self._on_msg(msg)  # only until handle_inline takes over (or if it cannot)
+
+    def _on_msg(self, msg: Msg) -> None:
         status = msg.headers.get(_STATUS) if msg.headers and not msg.data else None
         if status is None:
             self.buffer.append(msg)
