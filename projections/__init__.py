@@ -7,6 +7,9 @@ usage.py       the usage projection: answers and tokens per user, provider, mode
 batch.py       one batch of events in one transaction with the checkpoint; dead letters
 store.py       loading and upserting a projection's rows, checkpoints, reset
 worker.py      a durable pull consumer per projection, re-synced from its checkpoint
+replay.py      a replay from nothing that skips the token deltas of ended answers (rebuilds, fresh workers)
+priority.py    the worker's CPU priority (``PARLEY_PROJECTION_NICE``)
+fault.py       a test-only crash point of the worker (``PARLEY_PROJECTION_FAULT``)
 main.py        ``parley projections`` and ``parley projections rebuild``
 lag.py         how far each projection is behind the stream (/readyz, /metrics)
 queries.py     the edge's reads of the chat read model, and read-your-writes (``wait_for_seq``)
