@@ -101,8 +101,12 @@ async def test_a_full_stream_is_a_503_and_an_unavailable_frame_and_the_edge_live
     assert (await js.stream_info(CHAT_STREAM)).config.max_bytes == 128 * 1024  # the setting was applied
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         sid = (await client.post(f"{api_}/chat/sessions", json={"title": "t"})).json()["id"]
-        accepted = await client.post(f"{api_}/chat/sessions/{sid}/messages", json={"content": "kept [[tokens:3]]"})
-        assert accepted.status_code == 202, accepted.text
+        async with websockets.connect(ws_url(url, f"{api_}/chat/websocket/{sid}")) as ws:
+            accepted = await client.post(f"{api_}/chat/sessions/{sid}/messages", json={"content": "kept [[tokens:3]]"})
+            assert accepted.status_code == 202, accepted.text
+            # Its answer ends before the stream fills: else a late delta of it, smaller than the
+            # smallest filler, could still find room after ``before`` is read.
+            await until(ws, lambda f: f["type"] == "messageUpdate" and f["data"].get("event") == "completed")
         # Someone else fills the rest of the stream, to the last byte a small event could take.
         for size in (1000, 100, 1):
             with pytest.raises(APIError):
