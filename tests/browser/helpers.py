@@ -154,3 +154,31 @@ async def slow_api(page: Page, ms: float) -> None:
             pass  # the page went away meanwhile
 
     await page.route(re.compile(r".*/api/v1/(?!ws).*"), delay)
+
+
+# Every message this browser's history cache (IndexedDB, src/store.ts) holds, in any user's database.
+_CACHED = """async () => {
+  const names = (await indexedDB.databases()).map((d) => d.name).filter((n) => n && n.startsWith("parley"));
+  const out = [];
+  for (const name of names) {
+    const db = await new Promise((ok, fail) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    if (db.objectStoreNames.contains("messages")) {
+      const all = db.transaction("messages").objectStore("messages").getAll();
+      out.push(...(await new Promise((ok, fail) => { all.onsuccess = () => ok(all.result); all.onerror = () => fail(all.error); })));
+    }
+    db.close();
+  }
+  return out.map((m) => ({ content: m.content, status: m.status }));
+}"""
+
+
+async def wait_cached(page: Page, content: str, status: str = "complete", within_s: float = 20.0) -> None:
+    """Wait until the browser's history cache holds a message with ``content`` in ``status``."""
+    deadline = time.monotonic() + within_s
+    held: list[dict] = []
+    while time.monotonic() < deadline:
+        held = await page.evaluate(_CACHED)
+        if any(m["content"] == content and m["status"] == status for m in held):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the cache never held {content!r} ({status}); it holds {held[-4:]!r}")

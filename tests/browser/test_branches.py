@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.helpers import send, wait_live
+from tests.browser.helpers import send, wait_cached, wait_live
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +70,9 @@ async def test_regenerate_switcher_and_edit_branches(page, edge_url, system):
         await expect(mine.last).to_contain_text("and a follow-up")
         await expect(answers.last).to_contain_text("third answer")
 
-        # A reload shows the newest branch, switchers included.
+        # A reload shows the newest branch, switchers included, even where the browser's cache
+        # already holds its messages as frames made them (no siblings listed).
+        await wait_cached(page, "edited answer")
         await page.reload()
         await expect(mine.last).to_contain_text("and a better follow-up")
         await expect(page.get_by_role("group", name="Version 2 of 2 of this message")).to_be_visible()

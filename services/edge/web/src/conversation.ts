@@ -159,8 +159,11 @@ function applyLoaded(state: Conversation, page: ChatMessage[], seq: number, hasO
   const stored = new Set<string>();
   for (const m of page) {
     const old = state.byId.get(m.id);
-    // Keep what this client already holds when it is as new (it may know the next chunk index).
-    byId.set(m.id, old && !old.local && newer(old, m) ? old : view(m));
+    // Keep what this client already holds when it is as new (it may know the next chunk index),
+    // but take the read's place in the tree: a frame's or the cache's copy lists no siblings on
+    // branches it never saw, and the switcher needs them.
+    const keep = old && !old.local && newer(old, m);
+    byId.set(m.id, keep ? { ...old, parent_id: m.parent_id, sibling_ids: m.sibling_ids } : view(m));
     order.push(m.id);
     if (m.client_message_id) stored.add(m.client_message_id);
   }

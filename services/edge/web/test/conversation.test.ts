@@ -253,6 +253,17 @@ describe("reads and resume", () => {
     expect(reduce(state, { kind: "cached", messages: [] })).toBe(state);
   });
 
+  it("takes the read's branch fields even where the copy it holds is as new", () => {
+    // The browser's cache held this answer as a frame made it: no siblings listed. After a reload
+    // the read lists them (the other versions are on branches not read): a switcher must show.
+    const held = msg("a2", { content: "second", last_seq: 9, parent_id: null, sibling_ids: [] });
+    let state = reduce(empty(sid), { kind: "cached", messages: [held] });
+    const read = msg("a2", { content: "second", last_seq: 9, parent_id: "u1", sibling_ids: ["a1", "a2"] });
+    state = reduce(state, { kind: "loaded", messages: [read], seq: 9, hasOlder: false });
+    expect(state.byId.get("a2")?.sibling_ids).toEqual(["a1", "a2"]);
+    expect(state.byId.get("a2")?.parent_id).toBe("u1");
+  });
+
   it("shows cached history in the order it was said, whatever order the cache kept", () => {
     const at = "2026-11-24T10:00:05Z";
     const question = msg("u9", { role: "user", content: "q", created_at: at });
