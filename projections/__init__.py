@@ -7,7 +7,7 @@ usage.py       the usage projection: answers and tokens per user, provider, mode
 batch.py       one batch of events in one transaction with the checkpoint; dead letters
 store.py       loading and upserting a projection's rows, checkpoints, reset
 worker.py      a durable pull consumer per projection, re-synced from its checkpoint
-replay.py      a replay from nothing that skips the token deltas of ended answers (rebuilds, fresh workers)
+replay.py      a replay from nothing: one unfiltered read, what a projection does not read skipped (rebuilds, fresh workers)
 priority.py    the worker's CPU priority (``PARLEY_PROJECTION_NICE``)
 fault.py       a test-only crash point of the worker (``PARLEY_PROJECTION_FAULT``)
 main.py        ``parley projections`` and ``parley projections rebuild``

@@ -15,14 +15,16 @@ from functools import lru_cache
 
 import msgspec
 
-from events import lifecycle, tree
+from events import lifecycle, subjects, tree
 from events.model import LIVE, ChatMessage, ChatSession
 from events.schema import (
+    EVENT_TYPES,
     ChatEvent,
     GenerationCancelled,
     GenerationCancelRequested,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -255,4 +257,12 @@ def _touch(rows: Rows, session_id: str, seq: int, at: datetime) -> list[SessionR
     return [msgspec.structs.replace(session, last_activity_at=max(session.last_activity_at, at), last_seq=seq)]
 
 
-CHAT = Projection("chat", (SESSIONS, MESSAGES), keys, evolve, rows=Rows)
+# What the live worker is delivered: every event but token deltas, most of the stream while answers
+# stream. An open answer's text reaches readers over the socket (and the edge's REST reads, from
+# what its bridge saw: services/edge/live.py); the answer's end carries the text whole. A rebuild
+# reads the stream unfiltered (replay.py: a filtered consumer is far slower to catch up) and
+# applies the deltas of answers still open at its end, so the rows agree either way.
+READS = tuple(t for t in EVENT_TYPES if t is not GenerationDelta)
+CHAT = Projection(
+    "chat", (SESSIONS, MESSAGES), keys, evolve, rows=Rows, filter_subjects=tuple(subjects.of_type(t) for t in READS)
+)

@@ -157,16 +157,12 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
     leader = await worker.acquire_lock(wait=False)
     await store.reset(conn, projection)
     bar = tqdm(total=target, unit="ev", desc=f"rebuild {name}", file=sys.stderr, dynamic_ncols=True)
-    fell_back = ""
     with bar:
         if leader:
             started = time.perf_counter()
             done = None
             if not full:
                 done = await replay.replay(js, conn, projection, target, bar)
-                if isinstance(done, str):
-                    fell_back, done = done, None
-                    bar.reset()
             if done is None:
                 await worker.sync()
                 read, _ = await catch_up(worker, target, bar)
@@ -201,20 +197,17 @@ async def _rebuild_one(settings: Settings, js, conn: asyncpg.Connection, project
             await worker.sub.stop()
         await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", projection.lock_key)
     dead = await conn.fetchval("SELECT count(*) FROM projection_dead_letters WHERE projection = $1", name)
-    return _said(name, events, read, seconds, dead, leader, fell_back)
+    return _said(name, events, read, seconds, dead, leader)
 
 
-def _said(name: str, events: int, read: int | None, seconds: float, dead: int, leader: bool, fell_back: str) -> str:
+def _said(name: str, events: int, read: int | None, seconds: float, dead: int, leader: bool) -> str:
     """The rate of stream positions covered (what ``parley bench`` reads) and of events applied
-    (the others: events a filtered projection never reads, token deltas of ended answers)."""
+    (the others: events the projection never reads, such as token deltas)."""
     rate = events / seconds if seconds > 0 else 0.0
     line = f"rebuilt {name}: {events} events in {seconds:.2f} s ({rate:,.0f} events/s), {dead} dead letters"
     if not leader:
         return line + " (replayed by the running worker)"
-    line += f"; {read:,} of them applied ({read / seconds if seconds > 0 else 0.0:,.0f}/s)"
-    if fell_back:
-        line += f"; every event replayed: {fell_back}"
-    return line
+    return line + f"; {read:,} of them applied ({read / seconds if seconds > 0 else 0.0:,.0f}/s)"
 
 
 def rebuild(settings: Settings) -> None:

@@ -377,13 +377,17 @@ async def test_a_prompt_out_of_deliveries_ends_as_failed(js, workers, llm):
     w1, w2 = await workers("w1", **one), await workers("w2", **one)
     sid = await new_session(js)
     _, aid = await send(js, sid, "[[tokens:100]] [[rate:20]]")
-    events = await wait_for(js, sid, lambda evs: any(isinstance(e, GenerationStarted) for e in evs))
+    events = await wait_for(js, sid, lambda evs: len(chunks(of_answer_events(evs, aid))) >= 2)
     (started,) = [e for e in events if isinstance(e, GenerationStarted)]
     await (w1 if started.worker_id == "w1" else w2).stop(grace_s=0.1)  # released, but no delivery left
-    end = ended(await wait_ended(js, sid, aid))
+    events = await wait_ended(js, sid, aid)
+    end = ended(events)
     assert (
         isinstance(end, GenerationFailed) and end.error_kind == "internal" and "given up after 1" in end.error_message
     )
+    # What streamed is kept by the end (the read model is not delivered the deltas).
+    streamed = "".join(c.delta for c in chunks(events))
+    assert streamed and end.partial_content == streamed
 
 
 async def test_the_work_queue_consumer_has_the_configured_limits(js, workers):

@@ -14,6 +14,7 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from events.schema import GenerationDelta
 from events.streams import CHAT_STREAM
 from projections import queries
 from projections.chat import CHAT
@@ -22,7 +23,7 @@ from projections.worker import Worker
 from services import bus
 from services.settings import load
 from tests.test_batch import dump
-from tests.test_chat import Conversation
+from tests.test_chat import T0, Conversation
 
 
 async def publish(js, events) -> int:
@@ -401,3 +402,33 @@ async def test_a_send_s_events_settle_into_one_transaction(nats, js, db, databas
         assert worker.batches == 1
         page, _ = await queries.list_messages(db, c.sid)
         assert [m["content"] for m in page] == ["q", ""]
+
+
+def deltas(c: Conversation, mid: str, pieces: list[str]) -> list[GenerationDelta]:
+    """Token deltas as generation writes them now (``Conversation.chunks`` are the old, permanent kind)."""
+    return [
+        GenerationDelta(session_id=c.sid, message_id=mid, index=i, token_index=i, delta=p, occurred_at=T0)
+        for i, p in enumerate(pieces)
+    ]
+
+
+async def test_token_deltas_are_not_delivered_and_the_checkpoint_moves_over_them(nats, js, db, database_url):
+    c = Conversation()
+    user = c.submitted("q")
+    answer = c.requested(user.message_id)
+    mid = answer.message_id
+    async with worker_running(js, database_url, flush_s=0.2) as worker:
+        opening = await publish(js, [c.created(), user, answer, c.started(mid)])
+        assert await queries.wait_for_seq(db, opening, 10)
+        batches = worker.batches
+        last = await publish(js, deltas(c, mid, ["Str", "eam", "ing"]))
+        # Idle: the checkpoint moves past the deltas within about a flush, with no batch applied
+        # (a read given a delta's sequence waits no longer than it did when deltas were applied).
+        assert await queries.wait_for_seq(db, last, 5)
+        assert worker.batches == batches
+        msg = await queries.get_message(db, mid)
+        assert (msg["status"], msg["content"], msg["last_seq"]) == ("streaming", "", opening)
+        done = await publish(js, [c.completed(mid, "Streaming")])
+        assert await queries.wait_for_seq(db, done, 10)
+        msg = await queries.get_message(db, mid)
+        assert (msg["status"], msg["content"], msg["last_seq"]) == ("complete", "Streaming", done)

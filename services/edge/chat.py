@@ -19,7 +19,7 @@ from events.schema import GenerationRequested, MessageSubmitted, SessionCreated,
 from projections import queries
 from projections.errors import InvalidCursor
 from services import logs, tracing
-from services.edge import frames, metrics
+from services.edge import frames, metrics, streaming
 from services.edge.access import Access, db
 from services.edge.commands import (
     Cancel,
@@ -219,9 +219,10 @@ class Chat:
             all_branches=all_branches,
         )
         try:
-            return await db(read)
+            messages, seq = await db(read)
         except InvalidCursor as exc:
             raise Invalid(str(exc), "branch" if str(exc).startswith("branch") else "before") from None
+        return await streaming.fill(self.js, session_id, messages, seq), seq
 
     async def regenerate(
         self,

@@ -274,6 +274,16 @@ def decide(state: Answer, command: Command) -> list[Event]:
             raise TypeError(f"not an answer command: {command!r}")
 
 
+def streamed(state: Answer, deltas: list[GenerationChunk]) -> Answer:
+    """``state`` with the text of the newest attempt among ``deltas`` (stream order): what an end
+    written by someone who did not stream it keeps."""
+    newest = max((d.attempt for d in deltas), default=None)
+    for delta in deltas:
+        if delta.attempt == newest:
+            state = evolve(state, delta)
+    return state
+
+
 def evolve(state: Answer, event: Event) -> Answer:
     match event:
         case GenerationRestarted():

@@ -239,14 +239,16 @@ def conversation(
     return ([{"role": "system", "content": system}] if system else []) + turns
 
 
-async def load(js: JetStreamContext, session_id: str, *, fetch_timeout_s: float = 5.0) -> list[tuple[int, ChatEvent]]:
-    """The session's events (chunks left out by the server), with their stream sequences.
+async def load(
+    js: JetStreamContext, session_id: str, *, types: tuple[type, ...] = CONTEXT_TYPES, fetch_timeout_s: float = 5.0
+) -> list[tuple[int, ChatEvent]]:
+    """The session's events of ``types`` (default: no chunks, left out by the server), with their stream sequences.
 
     An ephemeral, memory-backed consumer with ``filter_subjects``; undecodable events are logged
     and skipped (they are not this reader's to judge).
     """
     config = api.ConsumerConfig(
-        filter_subjects=[subjects.of_type(t, session_id) for t in CONTEXT_TYPES],
+        filter_subjects=[subjects.of_type(t, session_id) for t in types],
         deliver_policy=api.DeliverPolicy.ALL,
         ack_policy=api.AckPolicy.NONE,
         mem_storage=True,

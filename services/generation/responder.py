@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 
 from events import codec
 from events.errors import EventDecodeError
-from events.schema import GenerationRequested
+from events.schema import GenerationChunk, GenerationDelta, GenerationRequested
 from services import bus, logs, tracing
 from services.generation import answer, context, policy, tokenizer
 from services.generation.answer import Answer, Command
@@ -125,11 +125,18 @@ class Responder:
         if context.is_terminal(history, request.message_id):
             return
         message = f"given up after {deliveries} deliveries: the workers answering it stopped or could not store events"
-        attempt = Attempt(Answer.of(request, max(1, deliveries)), Publisher(self.js, pipeline=self.pipeline))
+        state = answer.streamed(Answer.of(request, max(1, deliveries)), await self._deltas(request))
+        attempt = Attempt(state, Publisher(self.js, pipeline=self.pipeline))
         await attempt.apply(answer.Fail("internal", message), terminal=True)
         log.error(
             "prompt given up", session_id=request.session_id, message_id=request.message_id, deliveries=deliveries
         )
+
+    async def _deltas(self, request: GenerationRequested) -> list[GenerationChunk]:
+        """The answer's stored deltas: its end keeps what streamed, as every end does (the read
+        model is not delivered deltas, projections/chat.py)."""
+        stored = await context.load(self.js, request.session_id, types=(GenerationDelta,))
+        return [e for _, e in stored if isinstance(e, GenerationChunk) and e.message_id == request.message_id]
 
     async def _end_early(self, request: GenerationRequested, command: Command, bound) -> None:
         await Attempt(Answer.of(request, 1), Publisher(self.js, pipeline=self.pipeline)).apply(command, terminal=True)

@@ -14,7 +14,10 @@ class Projections(Area):
         "PARLEY_PROJECTION_BATCH", "Events applied per projection transaction.", default=500, ge=1
     )
     projection_flush_ms: float = env(
-        "PARLEY_PROJECTION_FLUSH_MS", "How often streaming content is written to Postgres.", default=250.0, gt=0
+        "PARLEY_PROJECTION_FLUSH_MS",
+        "How long a projection worker waits for events before it counts itself idle and moves its checkpoint over the events it is not delivered (token deltas); the usage projection gathers a batch this long.",
+        default=250.0,
+        gt=0,
     )
     projection_settle_ms: float = env(
         "PARLEY_PROJECTION_SETTLE_MS",
