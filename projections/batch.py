@@ -83,8 +83,8 @@ async def apply(
     ``expect``: the checkpoint this worker last committed; if the stored one differs, raise
     ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
     everything is written (the fault-injection point "crash before commit"). ``checkpoint_of``:
-    the checkpoint row to use instead of the projection's own: a replay's progress (``replay.py``),
-    which skips nothing by sequence (it applies held-back deltas after later events). ``cache``:
+    the checkpoint row to use instead of the projection's own: a replay's progress (``replay.py``).
+    ``cache``:
     the live worker's rows of earlier batches (``store.Cache``), read instead of the database and
     given this batch's rows once it has committed.
 

@@ -72,6 +72,7 @@ class Worker:
         self.batches = 0  # non-empty batches committed by this process
         self.sub: Pull | None = None
         self.replay_from: int | None = replay.REPLAY_FROM  # None: never (the rebuild command replays itself)
+        self.catch_up_from = replay.CATCH_UP_FROM  # a backlog this long is read unfiltered first (filtered projections)
         self._consumer_seq = 0
         self.cache = store.Cache()  # rows of earlier batches; emptied by sync and by a failed batch
         self.log = log.bind(projection=projection.name)
@@ -134,6 +135,14 @@ class Worker:
             self.checkpoint = await replay.start(
                 self.js, self.conn, self.projection, stream.state.last_seq, self.replay_from, self.log
             )
+        elif self.projection.filtered and stream.state.last_seq - self.checkpoint >= self.catch_up_from:
+            try:
+                self.checkpoint = await replay.catch_up(
+                    self.js, self.conn, self.projection, self.checkpoint, stream.state.last_seq, self.log
+                )
+            except batch.CheckpointMoved as exc:
+                self.log.info("re-syncing", reason=str(exc))
+                return await self.sync()
         try:
             info = await self.js.consumer_info(CHAT_STREAM, self.durable)
         except nats.js.errors.NotFoundError:

@@ -83,12 +83,14 @@ async def running(nats, database_url, tmp_path, **env):
 
 
 @asynccontextmanager
-async def worker_running(js, database_url: str, **options):
+async def worker_running(js, database_url: str, catch_up_from: int | None = None, **options):
     """One chat ``Worker`` (``options``: flush_s, settle_s, …) applying in this process."""
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
     worker = Worker(js, conn, projection=CHAT, **options)
+    if catch_up_from is not None:
+        worker.catch_up_from = catch_up_from
     await worker.sync()
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -432,3 +434,30 @@ async def test_token_deltas_are_not_delivered_and_the_checkpoint_moves_over_them
         assert await queries.wait_for_seq(db, done, 10)
         msg = await queries.get_message(db, mid)
         assert (msg["status"], msg["content"], msg["last_seq"]) == ("complete", "Streaming", done)
+
+
+async def test_a_long_backlog_is_read_unfiltered_and_the_worker_goes_on(nats, js, db, database_url):
+    c = Conversation()
+    user = c.submitted("q")
+    answer = c.requested(user.message_id)
+    mid = answer.message_id
+    async with worker_running(js, database_url):
+        opening = await publish(js, [c.created(), user, answer])
+        assert await queries.wait_for_seq(db, opening, 10)
+    # Stopped meanwhile: an answer streams and ends, then another message arrives.
+    pieces = [f"t{i} " for i in range(40)]
+    await publish(js, [c.started(mid), *deltas(c, mid, pieces), c.completed(mid, "".join(pieces))])
+    backlog = await publish(js, [c.submitted("next")])
+    async with worker_running(js, database_url, catch_up_from=10) as worker:
+        assert worker.checkpoint == backlog  # caught up in sync(), before the consumer was made
+        page, _ = await queries.list_messages(db, c.sid)
+        assert [(m["content"], m["status"]) for m in page] == [
+            ("q", "complete"),
+            ("".join(pieces), "complete"),
+            ("next", "complete"),
+        ]
+        # The durable consumer goes on from there, filtered.
+        later = await publish(js, [c.submitted("later")])
+        assert await queries.wait_for_seq(db, later, 10)
+        info = await js.consumer_info(CHAT_STREAM, CHAT.durable)
+        assert info.config.filter_subjects == list(CHAT.filter_subjects) and info.delivered.stream_seq == later
