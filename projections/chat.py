@@ -258,10 +258,10 @@ def _touch(rows: Rows, session_id: str, seq: int, at: datetime) -> list[SessionR
 
 
 # What the live worker is delivered: every event but token deltas, most of the stream while answers
-# stream. An open answer's text reaches readers over the socket (and the edge's REST reads, from
-# what its bridge saw: services/edge/live.py); the answer's end carries the text whole. A rebuild
-# reads the stream unfiltered (replay.py: a filtered consumer is far slower to catch up) and
-# applies the deltas of answers still open at its end, so the rows agree either way.
+# stream. An open answer's text reaches readers over the socket, and REST reads fold its stored
+# deltas onto the row (services/edge/streaming.py); the answer's end carries the text whole. A
+# rebuild reads the stream unfiltered (replay.py: a filtered consumer is far slower to drain) and
+# skips what this projection does not read, so the rows agree either way.
 READS = tuple(t for t in EVENT_TYPES if t is not GenerationDelta)
 CHAT = Projection(
     "chat", (SESSIONS, MESSAGES), keys, evolve, rows=Rows, filter_subjects=tuple(subjects.of_type(t) for t in READS)

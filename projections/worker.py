@@ -1,7 +1,9 @@
-"""The projection worker: a durable pull consumer on the whole stream, applied in batches.
+"""The projection worker: a durable pull consumer on the events its projection reads (token
+deltas are not among them for any projection now), applied in batches.
 
 Fetch up to N events, apply them in one transaction with the checkpoint, commit, then ack.
-Token deltas alone wait up to the flush interval for more (``gather``); any other event waits at
+Token chunks (of old streams, or of a projection that reads deltas) alone wait up to the flush
+interval for more (``gather``); any other event waits at
 most the settle interval, a few ms: a send's events come close together, so an answer costs
 fewer transactions (each is a round of Postgres work, a NOTIFY and an ack).
 

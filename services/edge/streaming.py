@@ -23,9 +23,8 @@ from events.schema import GenerationChunk, GenerationDelta
 from services.edge import replay
 
 
-def _open(message: dict[str, Any], upto: int) -> bool:
-    last_seq = message.get("last_seq")
-    return message["role"] == "assistant" and message["status"] in LIVE and last_seq is not None and last_seq < upto
+def _streaming(message: dict[str, Any]) -> bool:
+    return message["role"] == "assistant" and message["status"] in LIVE
 
 
 def fold(messages: list[dict[str, Any]], deltas: list[tuple[int, GenerationChunk]]) -> list[dict[str, Any]]:
@@ -33,7 +32,7 @@ def fold(messages: list[dict[str, Any]], deltas: list[tuple[int, GenerationChunk
     Pure: a delta at or before its answer's ``last_seq``, of another attempt, or not the next of
     its attempt's tokens (a repeat; after a hole, which generation answers with a new attempt)
     changes nothing."""
-    answers = {m["id"]: m for m in messages if m["role"] == "assistant" and m["status"] in LIVE}
+    answers = {m["id"]: m for m in messages if _streaming(m)}
     folded: dict[str, ChatMessage] = {}
     for seq, delta in deltas:
         row = answers.get(delta.message_id)
@@ -57,7 +56,7 @@ async def fill(
     js: JetStreamContext, session_id: str, messages: list[dict[str, Any]], upto: int
 ) -> list[dict[str, Any]]:
     """``messages`` as of stream sequence ``upto`` (the read's checkpoint), streamed text included."""
-    behind = [m["last_seq"] for m in messages if _open(m, upto)]
+    behind = [m["last_seq"] for m in messages if _streaming(m) and m["last_seq"] is not None and m["last_seq"] < upto]
     if not behind:
         return messages
     deltas: list[tuple[int, GenerationChunk]] = []
