@@ -180,8 +180,10 @@ class Client:
 
     async def follow(self, answer: Answer, send: str | None = None, stop_after_tokens: int | None = None) -> Answer:
         """Read frames until ``answer`` ends. Without ``answer.message_id`` the answer is found by
-        its prompt's ``client_message_id`` (the nonce); ``send`` is resent after a reconnect if
-        the prompt was not seen stored yet."""
+        its prompt's ``client_message_id`` (the nonce); ``send`` is resent after a reconnect while
+        the answer has not been seen. Seeing the prompt stored is not enough: an edge killed
+        between its two writes stores the message but no request for its answer, and only a send
+        again (the same ``client_message_id``: nothing is stored twice) requests it."""
         user_id: str | None = None
         received = sum(count for _, count, _, _ in answer.tokens)
         try:
@@ -189,7 +191,7 @@ class Client:
                 while True:
                     got = await self._next()
                     if got is None:  # reopened
-                        if send is not None and user_id is None and not answer.message_id:
+                        if send is not None and not answer.message_id:
                             answer.resent += 1
                             assert self.ws is not None
                             await self.ws.send(send)
