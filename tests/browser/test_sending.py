@@ -4,6 +4,8 @@ message in the wrong chat; no empty chats."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
 
@@ -12,10 +14,12 @@ from tests.browser.helpers import (
     create_session,
     message_box,
     post_message,
+    send,
     server_messages,
     session_id,
     sessions,
     slow_api,
+    wait_live,
     wait_server,
 )
 
@@ -113,3 +117,27 @@ async def test_start_chat_on_the_dashboard_creates_the_chat_with_its_first_messa
     assert [s["title"] for s in listed] == ["from the dashboard"]
     stored = await wait_server(edge_url, listed[0]["id"], lambda ms: len(prompts(ms)) == 2)
     assert prompts(stored) == ["from the dashboard [[tokens:3]] [[rate:0]]", "and again [[tokens:2]] [[rate:0]]"]
+
+
+async def test_a_send_that_lost_its_connection_is_made_again_and_stored_once(page, edge_url):
+    """The first POST of a send dies on the way (a dropped connection, an edge killed mid-send):
+    the page makes it again with the same client_message_id, unasked, and the answer comes."""
+    chat = await create_session(edge_url, "Lost send")
+    posts: list[str] = []
+
+    async def drop_the_first(route) -> None:
+        posts.append(route.request.post_data_json["client_message_id"])
+        if len(posts) == 1:
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    await page.route(re.compile(r".*/api/v1/chat/sessions/[^/]+/messages$"), drop_the_first)
+    await page.goto(f"{edge_url}/#/chat/{chat['id']}")
+    await wait_live(page)
+    await send(page, "lost once [[tokens:3]] [[rate:0]]")
+    stored = await answered(edge_url, chat["id"], 1)
+    assert prompts(stored) == ["lost once [[tokens:3]] [[rate:0]]"]
+    assert len(posts) == 2 and posts[0] == posts[1]  # made again, as the same message
+    await expect(page.locator("article.msg.user")).to_have_count(1)
+    await expect(page.get_by_text("Not sent:")).to_have_count(0)

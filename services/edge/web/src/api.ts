@@ -2,6 +2,7 @@
 // server answered with an error: status and its `detail`) or a NetworkError (no answer at all).
 
 import { readToken } from "./auth";
+import { retried } from "./backoff";
 import type { ChatMessage, ChatSession, SessionSettings } from "./protocol";
 import type * as wire from "./wire/wire";
 
@@ -147,12 +148,25 @@ export interface Place {
   edit_of?: string;
 }
 
+/** A failure after which the same call may simply be made again: the server was not reached, or
+ * said it stored nothing yet (502/503/504: a proxy before a stopped edge, an edge without NATS). */
+export function transient(error: unknown): boolean {
+  return error instanceof NetworkError || (error instanceof ApiError && [502, 503, 504].includes(error.status));
+}
+
+/** Made again while the failure is transient. A repeat stores nothing twice (the server keys the
+ * message by `client_message_id`), and a lost reply may hide a half-done send: an edge that died
+ * between its two writes stored the message but requested no answer, and only a repeat does. */
 export const sendMessage = (sessionId: string, content: string, clientMessageId: string, place: Place = {}) =>
-  json<SendResult>("POST", `/chat/sessions/${encodeURIComponent(sessionId)}/messages`, {
-    content,
-    client_message_id: clientMessageId,
-    ...place,
-  });
+  retried(
+    () =>
+      json<SendResult>("POST", `/chat/sessions/${encodeURIComponent(sessionId)}/messages`, {
+        content,
+        client_message_id: clientMessageId,
+        ...place,
+      }),
+    transient,
+  );
 
 export interface ProcessRequest {
   message_id?: string;

@@ -19,3 +19,24 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy = defaultPol
   const half = ceiling / 2;
   return Math.round(half + random() * half);
 }
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `task`, made again after a backoff while it fails with an error `retryable` accepts: at most
+ * `tries` times in all (about 7 s for 5 with the default policy); then its last error is thrown. */
+export async function retried<T>(
+  task: () => Promise<T>,
+  retryable: (error: unknown) => boolean,
+  tries = 5,
+  policy: BackoffPolicy = defaultPolicy,
+  sleep: (ms: number) => Promise<void> = pause,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await task();
+    } catch (error) {
+      if (attempt + 1 >= tries || !retryable(error)) throw error;
+      await sleep(backoffDelay(attempt, policy));
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, defaultPolicy } from "../src/backoff";
+import { backoffDelay, defaultPolicy, retried } from "../src/backoff";
 
 const policy = { baseMs: 500, maxMs: 30_000, factor: 2 };
 
@@ -33,5 +33,45 @@ describe("backoffDelay", () => {
   it("rejects a negative attempt", () => {
     expect(() => backoffDelay(-1, policy)).toThrow(RangeError);
     expect(() => backoffDelay(Number.NaN, policy)).toThrow(RangeError);
+  });
+});
+
+describe("retried", () => {
+  const noWait = async () => {};
+  const failing = (failures: unknown[]) => {
+    let calls = 0;
+    const task = async () => {
+      calls++;
+      if (failures.length) throw failures.shift();
+      return "stored";
+    };
+    return { task, calls: () => calls };
+  };
+
+  it("makes the call again after a retryable failure", async () => {
+    const { task, calls } = failing(["lost", "lost"]);
+    await expect(retried(task, (e) => e === "lost", 5, policy, noWait)).resolves.toBe("stored");
+    expect(calls()).toBe(3);
+  });
+
+  it("gives up with the last error after the tries it was given", async () => {
+    const { task, calls } = failing(["lost", "lost", "lost"]);
+    await expect(retried(task, () => true, 3, policy, noWait)).rejects.toBe("lost");
+    expect(calls()).toBe(3);
+  });
+
+  it("does not repeat a call that failed for good", async () => {
+    const { task, calls } = failing(["refused", "lost"]);
+    await expect(retried(task, (e) => e === "lost", 5, policy, noWait)).rejects.toBe("refused");
+    expect(calls()).toBe(1);
+  });
+
+  it("waits a backoff between tries", async () => {
+    const waits: number[] = [];
+    const { task } = failing(["lost", "lost"]);
+    await retried(task, () => true, 5, policy, async (ms) => void waits.push(ms));
+    expect(waits).toHaveLength(2);
+    expect(waits[0]).toBeGreaterThanOrEqual(250);
+    expect(waits[1]).toBeGreaterThanOrEqual(500);
   });
 });
