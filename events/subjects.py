@@ -19,6 +19,9 @@ Typing indicators are ephemeral: core NATS on ``parley.typing.<session_id>``, ou
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from operator import itemgetter
+
 from events.errors import InvalidSubjectToken
 from events.schema import (
     Event,
@@ -78,3 +81,39 @@ def session_of(subject: str) -> str:
     if len(parts) < 4 or f"{parts[0]}.{parts[1]}" != ROOT:
         raise InvalidSubjectToken(f"not a Parley event subject: {subject!r}")
     return parts[2]
+
+
+def matcher(filters: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a subject matches any of ``filters``, by NATS's rules (``*``: one token; ``>``: one
+    or more, at the end). Compiled once: filters with wildcards in the same places share one set
+    lookup, so a subject costs a split and a lookup however many filters there are (a replay asks
+    this of every event of the stream, and the chat projection has eleven filters)."""
+    shapes: dict[tuple[int, tuple[int, ...], bool], set[tuple[str, ...]]] = {}
+    for text in filters:
+        tokens = text.split(".")
+        tail = tokens[-1] == ">"
+        if tail:
+            tokens.pop()
+        kept = tuple(i for i, t in enumerate(tokens) if t != "*")
+        shapes.setdefault((len(tokens), kept, tail), set()).add(tuple(tokens[i] for i in kept))
+    compiled = [(length, tail, _picker(kept), literals) for (length, kept, tail), literals in shapes.items()]
+
+    def matches(subject: str) -> bool:
+        tokens = subject.split(".")
+        n = len(tokens)
+        for length, tail, pick, literals in compiled:
+            if (n > length if tail else n == length) and pick(tokens) in literals:
+                return True
+        return False
+
+    return matches
+
+
+def _picker(kept: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The tokens at ``kept``, as a tuple (``itemgetter`` gives a bare item for one index)."""
+    if len(kept) > 1:
+        return itemgetter(*kept)
+    if kept:
+        (i,) = kept
+        return lambda tokens: (tokens[i],)
+    return lambda tokens: ()

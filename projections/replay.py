@@ -23,6 +23,7 @@ from datetime import datetime
 import asyncpg
 from nats.js import JetStreamContext, api
 
+from events import subjects
 from events.streams import CHAT_STREAM
 from projections import batch, store
 from projections.projection import Projection
@@ -199,25 +200,7 @@ class _Applying:
 def _reads(projection: Projection):
     """Which subjects a filtered projection reads (None: all). Filtered here, not by the consumer:
     nats-server delivers a consumer with several filters of this stream at ~1k events/s."""
-    if not projection.filtered:
-        return None
-    filters = [f.split(".") for f in projection.filter_subjects]
-
-    def reads(subject: str) -> bool:
-        tokens = subject.split(".")
-        return any(_match(f, tokens) for f in filters)
-
-    return reads
-
-
-def _match(wanted: list[str], tokens: list[str]) -> bool:
-    """NATS subject matching: ``*`` one token, ``>`` one or more at the end."""
-    for i, w in enumerate(wanted):
-        if w == ">":
-            return len(tokens) > i
-        if i >= len(tokens) or (w != "*" and w != tokens[i]):
-            return False
-    return len(tokens) == len(wanted)
+    return subjects.matcher(projection.filter_subjects) if projection.filtered else None
 
 
 def _position(msg) -> tuple[int, int]:

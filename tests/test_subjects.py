@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from events import codec, subjects
@@ -96,3 +98,62 @@ async def test_typing_is_not_stored(nc, js):
     await nc.flush()
     info = await js.stream_info(CHAT_STREAM)
     assert info.state.messages == 0
+
+
+@pytest.mark.parametrize(
+    ("filters", "subject", "matched"),
+    [
+        (["parley.chat.*.generation.delta"], "parley.chat.s1.generation.delta", True),
+        (["parley.chat.*.generation.delta"], "parley.chat.s1.generation.completed", False),
+        (["parley.chat.*.generation.delta"], "parley.chat.s1.generation.delta.x", False),
+        (["parley.chat.*.generation.delta"], "parley.chat.generation.delta", False),
+        (["parley.chat.s1.>"], "parley.chat.s1.session.created", True),
+        (["parley.chat.s1.>"], "parley.chat.s1", False),
+        (["parley.chat.s1.>"], "parley.chat.s2.session.created", False),
+        (["parley.chat.>"], "parley.chat.s1", True),
+        (["parley.*.*.session.*"], "parley.chat.s1.session.deleted", True),
+        (["parley.chat.s1.session.created"], "parley.chat.s1.session.created", True),
+        (["parley.chat.s1.session.created"], "parley.chat.s2.session.created", False),
+        (["a.*", "a.b.>", "c"], "c", True),
+        (["a.*", "a.b.>", "c"], "a.b", True),
+        (["a.*", "a.b.>", "c"], "a.c.d", False),
+        (["a.*", "a.b.>", "c"], "a.b.c.d", True),
+        (["*"], "anything", True),
+        (["*"], "two.tokens", False),
+        (["single"], "single", True),
+        ([], "parley.chat.s1.session.created", False),
+    ],
+)
+def test_matcher_follows_nats_subject_rules(filters, subject, matched):
+    assert subjects.matcher(filters)(subject) is matched
+
+
+def _nats_match(wanted: str, subject: str) -> bool:
+    """NATS's rules, token by token: the reference the compiled matcher must agree with."""
+    w, t = wanted.split("."), subject.split(".")
+    for i, token in enumerate(w):
+        if token == ">":
+            return len(t) > i
+        if i >= len(t) or (token != "*" and token != t[i]):
+            return False
+    return len(t) == len(w)
+
+
+def test_matcher_agrees_with_token_by_token_matching_on_random_filters():
+    rng = random.Random(7)
+    words = ["a", "b", "c"]
+
+    def subject() -> str:
+        return ".".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+
+    def filter_() -> str:
+        tokens = [rng.choice([*words, "*"]) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.3:
+            tokens[-1] = ">"
+        return ".".join(tokens)
+
+    for _ in range(400):
+        filters = [filter_() for _ in range(rng.randint(1, 5))]
+        matches = subjects.matcher(filters)
+        for s in [subject() for _ in range(30)]:
+            assert matches(s) == any(_nats_match(f, s) for f in filters), (filters, s)
