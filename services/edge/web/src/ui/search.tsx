@@ -67,13 +67,20 @@ export function SearchDialog({ open, onClose }: { open: boolean; onClose: () => 
   const [hits, setHits] = useState<SearchHit[] | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  // A close this component makes is in its state already; its `close` event, dispatched a task
+  // later, must not count as the browser's own (a Ctrl+K may have reopened the dialog meanwhile).
+  const ownClose = useRef(false);
+
   useEffect(() => {
     const el = dialog.current;
     if (!el) return;
     if (open && !el.open) {
       el.showModal();
       input.current?.select();
-    } else if (!open && el.open) el.close();
+    } else if (!open && el.open) {
+      ownClose.current = true;
+      el.close();
+    }
   }, [open]);
 
   useEffect(() => {
@@ -113,10 +120,11 @@ export function SearchDialog({ open, onClose }: { open: boolean; onClose: () => 
       class="modal search-dialog"
       aria-labelledby="search-title"
       // Escape: closed in our state at once (the cancel event), so a Ctrl+K right after reopens it.
-      // The close event comes a task later and must not close a dialog reopened meanwhile.
+      // The close event comes a task later: only a close the browser made itself is news.
       onCancel={onClose}
       onClose={() => {
-        if (!dialog.current?.open) onClose();
+        if (ownClose.current) ownClose.current = false;
+        else if (!dialog.current?.open) onClose();
       }}
     >
       <form method="dialog" class="search-form" onSubmit={(e) => e.preventDefault()}>
