@@ -84,9 +84,8 @@ async def apply(
     ``CheckpointMoved`` and change nothing. ``before_commit`` runs inside the transaction after
     everything is written (the fault-injection point "crash before commit"). ``checkpoint_of``:
     the checkpoint row to use instead of the projection's own: a replay's progress (``replay.py``).
-    ``cache``:
-    the live worker's rows of earlier batches (``store.Cache``), read instead of the database and
-    given this batch's rows once it has committed.
+    ``cache``: the live worker's rows of earlier batches (``store.Cache``), read instead of the
+    database and given this batch's rows once it has committed.
 
     The rows are written without a savepoint (two statements and a subtransaction less per
     batch); if the database refuses them, the transaction is rolled back and the batch redone

@@ -3,9 +3,9 @@ deltas are not among them for any projection now), applied in batches.
 
 Fetch up to N events, apply them in one transaction with the checkpoint, commit, then ack.
 Token chunks (of old streams, or of a projection that reads deltas) alone wait up to the flush
-interval for more (``gather``); any other event waits at
-most the settle interval, a few ms: a send's events come close together, so an answer costs
-fewer transactions (each is a round of Postgres work, a NOTIFY and an ack).
+interval for more (``gather``); any other event waits at most the settle interval, a few ms: a
+send's events come close together, so an answer costs fewer transactions (each is a round of
+Postgres work, a NOTIFY and an ack).
 
 Postgres's checkpoint is the truth about progress; the consumer is flow control. On start (and
 whenever something looks off) the worker re-syncs: if the consumer is not exactly at the

@@ -14,6 +14,7 @@ from events.schema import (
     GenerationCancelRequested,
     GenerationChunk,
     GenerationCompleted,
+    GenerationDelta,
     GenerationFailed,
     GenerationRequested,
     GenerationRestarted,
@@ -80,6 +81,21 @@ class Conversation:
                 )
             )
         return out
+
+    def deltas(self, mid: str, pieces: list[str]) -> list[GenerationDelta]:
+        """Token deltas as generation writes them now: no event id or user (``chunks`` are the old,
+        permanent kind)."""
+        return [
+            GenerationDelta(
+                session_id=self.sid,
+                message_id=mid,
+                index=i,
+                token_index=i,
+                delta=p,
+                occurred_at=self._base()["occurred_at"],
+            )
+            for i, p in enumerate(pieces)
+        ]
 
     def completed(self, mid: str, content: str, attempt: int = 1, **kw) -> GenerationCompleted:
         kw.setdefault("llm_provider", "local")

@@ -14,7 +14,6 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from events.schema import GenerationDelta
 from events.streams import CHAT_STREAM
 from projections import queries
 from projections.chat import CHAT
@@ -23,7 +22,7 @@ from projections.worker import Worker
 from services import bus
 from services.settings import load
 from tests.test_batch import dump
-from tests.test_chat import T0, Conversation
+from tests.test_chat import Conversation
 
 
 async def publish(js, events) -> int:
@@ -406,14 +405,6 @@ async def test_a_send_s_events_settle_into_one_transaction(nats, js, db, databas
         assert [m["content"] for m in page] == ["q", ""]
 
 
-def deltas(c: Conversation, mid: str, pieces: list[str]) -> list[GenerationDelta]:
-    """Token deltas as generation writes them now (``Conversation.chunks`` are the old, permanent kind)."""
-    return [
-        GenerationDelta(session_id=c.sid, message_id=mid, index=i, token_index=i, delta=p, occurred_at=T0)
-        for i, p in enumerate(pieces)
-    ]
-
-
 async def test_token_deltas_are_not_delivered_and_the_checkpoint_moves_over_them(nats, js, db, database_url):
     c = Conversation()
     user = c.submitted("q")
@@ -423,7 +414,7 @@ async def test_token_deltas_are_not_delivered_and_the_checkpoint_moves_over_them
         opening = await publish(js, [c.created(), user, answer, c.started(mid)])
         assert await queries.wait_for_seq(db, opening, 10)
         batches = worker.batches
-        last = await publish(js, deltas(c, mid, ["Str", "eam", "ing"]))
+        last = await publish(js, c.deltas(mid, ["Str", "eam", "ing"]))
         # Idle: the checkpoint moves past the deltas within about a flush, with no batch applied
         # (a read given a delta's sequence waits no longer than it did when deltas were applied).
         assert await queries.wait_for_seq(db, last, 5)
@@ -446,7 +437,7 @@ async def test_a_long_backlog_is_read_unfiltered_and_the_worker_goes_on(nats, js
         assert await queries.wait_for_seq(db, opening, 10)
     # Stopped meanwhile: an answer streams and ends, then another message arrives.
     pieces = [f"t{i} " for i in range(40)]
-    await publish(js, [c.started(mid), *deltas(c, mid, pieces), c.completed(mid, "".join(pieces))])
+    await publish(js, [c.started(mid), *c.deltas(mid, pieces), c.completed(mid, "".join(pieces))])
     backlog = await publish(js, [c.submitted("next")])
     async with worker_running(js, database_url, catch_up_from=10) as worker:
         assert worker.checkpoint == backlog  # caught up in sync(), before the consumer was made
